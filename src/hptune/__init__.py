@@ -1,0 +1,5 @@
+"""hptune: tune the training hyperparameters of PyTorch models."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

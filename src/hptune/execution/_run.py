@@ -1,0 +1,77 @@
+"""Run one :class:`TrialJob` to an outcome. Shared by every executor (one code path)."""
+
+from __future__ import annotations
+
+import importlib
+import time
+import traceback as tb
+from collections.abc import Callable
+from typing import Any
+
+from hptune.exceptions import ConfigError
+from hptune.execution.base import ObjectiveRef, OutcomeState, TrialJob, TrialOutcome
+from hptune.trial import Reporter, Trial, TrialPruned
+
+
+def resolve_objective(ref: ObjectiveRef) -> Callable[..., Any]:
+    """Turn ``"package.module:function"`` into the function; pass callables through."""
+    if callable(ref):
+        return ref
+    if not isinstance(ref, str) or ref.count(":") != 1:
+        raise ConfigError(
+            f"objective must be a callable or a 'package.module:function' string, got {ref!r}."
+        )
+    module_name, _, attr = ref.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} of objective {ref!r}: {exc}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"module {module_name!r} has no attribute {attr!r} (objective {ref!r}).")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"objective {ref!r} is not callable.")
+    return obj
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ValueError: message"`` on one line, for failure reasons."""
+    msg = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
+
+
+def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> TrialOutcome:
+    """Run the objective of ``job``; never raises for the objective's own errors.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` propagate: they stop the runner, not the trial.
+    """
+    start = time.perf_counter()
+    trial = Trial(job.number, job.config, job.seed, reporter)
+
+    def outcome(state: OutcomeState, **kw: Any) -> TrialOutcome:
+        return TrialOutcome(
+            number=job.number,
+            state=state,
+            duration_s=time.perf_counter() - start,
+            last_step=trial.last_step,
+            worker=worker,
+            **kw,
+        )
+
+    try:
+        fn = resolve_objective(job.objective)
+        value = fn(job.config, trial)
+    except TrialPruned:
+        return outcome(OutcomeState.PRUNED)
+    except Exception as exc:  # the objective's failure is the trial's, not the study's
+        return outcome(OutcomeState.FAILED, reason=one_line(exc), traceback=tb.format_exc())
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return outcome(
+            OutcomeState.FAILED,
+            reason=f"objective returned {type(value).__name__} {value!r}, expected a float",
+        )
+    return outcome(OutcomeState.COMPLETE, value=value)

@@ -1,0 +1,82 @@
+"""The live trial handed to an objective, and the signal that stops it.
+
+This module is deliberately tiny and free of torch/optuna imports: it is what a worker
+process (local or Ray) needs to run an objective, whatever executor carries the reports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from hptune.exceptions import HptuneError
+
+#: ``reporter(step, value) -> should_prune``. Supplied by the executor: inline, it calls the
+#: driver directly; in a worker process, it sends the report to the driver and waits for
+#: the answer.
+Reporter = Callable[[int, float], bool]
+
+
+class TrialPruned(HptuneError):
+    """Raised by :meth:`Trial.report` when the pruner stops the trial.
+
+    Let it propagate out of the objective: the trial is then recorded as PRUNED (not
+    failed) with its last reported value.
+    """
+
+
+class Trial:
+    """The handle an objective receives: ``objective(config, trial) -> float``.
+
+    Args:
+        number: The trial's number in its study (0-based, unique within the study).
+        config: The plain nested dict of hyperparameters drawn for this trial.
+        seed: The seed to use for everything random in this trial; derived from the study
+            seed and the trial number, so re-running a trial reproduces it.
+        reporter: Delivers ``(step, value)`` to the driver and returns whether to prune.
+
+    Example:
+        >>> def objective(config, trial):
+        ...     for epoch in range(3):
+        ...         trial.report(epoch, 1.0 / (epoch + 1))
+        ...     return 0.25
+    """
+
+    def __init__(
+        self,
+        number: int,
+        config: dict[str, Any],
+        seed: int,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.number = number
+        self.config = config
+        self.seed = seed
+        self._reporter = reporter
+        self.last_step: int | None = None
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate ``value`` at ``step`` (usually an epoch, 0-based or 1-based
+        as the task prefers, but increasing); raise :class:`TrialPruned` when the pruner
+        says stop. Called at evaluation time, not per batch.
+        """
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise HptuneError(f"trial.report: step must be an int >= 0, got {step!r}.")
+        value = float(value)
+        self.last_step = step
+        if self._reporter is None:
+            return
+        if self._reporter(step, value):
+            raise TrialPruned(f"trial {self.number} pruned at step {step} (value {value:g})")
+
+    def __repr__(self) -> str:
+        return f"Trial(number={self.number}, seed={self.seed}, config={self.config!r})"
+
+
+def is_finite(value: float) -> bool:
+    """True for a real, finite number (the only kind of objective value a study accepts)."""
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

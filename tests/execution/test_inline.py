@@ -1,0 +1,46 @@
+from hptune.execution import InlineExecutor, OutcomeState, TrialJob
+
+
+def _objective(config, trial):
+    for step in range(5):
+        trial.report(step, float(step))
+    return config["x"] * 2
+
+
+def _failing(config, trial):
+    raise ValueError("bad input\nsecond line")
+
+
+def test_inline_runs_prunes_and_fails():
+    reports = []
+
+    def on_report(number, step, value):
+        reports.append((number, step, value))
+        return number == 1 and step == 2
+
+    ex = InlineExecutor()
+    ex.start(on_report)
+    ex.submit(TrialJob(0, {"x": 3}, 0, _objective))
+    (done,) = ex.wait()
+    assert done.state is OutcomeState.COMPLETE and done.value == 6 and done.last_step == 4
+    ex.submit(TrialJob(1, {"x": 3}, 0, _objective))
+    (pruned,) = ex.wait()
+    assert pruned.state is OutcomeState.PRUNED and pruned.last_step == 2
+    ex.submit(TrialJob(2, {"x": 3}, 0, _failing))
+    (failed,) = ex.wait()
+    assert failed.state is OutcomeState.FAILED
+    assert failed.reason == "ValueError: bad input"
+    assert "Traceback" in failed.traceback
+    assert reports[:5] == [(0, s, float(s)) for s in range(5)]
+    assert ex.wait() == []
+
+
+def test_inline_resolves_module_function_strings():
+    ex = InlineExecutor()
+    ex.start(lambda *a: False)
+    ex.submit(TrialJob(0, {"x": 2}, 0, "tests.execution.test_inline:_objective"))
+    (done,) = ex.wait()
+    assert done.state is OutcomeState.COMPLETE and done.value == 4
+    ex.submit(TrialJob(1, {}, 0, "no_such_module_xyz:f"))
+    (bad,) = ex.wait()
+    assert bad.state is OutcomeState.FAILED and "cannot import module 'no_such_module_xyz'" in bad.reason
