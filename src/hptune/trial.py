@@ -55,6 +55,14 @@ class Trial:
         self.seed = seed
         self._reporter = reporter
         self.last_step: int | None = None
+        self.attrs: dict[str, Any] = {}
+
+    def set_attr(self, key: str, value: Any) -> None:
+        """Record a JSON-able fact about this trial (e.g. ``test_accuracy``); it is stored
+        with the trial when the trial ends, whatever its state."""
+        if not isinstance(key, str) or not key:
+            raise HptuneError(f"trial.set_attr: key must be a non-empty string, got {key!r}.")
+        self.attrs[key] = value
 
     def report(self, step: int, value: float) -> None:
         """Record an intermediate ``value`` at ``step`` (usually an epoch, 0-based or 1-based

@@ -44,3 +44,16 @@ def test_inline_resolves_module_function_strings():
     ex.submit(TrialJob(1, {}, 0, "no_such_module_xyz:f"))
     (bad,) = ex.wait()
     assert bad.state is OutcomeState.FAILED and "cannot import module 'no_such_module_xyz'" in bad.reason
+
+
+def _with_attrs(config, trial):
+    trial.set_attr("test_accuracy", 0.5)
+    raise RuntimeError("after recording")
+
+
+def test_outcome_carries_attrs_whatever_the_state():
+    ex = InlineExecutor()
+    ex.start(lambda *a: False)
+    ex.submit(TrialJob(0, {}, 0, _with_attrs))
+    (out,) = ex.wait()
+    assert out.state is OutcomeState.FAILED and out.attrs == {"test_accuracy": 0.5}

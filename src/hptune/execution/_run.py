@@ -57,6 +57,7 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
             duration_s=time.perf_counter() - start,
             last_step=trial.last_step,
             worker=worker,
+            attrs=dict(trial.attrs),
             **kw,
         )
 

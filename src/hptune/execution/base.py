@@ -47,7 +47,8 @@ class TrialOutcome:
     ``value`` is the objective's return for COMPLETE (possibly NaN/inf: the driver decides
     what a non-finite value means); ``reason`` is a one-line explanation for FAILED
     (``"ValueError: bad input"``, ``"worker killed by signal 9"``, ``"timed out after 30 s"``)
-    and ``traceback`` the full text where one exists.
+    and ``traceback`` the full text where one exists. ``attrs`` holds what the objective
+    recorded with ``trial.set_attr``.
     """
 
     number: int
@@ -58,6 +59,7 @@ class TrialOutcome:
     duration_s: float = 0.0
     last_step: int | None = None
     worker: str | None = None
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 class Executor(abc.ABC):
