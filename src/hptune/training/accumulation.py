@@ -1,0 +1,356 @@
+"""Gradient accumulation that equals one large batch exactly.
+
+Each micro-batch's loss is a mean over its own samples. Giving it the weight
+``n_micro / n_window`` (its share of the window's samples) makes the accumulated gradient
+the gradient of the mean loss over the whole window — the gradient one batch of the same
+samples gives. Dividing by the number of micro-batches instead (the seed's ``loss /
+accumulation_steps``) is only right when every micro-batch has the same size, and dropping
+the short last window of an epoch loses its samples.
+
+To know ``n_window`` before the first ``backward`` of a window, the accumulator reads the
+window from the loader first: :meth:`GradientAccumulator.windows` groups
+``accumulation_steps`` loader batches (micro-batches), :meth:`GradientAccumulator.split_windows`
+cuts each loader batch (an effective batch) into ``accumulation_steps`` near-equal
+micro-batches. Both yield :class:`Window` objects; the optimizer steps once when a window's
+loop ends.
+
+BatchNorm caveat: BatchNorm normalises with the statistics of the *micro*-batch, so for a
+model with BatchNorm layers accumulation is not the same as the large batch (the gradient is
+exact for the computation that ran, but that computation differs). Use GroupNorm or
+LayerNorm when the equality matters, or accept the difference (micro-batches of 16 or more
+usually behave close enough).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hptune.exceptions import ConfigError, HptuneError
+
+__all__ = ["GradientAccumulator", "Window", "batch_len", "train_with_gradient_accumulation"]
+
+
+def batch_len(batch: Any) -> int:
+    """Return the number of samples in ``batch``: the size of dim 0 of its first tensor.
+
+    A batch may be a tensor, a tuple/list of tensors (``(inputs, targets)``) or a dict.
+
+    Example:
+        >>> batch_len((torch.zeros(5, 3), torch.zeros(5)))
+        5
+    """
+    if isinstance(batch, torch.Tensor):
+        if batch.dim() == 0:
+            raise HptuneError("cannot count samples in a 0-d tensor batch; pass n_samples_fn=")
+        return int(batch.shape[0])
+    if isinstance(batch, dict):
+        items: Sequence[Any] = list(batch.values())
+    elif isinstance(batch, (tuple, list)):
+        items = batch
+    else:
+        items = []
+    for item in items:
+        try:
+            return batch_len(item)
+        except HptuneError:
+            continue
+    raise HptuneError(
+        f"cannot count the samples of a batch of type {type(batch).__name__}: expected a tensor, "
+        "or a tuple/list/dict holding one; pass n_samples_fn= to GradientAccumulator"
+    )
+
+
+def _split_batch(batch: Any, n_chunks: int) -> list[Any]:
+    """Cut every tensor of ``batch`` along dim 0 into ``n_chunks`` near-equal parts."""
+    if isinstance(batch, torch.Tensor):
+        return list(torch.tensor_split(batch, n_chunks))
+    if isinstance(batch, dict):
+        parts = {key: _split_batch(value, n_chunks) for key, value in batch.items()}
+        return [{key: parts[key][i] for key in batch} for i in range(n_chunks)]
+    if isinstance(batch, (tuple, list)):
+        columns = [_split_batch(item, n_chunks) for item in batch]
+        return [type(batch)(column[i] for column in columns) for i in range(n_chunks)]
+    # Non-tensor leaves (strings, ids) go to every chunk unchanged.
+    return [batch] * n_chunks
+
+
+class Window:
+    """One accumulation window: the micro-batches whose gradients make one optimizer step.
+
+    Created by :meth:`GradientAccumulator.windows` / :meth:`~GradientAccumulator.split_windows`;
+    iterate it to get the micro-batches and call :meth:`backward` once per micro-batch. When
+    the loop over the window ends, the accumulator steps the optimizer (and the scheduler).
+    Breaking out of the loop early skips the step and discards the window's gradients.
+
+    Under DDP (a model with ``no_sync()``), every micro-batch but the last runs inside
+    ``model.no_sync()``, so gradients are all-reduced once per window; the forward pass must
+    therefore run inside the loop body, as it naturally does.
+    """
+
+    def __init__(self, accumulator: GradientAccumulator, micro_batches: Sequence[Any]) -> None:
+        self._acc = accumulator
+        self.micro_batches = list(micro_batches)
+        self.sizes = [accumulator.n_samples_fn(batch) for batch in self.micro_batches]
+        self.n_samples = sum(self.sizes)
+        self._index = -1
+        self._done: list[bool] = [False] * len(self.micro_batches)
+
+    def __len__(self) -> int:
+        return len(self.micro_batches)
+
+    def __iter__(self) -> Iterator[Any]:
+        acc = self._acc
+        acc.optimizer.zero_grad(set_to_none=True)
+        last = len(self.micro_batches) - 1
+        for i, batch in enumerate(self.micro_batches):
+            self._index = i
+            sync = getattr(acc.model, "no_sync", None)
+            # The gradient all-reduce must happen exactly once, on the window's last backward.
+            ctx = sync() if (sync is not None and i < last) else contextlib.nullcontext()
+            with ctx:
+                yield batch
+        missing = [i for i, done in enumerate(self._done) if not done]
+        if missing:
+            raise HptuneError(
+                f"Window.backward was not called for micro-batch(es) {missing} of this window; "
+                "call window.backward(loss) once per micro-batch"
+            )
+        acc._step()
+
+    def backward(self, loss: torch.Tensor, *, reduction: str = "mean") -> None:
+        """Backpropagate the current micro-batch's loss with its share of the window.
+
+        Args:
+            loss: the micro-batch's scalar loss.
+            reduction: ``"mean"`` (the loss averages over the micro-batch's samples, the
+                default of torch losses) or ``"sum"`` (it sums over them).
+        """
+        i = self._index
+        if i < 0:
+            raise HptuneError("Window.backward called outside the loop over the window")
+        if self._done[i]:
+            raise HptuneError(
+                f"Window.backward called twice for micro-batch {i}; sum the losses and call it once"
+            )
+        if reduction == "mean":
+            weight = self.sizes[i] / self.n_samples
+        elif reduction == "sum":
+            weight = 1.0 / self.n_samples
+        else:
+            raise ConfigError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        scaled = loss * weight
+        if self._acc.scaler is not None:
+            scaled = self._acc.scaler.scale(scaled)
+        scaled.backward()
+        self._done[i] = True
+        self._acc.samples_seen += self.sizes[i]
+
+
+class GradientAccumulator:
+    """Accumulate micro-batch gradients into exactly the gradient of one large batch.
+
+    Args:
+        optimizer: the optimizer to step once per window.
+        accumulation_steps: micro-batches per window (>= 1).
+        model: the model; needed for ``no_sync`` under DDP and used for gradient clipping
+            (otherwise the optimizer's parameters are clipped).
+        scheduler: stepped once after every optimizer step that was not skipped (torch
+            schedulers and hptune's ``WarmupScheduler``; not ``ReduceLROnPlateau``, which
+            wants a metric at evaluation time).
+        max_grad_norm: clip the total gradient norm to this value, after unscaling.
+        scaler: a ``torch.amp.GradScaler`` for mixed precision. A step the scaler skips
+            (inf/NaN gradients) does not advance the scheduler. A skip is detected by the
+            scale going down in ``scaler.update()``, which the scaler does exactly when it
+            found inf/NaN gradients (its ``backoff_factor`` is < 1).
+        n_samples_fn: counts the samples of a micro-batch; defaults to :func:`batch_len`.
+
+    Attributes:
+        optimizer_steps: optimizer steps taken (skipped ones not counted).
+        skipped_steps: windows whose step the scaler skipped.
+        samples_seen: samples backpropagated.
+        last_grad_norm: total gradient norm before clipping at the last step (when clipping).
+
+    Example:
+        >>> model = nn.Linear(3, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> acc = GradientAccumulator(opt, 2, model=model)
+        >>> loader = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
+        >>> for window in acc.windows(loader):
+        ...     for x, y in window:
+        ...         window.backward(nn.functional.mse_loss(model(x), y))
+        >>> acc.optimizer_steps, acc.samples_seen
+        (2, 12)
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        accumulation_steps: int,
+        *,
+        model: nn.Module | None = None,
+        scheduler: Any | None = None,
+        max_grad_norm: float | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        n_samples_fn: Callable[[Any], int] = batch_len,
+    ) -> None:
+        if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
+            raise ConfigError(f"accumulation_steps must be an int >= 1, got {accumulation_steps!r}")
+        if accumulation_steps < 1:
+            raise ConfigError(f"accumulation_steps must be an int >= 1, got {accumulation_steps!r}")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ConfigError(
+                f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}"
+            )
+        self.optimizer = optimizer
+        self.accumulation_steps = accumulation_steps
+        self.model = model
+        self.scheduler = scheduler
+        self.max_grad_norm = max_grad_norm
+        self.scaler = scaler
+        self.n_samples_fn = n_samples_fn
+        self.optimizer_steps = 0
+        self.skipped_steps = 0
+        self.samples_seen = 0
+        self.last_grad_norm: float | None = None
+
+    def windows(self, loader: Iterable[Any]) -> Iterator[Window]:
+        """Group every ``accumulation_steps`` loader batches into a window.
+
+        The last window of the epoch holds the batches that remain (it is not dropped, and
+        its gradient is normalised by its own sample count).
+        """
+        buffer: list[Any] = []
+        for batch in loader:
+            buffer.append(batch)
+            if len(buffer) == self.accumulation_steps:
+                yield Window(self, buffer)
+                buffer = []
+        if buffer:
+            yield Window(self, buffer)
+
+    def split_windows(self, loader: Iterable[Any]) -> Iterator[Window]:
+        """Cut each loader batch into ``accumulation_steps`` near-equal micro-batches.
+
+        Use this with a loader whose ``batch_size`` is the *effective* batch size: every
+        window is then exactly one loader batch, whatever its size (see ``plan_batch``).
+        """
+        for batch in loader:
+            parts = _split_batch(batch, self.accumulation_steps)
+            parts = [part for part in parts if self.n_samples_fn(part) > 0]
+            if parts:
+                yield Window(self, parts)
+
+    def _parameters(self) -> list[torch.Tensor]:
+        if self.model is not None:
+            return [p for p in self.model.parameters() if p.grad is not None]
+        groups = self.optimizer.param_groups
+        return [p for group in groups for p in group["params"] if p.grad is not None]
+
+    def _step(self) -> None:
+        """Unscale, clip, step (or skip), update the scaler, then step the scheduler."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.max_grad_norm is not None:
+            norm = nn.utils.clip_grad_norm_(self._parameters(), self.max_grad_norm)
+            self.last_grad_norm = float(norm)
+        if self.scaler is not None:
+            scale_before = self.scaler.get_scale()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            skipped = self.scaler.get_scale() < scale_before
+        else:
+            self.optimizer.step()
+            skipped = False
+        self.optimizer.zero_grad(set_to_none=True)
+        if skipped:
+            self.skipped_steps += 1
+            return
+        self.optimizer_steps += 1
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+    def train_epoch(
+        self,
+        loader: Iterable[Any],
+        loss_fn: Callable[[Any, Any], torch.Tensor],
+        *,
+        device: torch.device | str | None = None,
+        split: bool = False,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> float:
+        """Train ``self.model`` for one epoch of ``(inputs, targets)`` batches.
+
+        Args:
+            loader: yields ``(inputs, targets)``.
+            loss_fn: ``loss_fn(outputs, targets)``; its ``reduction`` attribute, if any, must
+                be ``"mean"`` (default) or ``"sum"``.
+            device: where to move inputs and targets.
+            split: use :meth:`split_windows` (loader batches are effective batches) instead
+                of :meth:`windows` (loader batches are micro-batches).
+            autocast_dtype: run the forward pass under ``torch.autocast`` with this dtype.
+
+        Returns:
+            The mean training loss per sample over the epoch (NaN for an empty loader).
+        """
+        if self.model is None:
+            raise ConfigError("train_epoch needs the model: GradientAccumulator(..., model=model)")
+        reduction = getattr(loss_fn, "reduction", "mean")
+        if reduction not in ("mean", "sum"):
+            raise ConfigError(
+                f"loss_fn.reduction must be 'mean' or 'sum', got {reduction!r}; "
+                "reduce the loss inside loss_fn instead"
+            )
+        self.model.train()
+        total, count = 0.0, 0
+        windows = self.split_windows(loader) if split else self.windows(loader)
+        for window in windows:
+            for inputs, targets in window:
+                if device is not None:
+                    inputs, targets = inputs.to(device), targets.to(device)
+                n = batch_len(inputs)
+                with _autocast(inputs, autocast_dtype):
+                    loss = loss_fn(self.model(inputs), targets)
+                window.backward(loss, reduction=reduction)
+                total += loss.item() * (n if reduction == "mean" else 1)
+                count += n
+        return total / count if count else float("nan")
+
+
+def _autocast(inputs: Any, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    device_type = inputs.device.type if isinstance(inputs, torch.Tensor) else "cpu"
+    return torch.autocast(device_type=device_type, dtype=dtype)
+
+
+def train_with_gradient_accumulation(
+    model: nn.Module,
+    train_loader: Iterable[Any],
+    criterion: Callable[[Any, Any], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device | str | None,
+    accumulation_steps: int,
+) -> float:
+    """Train one epoch with gradient accumulation; the seed's helper, made exact.
+
+    Every ``accumulation_steps`` loader batches make one optimizer step whose gradient is
+    exactly that of one batch of the same samples; the short last window is kept.
+    ``criterion`` should average over the batch (torch's default ``reduction="mean"``);
+    ``reduction="sum"`` is detected from ``criterion.reduction`` and handled.
+
+    Returns:
+        The mean training loss per sample.
+
+    Example:
+        >>> model = nn.Linear(3, 1)
+        >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        >>> data = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
+        >>> loss = train_with_gradient_accumulation(model, data, nn.MSELoss(), opt, "cpu", 2)
+    """
+    accumulator = GradientAccumulator(optimizer, accumulation_steps, model=model)
+    return accumulator.train_epoch(train_loader, criterion, device=device)
