@@ -1,0 +1,37 @@
+"""Declarative search spaces: dimensions, conditional sub-spaces, sampling from an Optuna
+trial, grid enumeration, and a JSON record of the space.
+
+Example:
+    >>> from hptune.space import Space, choice, loguniform, randint, uniform
+    >>> space = Space({
+    ...     "lr": loguniform(1e-4, 1e-1),
+    ...     "warmup_epochs": randint(0, 5),  # both bounds inclusive
+    ...     "optimizer": choice({"adam": {"beta1": uniform(0.85, 0.95)}, "sgd": {}}),
+    ... })
+    >>> space.grid_size(n_points=3)
+    72
+"""
+
+from __future__ import annotations
+
+from hptune.space._base import DEFAULT_GRID_POINTS, INT_GRID_CAP, Dimension
+from hptune.space._categorical import Choice, Conditional, choice
+from hptune.space._numeric import FloatDimension, IntDimension, loguniform, randint, uniform
+from hptune.space._parse import parse_form
+from hptune.space._space import Space
+
+__all__ = [
+    "DEFAULT_GRID_POINTS",
+    "INT_GRID_CAP",
+    "Choice",
+    "Conditional",
+    "Dimension",
+    "FloatDimension",
+    "IntDimension",
+    "Space",
+    "choice",
+    "loguniform",
+    "parse_form",
+    "randint",
+    "uniform",
+]
