@@ -1,0 +1,127 @@
+"""Which workers to start, on which device, with how many threads (a pure plan).
+
+Kept apart from the executor so the policy can be tested on a CPU-only machine with
+made-up GPU lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+from hptune.exceptions import ConfigError
+
+#: Environment variables that cap the threads of torch's OpenMP/MKL pools and of NumPy's BLAS.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSlot:
+    """One planned worker process.
+
+    Args:
+        index: Position of the worker in the pool (a replacement keeps its slot).
+        device: ``"cpu"`` or ``"cuda:<id>"``, with ``<id>`` as the driver sees the GPU
+            (inside the worker that GPU is the only one visible, so it is ``cuda:0`` there).
+        threads: Torch intra-op threads for the worker.
+        env: Variables set in the worker before torch is imported.
+    """
+
+    index: int
+    device: str
+    threads: int
+    env: dict[str, str]
+
+
+def plan_workers(
+    n_workers: int | None,
+    gpus: Sequence[str],
+    *,
+    cpu_count: int,
+    trials_per_device: int = 1,
+    threads_per_worker: int | None = None,
+    hide_gpus: bool = False,
+) -> list[WorkerSlot]:
+    """Plan the pool: one worker per GPU (``trials_per_device`` per GPU), or CPU workers.
+
+    With GPUs, worker ``i`` is pinned to ``gpus[i % len(gpus)]`` with
+    ``CUDA_VISIBLE_DEVICES`` (so workers spread over the GPUs before doubling up), and
+    ``n_workers=None`` means ``len(gpus) * trials_per_device``. Without GPUs,
+    ``n_workers=None`` means one single-threaded worker per core: trials in parallel beat
+    threads within one trial for the small models hyperparameter searches train. Either
+    way the cores are split so that the workers do not oversubscribe them:
+    ``threads = max(1, cpu_count // n_workers)`` unless ``threads_per_worker`` is given.
+
+    Args:
+        n_workers: Number of workers, or ``None`` for the default above.
+        gpus: Ids of the GPUs to use, as ``CUDA_VISIBLE_DEVICES`` spells them; empty for CPU.
+        cpu_count: Cores available to the driver.
+        trials_per_device: Workers per GPU.
+        threads_per_worker: Torch threads per worker, or ``None`` to split the cores.
+        hide_gpus: Set ``CUDA_VISIBLE_DEVICES=""`` in CPU workers (``devices="cpu"``).
+
+    Example:
+        >>> [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_workers(None, ["0", "1"], cpu_count=8)]
+        ['0', '1']
+    """
+    _check_positive("trials_per_device", trials_per_device)
+    _check_positive("cpu_count", cpu_count)
+    if threads_per_worker is not None:
+        _check_positive("threads_per_worker", threads_per_worker)
+    per_gpu_limit = len(gpus) * trials_per_device
+    if n_workers is None:
+        n_workers = per_gpu_limit if gpus else max(1, cpu_count // (threads_per_worker or 1))
+    _check_positive("n_workers", n_workers)
+    if gpus and n_workers > per_gpu_limit:
+        raise ConfigError(
+            f"n_workers={n_workers} exceeds {len(gpus)} GPU(s) x trials_per_device="
+            f"{trials_per_device}; raise trials_per_device to {-(-n_workers // len(gpus))} "
+            f"or pass n_workers=None."
+        )
+    threads = threads_per_worker or max(1, cpu_count // n_workers)
+    slots = []
+    for index in range(n_workers):
+        env = {var: str(threads) for var in THREAD_VARS}
+        device = "cpu"
+        if gpus:
+            gpu = gpus[index % len(gpus)]
+            env["CUDA_VISIBLE_DEVICES"] = gpu
+            device = f"cuda:{gpu}"
+        elif hide_gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        slots.append(WorkerSlot(index=index, device=device, threads=threads, env=env))
+    return slots
+
+
+def visible_gpus() -> list[str]:
+    """Ids of the GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them.
+
+    ``torch.cuda.device_count()`` counts them without creating a CUDA context (it asks
+    NVML or the driver; ``torch.cuda.is_initialized()`` stays false), and it already honours
+    ``CUDA_VISIBLE_DEVICES``; the ids come from that variable when it is set, so a driver
+    limited to GPUs ``"2,3"`` pins its workers to ``2`` and ``3``.
+    """
+    import torch
+
+    count = torch.cuda.device_count()
+    if count == 0:
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is None:
+        return [str(i) for i in range(count)]
+    return [token.strip() for token in listed.split(",")][:count]
+
+
+def available_cpus() -> int:
+    """Cores this process may run on: its CPU affinity where the OS has one (containers and
+    ``taskset`` restrict it), else ``os.cpu_count()``."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an int >= 1, got {value!r}.")

@@ -1,0 +1,95 @@
+"""Objectives that worker processes import by reference (they must be top level).
+
+Each takes ``(config, trial)`` like any hptune objective and returns a float.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+
+import torch
+
+#: Incremented at each call: a worker that is reused keeps counting.
+CALLS = 0
+
+
+def double(config, trial):
+    return config["x"] * 2
+
+
+def reporting(config, trial):
+    """Reports ``step * x`` for steps 0..4; returns ``x``."""
+    for step in range(5):
+        trial.report(step, step * config["x"])
+    return config["x"]
+
+
+def pid(config, trial):
+    return os.getpid()
+
+
+def calls(config, trial):
+    global CALLS
+    CALLS += 1
+    return CALLS
+
+
+def torch_threads(config, trial):
+    return torch.get_num_threads()
+
+
+def env_number(config, trial):
+    return float(os.environ[config["var"]])
+
+
+def visible_devices(config, trial):
+    """1.0 when CUDA_VISIBLE_DEVICES is set to the empty string (GPUs hidden), else 0.0."""
+    return float(os.environ.get("CUDA_VISIBLE_DEVICES") == "")
+
+
+def train_tiny(config, trial):
+    """A real (tiny) torch training run: least squares by SGD; returns the final loss."""
+    torch.manual_seed(trial.seed)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    w = torch.zeros(3, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=config["lr"])
+    for epoch in range(3):
+        for _ in range(20):
+            opt.zero_grad()
+            loss = ((x @ w - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+        trial.report(epoch, loss.item())
+    return loss.item()
+
+
+def sleep(config, trial):
+    trial.report(0, 0.0)
+    time.sleep(config.get("seconds", 60))
+    return 0.0
+
+
+def sigkill(config, trial):
+    trial.report(0, 1.0)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def segfault(config, trial):
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def exit_3(config, trial):
+    os._exit(3)
+
+
+def out_of_memory(config, trial):
+    bytearray(1 << 62)  # 4 EiB: no allocator grants it, Python raises MemoryError
+
+
+def unpicklable_attr(config, trial):
+    trial.set_attr("lock", __import__("threading").Lock())
+    return 1.0
