@@ -331,7 +331,7 @@ def test_to_dict_is_json_and_round_trips():
         }
     }
     assert Space.from_dict(data) == space
-    assert Space.from_dict(data).grid(n_points=2) == space.grid(n_points=2)
+    assert Space.from_dict(data).grid(n_points=1) == space.grid(n_points=1)
 
 
 def test_equality_sees_order_and_constant_types():
@@ -342,10 +342,11 @@ def test_equality_sees_order_and_constant_types():
 
 def test_fingerprint_is_stable_across_processes_and_changes_with_bounds():
     code = (
-        "from tests.space.test_space import YAML_SPACE; from hptune.space import Space; "
-        "print(Space(YAML_SPACE).fingerprint())"
+        "import json, sys; from hptune.space import Space; "
+        "print(Space(json.loads(sys.argv[1])).fingerprint())"
     )
-    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    args = [sys.executable, "-c", code, json.dumps(YAML_SPACE)]
+    other = subprocess.run(args, capture_output=True, text=True, check=True)
     fingerprint = Space(YAML_SPACE).fingerprint()
     assert other.stdout.strip() == fingerprint and len(fingerprint) == 64
     changed = {**YAML_SPACE, "lr": "loguniform(1e-4, 2e-1)"}
@@ -424,3 +425,9 @@ def test_constants_and_mapping_forms():
     ]
     assert space == Space({"act": "relu", "betas": (0.9, 0.999), "bs": choice(32, 64), "n": None})
     assert list(dict(space.dimensions())) == ["bs"]
+
+
+def test_point_ranges_are_allowed_and_sample_their_value():
+    space = Space({"a": uniform(0.5, 0.5), "k": randint(3, 3), "lr": loguniform(0.1, 0.1)})
+    assert space.sample(random_study().ask()) == {"a": 0.5, "k": 3, "lr": 0.1}
+    assert space.grid() == [{"a": 0.5, "k": 3, "lr": 0.1}]

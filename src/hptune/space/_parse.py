@@ -115,7 +115,7 @@ def normalize(mapping: Mapping[str, Any], path: str) -> dict[str, Any]:
     for key, value in mapping.items():
         if not isinstance(key, str) or not key or "." in key:
             where = f"space.{path}" if path else "space"
-            raise ConfigError(
+            raise _located(
                 f"{where}: keys must be non-empty strings without '.', got {key!r}; "
                 "nest a mapping instead of a dotted key (model: {width: ...})."
             )
@@ -138,9 +138,16 @@ def _node(value: Any, path: str) -> Any:
             return _mapping(value, path)
         return constant(value)
     except ConfigError as error:
-        if str(error).startswith("space."):
+        if getattr(error, "located", False):
             raise
-        raise ConfigError(f"space.{path}: {error}") from None
+        raise _located(f"space.{path}: {error}") from None
+
+
+def _located(message: str) -> ConfigError:
+    """A ConfigError whose message already names its path, so outer levels pass it on."""
+    error = ConfigError(message)
+    error.located = True  # type: ignore[attr-defined]
+    return error
 
 
 def _mapping(value: Mapping[str, Any], path: str) -> Any:

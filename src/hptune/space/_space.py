@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import itertools
 import json
@@ -75,7 +74,8 @@ class Space:
                 no ``grid``/``n_grid`` of its own (default 5).
         """
         _check_n_points(n_points)
-        return [copy.deepcopy(point) for point in _grid(self._tree, n_points)]
+        # Points share sub-dicts while the product is built; copy so each point is its own.
+        return [_copy_point(point) for point in _grid(self._tree, n_points)]
 
     def grid_size(self, n_points: int | None = None) -> int:
         """``len(self.grid(n_points))``, computed without building the grid."""
@@ -156,7 +156,8 @@ class Space:
             return NotImplemented
         return _ordered(self._tree) == _ordered(other._tree)
 
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking container semantics
+    # Equality is structural (like dict's), so a Space is not hashable, as a dict is not.
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Space({self.to_dict()!r})"
@@ -206,6 +207,10 @@ def _values(node: Any, n_points: int | None) -> list[Any]:
 def _grid(tree: dict[str, Any], n_points: int | None) -> list[dict[str, Any]]:
     axes = [_values(node, n_points) for node in tree.values()]
     return [dict(zip(tree, combo)) for combo in itertools.product(*axes)]
+
+
+def _copy_point(point: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy_point(v) if isinstance(v, dict) else v for k, v in point.items()}
 
 
 def _grid_size(tree: dict[str, Any], n_points: int | None) -> int:
