@@ -144,6 +144,10 @@ def test_narrow_outside_the_bounds_is_refused():
         ConfigError, match=re.escape("narrow randint(0, 5) to (4, 2): low must be <= high")
     ):
         randint(0, 5).narrow(4, 2)
+    with pytest.raises(ConfigError, match=re.escape("to ('a', 3): low must be a number, got 'a'.")):
+        randint(0, 5).narrow("a", 3)
+    with pytest.raises(ConfigError, match=re.escape("high must be finite, got nan.")):
+        randint(0, 5).narrow(0, float("nan"))
 
 
 @pytest.mark.parametrize(

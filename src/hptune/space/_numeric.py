@@ -63,8 +63,8 @@ def _spaced(low: float, high: float, n: int, log: bool) -> list[float]:
 
 
 def _unique(values: list[Any]) -> list[Any]:
-    seen: set[Any] = set()
-    return [v for v in values if not (v in seen or seen.add(v))]
+    """``values`` without repeats, first occurrences kept in order."""
+    return list(dict.fromkeys(values))
 
 
 @dataclass(frozen=True, repr=False)
@@ -102,6 +102,8 @@ class FloatDimension(Dimension):
             raise ConfigError(
                 f"{form}: low must be <= high; write {self.form}({self.high!r}, {self.low!r})."
             )
+        if not isinstance(self.log, bool):
+            raise ConfigError(f"{form}: log must be true or false, got {self.log!r}.")
         if self.log and self.low <= 0:
             raise ConfigError(
                 f"{form}: loguniform needs low > 0; use uniform(...) for ranges that include 0."
@@ -217,13 +219,15 @@ class IntDimension(Dimension):
     def narrow(self, low: float, high: float) -> IntDimension:
         """A copy restricted to ``[floor(low), ceil(high)]`` (rounded outward, so a range
         computed in floats never loses an integer), which must lie inside the bounds."""
-        low, high = _check_narrow(self, math.floor(low), math.ceil(high), integral=True)
+        low, high = _check_narrow(self, low, high, integral=True)
         return replace(self, low=low, high=high, grid=_kept_grid(self, low, high))
 
 
 def _check_narrow(dim: FloatDimension | IntDimension, low: Any, high: Any, integral: bool):
     form = f"narrow {dim!r} to ({low!r}, {high!r})"
-    low, high = check_number(low, form, "low", integral), check_number(high, form, "high", integral)
+    low, high = check_number(low, form, "low"), check_number(high, form, "high")
+    if integral:
+        low, high = math.floor(low), math.ceil(high)
     if low > high:
         raise ConfigError(f"{form}: low must be <= high.")
     if low < dim.low or high > dim.high:
@@ -262,6 +266,17 @@ def loguniform(
 ) -> FloatDimension:
     """A positive real drawn uniformly in log scale from ``[low, high]`` (``low > 0``):
     as many draws in [1e-4, 1e-3] as in [1e-2, 1e-1]. Grid points are geometric.
+
+    Scale parameters such as the learning rate and weight decay matter by orders of
+    magnitude, so they are searched in log scale (Bergstra & Bengio, "Random Search for
+    Hyper-Parameter Optimization", JMLR 13, 2012).
+
+    Args:
+        low: Lower bound (inclusive), > 0.
+        high: Upper bound (inclusive).
+        grid: Explicit values for grid search.
+        n_grid: Grid points for this dimension, spaced geometrically (default as
+            :func:`uniform`).
 
     Example:
         >>> loguniform(1e-4, 1e-1)

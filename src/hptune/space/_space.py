@@ -270,16 +270,10 @@ def _same_constant(constant: Any, value: Any) -> bool:
             and len(value) == len(constant)
             and all(_same_constant(c, v) for c, v in zip(constant, value))
         )
-    return (
-        type(constant) is type(value)
-        and constant == value
-        or (
-            isinstance(constant, float)
-            and isinstance(value, int)
-            and not isinstance(value, bool)
-            and constant == value
-        )
-    )
+    if type(constant) is type(value):
+        return constant == value
+    # JSON writes 0.0 as 0 in some encoders; an int equal to a float constant still matches.
+    return isinstance(constant, float) and type(value) is int and constant == value
 
 
 def _dimensions(tree: dict[str, Any], prefix: str) -> Iterator[tuple[str, Dimension]]:
