@@ -271,7 +271,7 @@ def param_groups(
 
 def _layer_kind(module: nn.Module) -> str:
     """Class name in lower case without a dimension suffix: Conv2d -> conv, BatchNorm1d -> batchnorm."""
-    return re.sub(r"\d+d$", "", type(module).__name__).lower() or type(module).__name__.lower()
+    return re.sub(r"\d+d$", "", type(module).__name__).lower()
 
 
 def _name_components(module_name: str) -> set[str]:
