@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -188,6 +189,31 @@ def test_objective_errors_fail_the_trial_as_inline(ray_cluster):
 
 
 @pytest.mark.timeout(120)
+def test_objectives_that_cannot_reach_the_worker(ray_cluster, tmp_path, monkeypatch):
+    # A module importable in the driver only: the worker cannot unpickle the objective.
+    (tmp_path / "driver_only_mod.py").write_text("def objective(config, trial):\n    return 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from driver_only_mod import objective
+
+    lock = threading.Lock()
+    with RayExecutor() as ex:
+        ex.start(Recorder())
+        with pytest.raises(
+            ConfigError, match=r"trial 1 \(objective .*cannot be sent to a Ray worker"
+        ):
+            ex.submit(TrialJob(1, {"lock": lock}, 0, _objective))
+        assert ex.n_running == 0
+        scale = 3.0  # a closure travels by value (cloudpickle)
+        out = run_all(ex, [TrialJob(0, {}, 0, objective), TrialJob(2, {}, 0, lambda c, t: scale)])
+    assert out[0].state is OutcomeState.FAILED
+    assert (
+        out[0].reason
+        == "cannot load the trial in a Ray worker: ModuleNotFoundError: No module named 'driver_only_mod'"
+    )
+    assert out[2].state is OutcomeState.COMPLETE and out[2].value == 3.0
+
+
+@pytest.mark.timeout(120)
 def test_a_crashing_worker_fails_only_its_trial(ray_cluster):
     rec = Recorder()
     with RayExecutor() as ex:
@@ -212,7 +238,7 @@ def test_timeout_kills_the_task(ray_cluster, tmp_path):
         out = run_all(ex, [sleeper, TrialJob(1, {"x": 1.0}, 0, _objective)])
         # Both CPUs are free again: two more trials run side by side.
         after = run_all(ex, [TrialJob(n, {"x": 1.0}, 0, _objective) for n in (2, 3)])
-    assert out[0].state is OutcomeState.FAILED and out[0].reason == "timed out after 2 s"
+    assert out[0].state is OutcomeState.FAILED and out[0].reason == "timed out after 2.0 s"
     assert out[1].state is OutcomeState.COMPLETE
     assert _process_gone(int(pid_file.read_text()))
     assert [after[n].state for n in (2, 3)] == [OutcomeState.COMPLETE] * 2

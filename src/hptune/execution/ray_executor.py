@@ -72,14 +72,43 @@ class _ReportBroker:
                 future.set_result(prune)
 
 
-def _run_in_ray_task(job: TrialJob, broker: Any) -> TrialOutcome:
-    """Body of the Ray task: one trial through the shared ``run_job``."""
+def _run_in_ray_task(number: int, payload: bytes, broker: Any) -> TrialOutcome:
+    """Body of the Ray task: unpickle the job, run it through the shared ``run_job``.
+
+    The job arrives pickled (by :func:`_pickle_job`) and is loaded here, so an objective
+    this worker cannot import fails its trial with the reason instead of a Ray error.
+    """
     import ray
+
+    label = f"ray:{socket.gethostname()}:{os.getpid()}"
+    try:
+        job: TrialJob = ray.cloudpickle.loads(payload)
+    except Exception as exc:  # e.g. a module on the driver's sys.path only
+        return TrialOutcome(
+            number=number,
+            state=OutcomeState.FAILED,
+            reason=f"cannot load the trial in a Ray worker: {one_line(exc)}",
+            worker=label,
+        )
 
     def reporter(step: int, value: float) -> bool:
         return bool(ray.get(broker.report.remote(job.number, step, value)))
 
-    return run_job(job, reporter, worker=f"ray:{socket.gethostname()}:{os.getpid()}")
+    return run_job(job, reporter, worker=label)
+
+
+def _pickle_job(ray: Any, job: TrialJob) -> bytes:
+    """Pickle at submit, so that an objective or config that cannot travel is an error
+    now, in the driver. Ray's cloudpickle sends lambdas and closures by value."""
+    try:
+        return bytes(ray.cloudpickle.dumps(job))
+    except Exception as exc:
+        name = getattr(job.objective, "__qualname__", repr(job.objective))
+        raise ConfigError(
+            f"trial {job.number} (objective {name}, config {job.config!r}) cannot be sent to "
+            f"a Ray worker: use a module-level objective or 'package.module:function' and "
+            f"plain config values ({one_line(exc)})."
+        ) from exc
 
 
 class _Running:
@@ -190,7 +219,10 @@ class RayExecutor(Executor):
             raise HptuneError("RayExecutor.submit: call start(on_report) first.")
         if job.number in self._running:
             raise HptuneError(f"RayExecutor.submit: trial {job.number} is already running.")
-        self._running[job.number] = _Running(job, self._remote.remote(job, self._broker))
+        payload = _pickle_job(self._ray, job)
+        self._running[job.number] = _Running(
+            job, self._remote.remote(job.number, payload, self._broker)
+        )
 
     def shutdown(self) -> list[TrialOutcome]:
         outcomes = []
@@ -269,8 +301,7 @@ class RayExecutor(Executor):
         try:
             return ray.get(running.ref)
         except ray.exceptions.RayTaskError as exc:
-            # run_job catches the objective's errors, so this is the task machinery
-            # (an objective that cannot be unpickled on the worker, SystemExit, ...).
+            # run_job catches the objective's errors, so this is the task machinery.
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             return running.failed(one_line(cause), traceback=str(exc))
         except ray.exceptions.RayError as exc:  # worker crashed, node died, OOM kill
@@ -284,7 +315,8 @@ class RayExecutor(Executor):
         for running in expired:
             self._ray.cancel(running.ref, force=True)
             del self._running[running.job.number]
-        return [r.failed(f"timed out after {r.job.timeout_s:g} s") for r in expired]
+        # Same wording as the process executor, so reasons read alike whatever ran the trial.
+        return [r.failed(f"timed out after {r.job.timeout_s} s") for r in expired]
 
     def _trial_deadlines(self) -> list[float]:
         return [r.deadline for r in self._running.values() if r.deadline is not None]
