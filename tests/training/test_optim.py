@@ -134,6 +134,7 @@ def test_beta_aliases_map_to_betas():
     assert create_optimizer(_model(), "adam", beta1=0.85).defaults["betas"] == (0.85, 0.999)
     assert create_optimizer(_model(), "nadam", beta2=0.99).defaults["betas"] == (0.9, 0.99)
     assert create_optimizer(_model(), "radam", beta1=0.8, beta2=0.9).defaults["betas"] == (0.8, 0.9)
+    assert create_optimizer(_model(), "adam", betas=[0.8, 0.9]).defaults["betas"] == (0.8, 0.9)
 
 
 def test_module_groups_exempt_biases_and_no_decay_passes_through():

@@ -236,6 +236,8 @@ def _resolve_options(info: OptimizerInfo, options: Mapping[str, Any]) -> dict[st
         resolved["betas"] = tuple(betas)
     for key, value in resolved.items():
         _check_option(info, key, value)
+    if "betas" in resolved:
+        resolved["betas"] = tuple(resolved["betas"])  # YAML gives a list; torch documents a tuple
     for validator in info.validators:
         validator(resolved)
     return resolved
