@@ -26,6 +26,17 @@ class TrialPruned(HptuneError):
     """
 
 
+class TrialDiverged(HptuneError):
+    """Raise it from an objective when training diverged (loss NaN or exploding).
+
+    The trial is recorded as FAILED with the message as its reason, and the sampler is told
+    that the region is bad (as for an objective that returns NaN), so it stops proposing it.
+
+    Example:
+        >>> raise TrialDiverged("loss exploded at epoch 3")  # doctest: +SKIP
+    """
+
+
 class Trial:
     """The handle an objective receives: ``objective(config, trial) -> float``.
 

@@ -1,0 +1,196 @@
+"""What hptune records about each trial, and the immutable record a study hands back.
+
+Everything lives in Optuna user attributes under the ``hptune.`` prefix, so a study written
+by hptune stays an ordinary Optuna study (``optuna.load_study`` and optuna-dashboard read
+it) while :class:`TrialRecord` gives the same facts typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import optuna
+
+#: Trial user-attribute keys. Kept in one place: the report and the CLI read them too.
+SEED = "hptune.seed"
+CONFIG = "hptune.config"
+CONFIG_HASH = "hptune.config_hash"
+ENV = "hptune.env"
+STAGE = "hptune.stage"
+FAILURE = "hptune.failure_reason"
+TRACEBACK = "hptune.traceback"
+#: Set on a FAILED trial whose region the sampler must learn is bad (NaN, divergence).
+PENALIZE = "hptune.penalize"
+
+_STATE_NAMES = {
+    optuna.trial.TrialState.COMPLETE: "COMPLETE",
+    optuna.trial.TrialState.PRUNED: "PRUNED",
+    optuna.trial.TrialState.FAIL: "FAILED",
+    optuna.trial.TrialState.RUNNING: "RUNNING",
+    optuna.trial.TrialState.WAITING: "WAITING",
+}
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal configs give equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(obj: Any) -> Any:
+    # numpy scalars reach configs through samplers; store them as plain numbers.
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} {obj!r} is not JSON-serializable")
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """sha256 (hex) of the canonical JSON of ``config``; equal configs, equal hashes.
+
+    Example:
+        >>> config_hash({"b": 1, "a": 0.5}) == config_hash({"a": 0.5, "b": 1})
+        True
+    """
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def derive_trial_seed(study_seed: int, number: int) -> int:
+    """The seed of trial ``number``: ``SeedSequence([study_seed, number])``'s first 32-bit word.
+
+    A pure function of the two integers, so any trial can be re-run with its seed alone and
+    neighbouring trials get statistically independent streams (which ``study_seed + number``
+    would not guarantee).
+    """
+    words = np.random.SeedSequence([study_seed, number]).generate_state(1, dtype=np.uint32)
+    return int(words[0])
+
+
+def derive_sampler_seed(study_seed: int, n_existing_trials: int) -> int:
+    """The seed of a sampler built when the study already holds ``n_existing_trials``.
+
+    A resumed study must not replay the random draws of its first session, so the sampler's
+    seed depends on how far the study had got; a fresh study (0 trials) is reproducible.
+    """
+    words = np.random.SeedSequence([study_seed, n_existing_trials, 1]).generate_state(1)
+    return int(words[0])
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(cwd: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else None
+
+
+def capture_environment() -> dict[str, Any]:
+    """Versions, machine and code revision, captured once per driver run.
+
+    Versions come from package metadata (no import of torch); ``git_commit`` is the HEAD of
+    the git repository containing the working directory, or ``None`` outside one.
+    """
+    return {
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "optuna": _version("optuna"),
+        "hptune": _version("hptune"),
+        "numpy": _version("numpy"),
+        "platform": platform.platform(),
+        "hostname": socket.gethostname(),
+        "executable": sys.executable,
+        "git_commit": _git_commit(os.getcwd()),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """An immutable snapshot of one trial of a study.
+
+    Args:
+        number: The trial's number in its study.
+        state: ``"COMPLETE"``, ``"PRUNED"``, ``"FAILED"``, ``"RUNNING"`` or ``"WAITING"``.
+        value: The objective value (the last reported value for PRUNED; None for FAILED).
+        config: The plain nested dict the objective received.
+        params: The flat Optuna parameters (dotted paths) the config came from.
+        intermediate_values: ``{step: value}`` reported with ``trial.report``.
+        seed: The trial's seed (see :func:`derive_trial_seed`).
+        duration: Seconds from start to end, None while running.
+        failure_reason: One line saying why a FAILED trial failed.
+        config_hash: sha256 of the canonical JSON of ``config``.
+        stage: The strategy stage that proposed it (``"tpe"``, ``"coarse"``, ``"fine"``...).
+        env: Versions, host and git commit of the run that produced it.
+        attrs: What the objective recorded with ``trial.set_attr``.
+
+    Example:
+        >>> rec = TrialRecord(number=0, state="FAILED", value=None, config={"lr": 0.1},
+        ...                   failure_reason="objective returned nan")
+        >>> "objective returned nan" in repr(rec)
+        True
+    """
+
+    number: int
+    state: str
+    value: float | None
+    config: dict[str, Any]
+    params: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    intermediate_values: dict[int, float] = dataclasses.field(default_factory=dict, repr=False)
+    seed: int | None = None
+    duration: float | None = None
+    failure_reason: str | None = None
+    config_hash: str | None = dataclasses.field(default=None, repr=False)
+    stage: str | None = None
+    env: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    attrs: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+
+def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
+    """Read a :class:`TrialRecord` back from an Optuna trial written by the driver."""
+    ua = frozen.user_attrs
+    duration = _duration(frozen.datetime_start, frozen.datetime_complete)
+    state = _STATE_NAMES[frozen.state]
+    return TrialRecord(
+        number=frozen.number,
+        state=state,
+        value=frozen.value if state != "FAILED" else None,
+        config=ua.get(CONFIG, {}),
+        params=dict(frozen.params),
+        intermediate_values=dict(frozen.intermediate_values),
+        seed=ua.get(SEED),
+        duration=duration,
+        failure_reason=ua.get(FAILURE),
+        config_hash=ua.get(CONFIG_HASH),
+        stage=ua.get(STAGE),
+        env=ua.get(ENV),
+        attrs={k: v for k, v in ua.items() if not k.startswith("hptune.")},
+    )
+
+
+def _duration(start: datetime.datetime | None, end: datetime.datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds()

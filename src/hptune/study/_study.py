@@ -1,0 +1,357 @@
+"""Studies: create, load, optimize, read back. A study is an ordinary Optuna study whose
+user attributes hold everything hptune needs to rebuild it (space, strategy, pruner,
+direction, seed), so ``load_study(name, storage)`` needs no other input."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import math
+import secrets
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from hptune.exceptions import ConfigError, HptuneError
+from hptune.execution import Executor, InlineExecutor
+from hptune.space import Space
+from hptune.study import _records
+from hptune.study._driver import NOTES_ATTR, Driver
+from hptune.study._view import PenalizingSampler
+from hptune.study.pruners import create_pruner
+from hptune.study.strategies import Strategy, create_strategy
+
+DEFAULT_STORAGE = "sqlite:///hptune.db"
+_SPACE, _FINGERPRINT, _SEED = "hptune.space", "hptune.space_fingerprint", "hptune.study_seed"
+_STRATEGY, _PRUNER, _DIRECTION = "hptune.strategy", "hptune.pruner", "hptune.direction"
+
+
+class Study:
+    """A hyperparameter search over a space, stored in an Optuna study.
+
+    Build one with :func:`create_study` or :func:`load_study`, not directly.
+
+    Args:
+        optuna_study: The Optuna study it lives in.
+        space: The search space.
+        strategy: The strategy (its sampler is installed here).
+        seed: The study seed every trial seed derives from.
+
+    Example:
+        >>> from hptune.space import uniform
+        >>> study = create_study({"x": uniform(0, 1)}, storage=None, direction="minimize",
+        ...                      strategy="random", seed=0)
+        >>> study.optimize(lambda config, trial: (config["x"] - 0.3) ** 2, n_trials=5)
+        >>> len(study.trials)
+        5
+    """
+
+    def __init__(
+        self, optuna_study: optuna.Study, space: Space, strategy: Strategy, seed: int
+    ) -> None:
+        self.optuna_study = optuna_study
+        self.space = space
+        self.strategy = strategy
+        self.seed = seed
+        n_existing = len(optuna_study.get_trials(deepcopy=False))
+        optuna_study.sampler = PenalizingSampler(strategy.create_sampler(seed, n_existing))
+        strategy.prepare(optuna_study, space)
+
+    @property
+    def name(self) -> str:
+        return self.optuna_study.study_name
+
+    @property
+    def direction(self) -> str:
+        return self.optuna_study.direction.name.lower()
+
+    @property
+    def notes(self) -> list[str]:
+        """What strategies noted (e.g. an optimum at the bound of a range)."""
+        return list(self.optuna_study.user_attrs.get(NOTES_ATTR, []))
+
+    def optimize(
+        self,
+        objective: Callable[..., float] | str,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        n_workers: int = 1,
+        executor: Executor | None = None,
+    ) -> None:
+        """Run trials: ``objective(config, trial) -> float`` for each config the strategy
+        proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
+        have passed (running trials then finish), or the strategy is exhausted (grid).
+
+        Args:
+            objective: A callable or ``"package.module:function"`` (needed by worker
+                processes that cannot receive a lambda).
+            n_trials: Trials to run in this call; None for no limit.
+            timeout: Seconds after which no new trial starts; None for no limit.
+            n_workers: Trials at once, in worker processes when > 1.
+            executor: An :class:`~hptune.execution.Executor` to run trials on instead
+                (started and shut down by this call); exclusive with ``n_workers > 1``.
+        """
+        _check_limit("n_trials", n_trials, int)
+        _check_limit("timeout", timeout, (int, float))
+        executor = _executor(n_workers, executor)
+        Driver(self, objective, executor, n_trials, timeout).run()
+
+    @property
+    def trials(self) -> list[_records.TrialRecord]:
+        """Every trial, in number order, as immutable records."""
+        return [
+            _records.record_from_frozen(t) for t in self.optuna_study.get_trials(deepcopy=False)
+        ]
+
+    @property
+    def best_trial(self) -> _records.TrialRecord:
+        """The best COMPLETE trial. Raises HptuneError when none has completed."""
+        try:
+            return _records.record_from_frozen(self.optuna_study.best_trial)
+        except ValueError:
+            raise HptuneError(
+                f"study {self.name!r} has no completed trial yet; run study.optimize first."
+            ) from None
+
+    @property
+    def best_config(self) -> dict[str, Any]:
+        return self.best_trial.config
+
+    @property
+    def best_value(self) -> float:
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per trial (``params.*`` columns), for tables without pandas."""
+        rows = []
+        for r in self.trials:
+            row = {
+                k: getattr(r, k) for k in ("number", "state", "value", "duration", "seed", "stage")
+            }
+            row.update({"failure_reason": r.failure_reason, "config_hash": r.config_hash})
+            row.update({f"params.{k}": v for k, v in r.params.items()})
+            rows.append(row)
+        return rows
+
+    def to_dataframe(self) -> Any:
+        """:meth:`to_rows` as a ``pandas.DataFrame``. pandas is not a dependency of hptune."""
+        try:
+            pandas = importlib.import_module("pandas")
+        except ImportError:
+            raise HptuneError(
+                "study.to_dataframe needs pandas, which hptune does not install: "
+                "pip install pandas; or use study.to_rows() / study.trials."
+            ) from None
+        return pandas.DataFrame(self.to_rows())
+
+    def export_best(self, path: str | Path) -> Path:
+        """Write the best config as YAML with its value, trial number, seed and study."""
+        best = self.best_trial
+        doc = {
+            "study": self.name,
+            "direction": self.direction,
+            "trial": best.number,
+            "value": best.value,
+            "seed": best.seed,
+            "config_hash": best.config_hash,
+            "config": best.config,
+        }
+        path = Path(path)
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        return path
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self.trials)})"
+
+
+def _check_limit(key: str, value: Any, kinds: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, kinds)
+        or not value > 0
+        or not math.isfinite(value)
+    ):
+        raise ConfigError(f"optimize: {key} must be a positive number or None, got {value!r}.")
+
+
+def _executor(n_workers: int, executor: Executor | None) -> Executor:
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ConfigError(f"optimize: n_workers must be an int >= 1, got {n_workers!r}.")
+    if executor is not None:
+        if n_workers != 1:
+            raise ConfigError("optimize: give n_workers or executor, not both.")
+        if not isinstance(executor, Executor):
+            raise ConfigError(f"optimize: executor must be an hptune Executor, got {executor!r}.")
+        return executor
+    if n_workers == 1:
+        return InlineExecutor()
+    try:
+        process = importlib.import_module("hptune.execution.process")
+    except ImportError as exc:
+        raise HptuneError(
+            f"optimize(n_workers={n_workers}) needs hptune.execution.process, which failed "
+            f"to import ({exc}); run with n_workers=1."
+        ) from exc
+    return process.ProcessExecutor(n_workers)
+
+
+def _storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(storage, (str, optuna.storages.BaseStorage)):
+        return storage
+    raise ConfigError(
+        f"storage must be a database URL such as 'sqlite:///hptune.db', an Optuna storage, "
+        f"or None (in memory); got {storage!r}."
+    )
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in ("minimize", "maximize"):
+        raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
+
+
+def create_study(
+    space: Space | Mapping[str, Any],
+    *,
+    name: str | None = None,
+    storage: str | optuna.storages.BaseStorage | None = DEFAULT_STORAGE,
+    direction: str = "maximize",
+    strategy: str = "tpe",
+    pruner: str = "none",
+    seed: int | None = None,
+    load_if_exists: bool = False,
+    epochs: int | None = None,
+    strategy_options: Mapping[str, Any] | None = None,
+    pruner_options: Mapping[str, Any] | None = None,
+) -> Study:
+    """Create a study (or re-open one of the same space with ``load_if_exists=True``).
+
+    Args:
+        space: A :class:`~hptune.space.Space` or the mapping to build one from.
+        name: The study name; default ``"hptune-<UTC time>-<random>"``.
+        storage: A database URL (``"sqlite:///hptune.db"``, the default, in the working
+            directory; ``"postgresql+psycopg://..."`` for many machines), an Optuna storage,
+            or None to keep the study in memory.
+        direction: ``"maximize"`` (default: hptune's metrics are accuracies, as in the YAML
+            spec's ``val_accuracy``) or ``"minimize"`` (losses).
+        strategy: One of :func:`~hptune.study.list_strategies`.
+        pruner: One of :func:`~hptune.study.list_pruners`.
+        seed: The study seed. None draws one at random and records it, so every trial still
+            has a recorded seed and the study can be re-run exactly.
+        load_if_exists: Re-open a study of that name instead of failing. Its space must be
+            the same; its recorded seed is kept; the given strategy and pruner apply (and are
+            recorded) from now on.
+        epochs: The training budget, from which the pruner's resources are derived.
+        strategy_options: Options of the strategy (see its class).
+        pruner_options: Options of the pruner (see :mod:`hptune.study.pruners`).
+
+    Raises:
+        ConfigError: For a bad argument.
+        HptuneError: When the study exists (and ``load_if_exists`` is False), or exists with a
+            different space, direction or seed.
+    """
+    space = space if isinstance(space, Space) else Space(space)
+    _check_direction(direction)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed must be an int >= 0 or None, got {seed!r}.")
+    strat = create_strategy(strategy, **dict(strategy_options or {}))
+    pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
+    name = name or _default_name()
+    try:
+        ostudy = optuna.create_study(
+            study_name=name,
+            storage=_storage(storage),
+            sampler=optuna.samplers.RandomSampler(),  # replaced by the strategy's in Study
+            pruner=pr,
+            direction=direction,
+            load_if_exists=load_if_exists,
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise HptuneError(
+            f"a study named {name!r} already exists in {storage!r}; open it with "
+            f"hptune.load_study({name!r}, {storage!r}), pass load_if_exists=True, or choose "
+            "another name."
+        ) from None
+    attrs = ostudy.user_attrs
+    if _SPACE in attrs:
+        seed = _check_reopened(ostudy, space, direction, seed)
+    elif ostudy.get_trials(deepcopy=False):
+        raise HptuneError(
+            f"study {name!r} holds trials not written by hptune; choose another name."
+        )
+    else:
+        seed = secrets.randbits(32) if seed is None else seed
+        ostudy.set_user_attr(_SPACE, space.to_dict())
+        ostudy.set_user_attr(_FINGERPRINT, space.fingerprint())
+        ostudy.set_user_attr(_SEED, seed)
+        ostudy.set_user_attr(_DIRECTION, direction)
+    ostudy.set_user_attr(_STRATEGY, {"name": strategy, "options": dict(strategy_options or {})})
+    ostudy.set_user_attr(
+        _PRUNER, {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
+    )
+    return Study(ostudy, space, strat, seed)
+
+
+def _check_reopened(ostudy: optuna.Study, space: Space, direction: str, seed: int | None) -> int:
+    attrs, name = ostudy.user_attrs, ostudy.study_name
+    if attrs[_FINGERPRINT] != space.fingerprint():
+        raise HptuneError(
+            f"study {name!r} was created with a different space: stored {attrs[_SPACE]!r}, "
+            f"given {space.to_dict()!r}. Use a new study name for a new space, or pass the "
+            "same space (hptune.load_study reads it from the study)."
+        )
+    if attrs[_DIRECTION] != direction:
+        raise HptuneError(
+            f"study {name!r} was created with direction={attrs[_DIRECTION]!r}, given "
+            f"{direction!r}; pass direction={attrs[_DIRECTION]!r} or use a new study name."
+        )
+    stored = attrs[_SEED]
+    if seed is not None and seed != stored:
+        raise HptuneError(
+            f"study {name!r} was created with seed={stored}, given seed={seed}; pass "
+            f"seed={stored} or seed=None to continue it, or use a new study name."
+        )
+    return int(stored)
+
+
+def _default_name() -> str:
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"hptune-{stamp}-{secrets.token_hex(3)}"
+
+
+def load_study(name: str, storage: str | optuna.storages.BaseStorage = DEFAULT_STORAGE) -> Study:
+    """Re-open the hptune study ``name`` from ``storage`` with its recorded space, strategy,
+    pruner, direction and seed.
+
+    Raises:
+        HptuneError: No such study, or a study not written by hptune.
+    """
+    if storage is None:
+        raise ConfigError("load_study: an in-memory study cannot be re-opened; give a storage URL.")
+    try:
+        summaries = optuna.get_all_study_names(storage=storage)
+    except Exception as exc:
+        raise HptuneError(f"cannot open storage {storage!r}: {exc}") from exc
+    if name not in summaries:
+        raise HptuneError(
+            f"no study named {name!r} in {storage!r}; the studies there are: "
+            f"{', '.join(map(repr, summaries)) or 'none'}."
+        )
+    ostudy = optuna.load_study(
+        study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()
+    )
+    attrs = ostudy.user_attrs
+    if _SPACE not in attrs:
+        raise HptuneError(f"study {name!r} was not written by hptune (no {_SPACE!r} attribute).")
+    strat, pr = attrs[_STRATEGY], attrs[_PRUNER]
+    ostudy.pruner = create_pruner(pr["name"], epochs=pr["epochs"], **pr["options"])
+    strategy = create_strategy(strat["name"], **strat["options"])
+    return Study(ostudy, Space.from_dict(attrs[_SPACE]), strategy, int(attrs[_SEED]))

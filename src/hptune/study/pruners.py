@@ -1,0 +1,158 @@
+"""Pruners: early stopping of unpromising trials, by name, on Optuna's pruners.
+
+The names are those of the CLI and the YAML spec (``pruner: asha``). Each pruner's
+resource options are derived from the training budget's ``epochs`` unless given:
+
+========== =================================================================================
+name       Optuna pruner and derived options (``E`` = epochs)
+========== =================================================================================
+none       ``NopPruner``: every trial runs to the end.
+median     ``MedianPruner``: ``n_startup_trials=5``; ``n_warmup_steps=E // 4`` (no verdict in
+           the first quarter of training, where curves cross), 0 when E is unknown.
+asha       ``SuccessiveHalvingPruner`` (asynchronous successive halving, Li et al. 2018,
+           arXiv 1810.05934): ``reduction_factor=3``;
+           ``min_resource=max(1, E // reduction_factor**2)`` so that about three rungs
+           (``r, 3r, 9r``) fit in the budget; ``"auto"`` (Optuna's estimate) when E is unknown.
+hyperband  ``HyperbandPruner`` (Li et al. 2016, arXiv 1603.06560): ``reduction_factor=3``;
+           ``max_resource=E`` (``"auto"`` when unknown);
+           ``min_resource=max(1, E // reduction_factor**2)`` (1 when unknown).
+========== =================================================================================
+
+A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: report epochs
+1-based (``1..E``) so that rungs fall where the table says.
+
+Example:
+    >>> pruner = create_pruner("asha", epochs=20)
+    >>> type(pruner).__name__
+    'SuccessiveHalvingPruner'
+    >>> list_pruners()
+    ['asha', 'hyperband', 'median', 'none']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from hptune.exceptions import ConfigError
+
+#: ``factory(epochs, **options) -> optuna pruner``; ``epochs`` may be None (unknown budget).
+PrunerFactory = Callable[..., optuna.pruners.BasePruner]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    factory: PrunerFactory
+    options: tuple[str, ...]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_pruner(name: str, factory: PrunerFactory, *, options: tuple[str, ...]) -> None:
+    """Make ``name`` usable in ``create_study(pruner=...)`` and in YAML specs.
+
+    Args:
+        name: The registry name (lower case, as users write it).
+        factory: ``factory(epochs, **options) -> optuna.pruners.BasePruner``; ``epochs`` is
+            the budget's epoch count or None.
+        options: The option names ``factory`` accepts; others are rejected up front.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a pruner name must be a non-empty string, got {name!r}.")
+    _REGISTRY[name] = _Entry(factory, tuple(options))
+
+
+def list_pruners() -> list[str]:
+    """The registered pruner names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def pruner_options(name: str) -> tuple[str, ...]:
+    """The options pruner ``name`` accepts."""
+    return _entry(name).options
+
+
+def _entry(name: str) -> _Entry:
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown pruner {name!r}; valid: {', '.join(list_pruners())}.")
+    return _REGISTRY[name]
+
+
+def create_pruner(
+    name: str, *, epochs: int | None = None, **options: Any
+) -> optuna.pruners.BasePruner:
+    """Build the Optuna pruner registered as ``name``.
+
+    Args:
+        name: One of :func:`list_pruners`.
+        epochs: The training budget in epochs (the largest ``step`` a trial reports), from
+            which resource options are derived; None when unknown.
+        **options: Options of that pruner (see the module table); they override derived ones.
+
+    Raises:
+        ConfigError: For an unknown name, an unknown option or a value Optuna rejects.
+    """
+    entry = _entry(name)
+    if epochs is not None and (
+        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
+    ):
+        raise ConfigError(f"pruner {name!r}: epochs must be an int >= 1 or None, got {epochs!r}.")
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        valid = ", ".join(entry.options) or "none"
+        raise ConfigError(f"pruner {name!r} got unknown option {unknown[0]!r}; valid: {valid}.")
+    try:
+        return entry.factory(epochs, **options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"pruner {name!r} with options {options!r}: {exc}") from exc
+
+
+def _min_resource(epochs: int | None, reduction_factor: int, unknown: int | str) -> int | str:
+    if epochs is None:
+        return unknown
+    return max(1, epochs // reduction_factor**2)
+
+
+def _none(epochs: int | None) -> optuna.pruners.BasePruner:
+    return optuna.pruners.NopPruner()
+
+
+def _median(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
+    options.setdefault("n_startup_trials", 5)
+    options.setdefault("n_warmup_steps", 0 if epochs is None else epochs // 4)
+    return optuna.pruners.MedianPruner(**options)
+
+
+def _asha(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
+    rf = options.setdefault("reduction_factor", 3)
+    options.setdefault("min_resource", _min_resource(epochs, rf, "auto"))
+    return optuna.pruners.SuccessiveHalvingPruner(**options)
+
+
+def _hyperband(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
+    rf = options.setdefault("reduction_factor", 3)
+    options.setdefault("max_resource", "auto" if epochs is None else epochs)
+    options.setdefault("min_resource", _min_resource(epochs, rf, 1))
+    return optuna.pruners.HyperbandPruner(**options)
+
+
+register_pruner("none", _none, options=())
+register_pruner(
+    "median",
+    _median,
+    options=("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+)
+register_pruner(
+    "asha",
+    _asha,
+    options=("min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"),
+)
+register_pruner(
+    "hyperband",
+    _hyperband,
+    options=("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
+)
