@@ -326,12 +326,17 @@ def test_an_executor_that_starts_ray_shuts_it_down(tmp_path):
     code = textwrap.dedent(
         f"""
         import ray
+        from hptune.exceptions import ConfigError
         from hptune.execution import TrialJob
         from hptune.execution.ray_executor import RayExecutor
 
-        ex = RayExecutor(address="local", init_kwargs=dict(
-            num_cpus=1, include_dashboard=False, object_store_memory=100 * 1024**2,
-            _temp_dir={temp_dir!r}))
+        init_kwargs = dict(num_cpus=1, include_dashboard=False,
+                           object_store_memory=100 * 1024**2, _temp_dir={temp_dir!r})
+        try:  # refused in start(): the Ray it started must not be left running
+            RayExecutor(address="local", num_gpus_per_trial=1, init_kwargs=init_kwargs).start(None)
+        except ConfigError:
+            print("refused", ray.is_initialized())
+        ex = RayExecutor(address="local", init_kwargs=init_kwargs)
         ex.start(lambda number, step, value: False)
         ex.submit(TrialJob(0, {{}}, 0, lambda config, trial: 1.5))
         (outcome,) = ex.wait()
@@ -350,4 +355,4 @@ def test_an_executor_that_starts_ray_shuts_it_down(tmp_path):
     finally:
         shutil.rmtree(temp_dir, ignore_errors=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-3:] == ["complete", "1.5", "False"]
+    assert done.stdout.split()[-5:] == ["refused", "False", "complete", "1.5", "False"]

@@ -206,7 +206,11 @@ class RayExecutor(Executor):
     def start(self, on_report: OnReport) -> None:
         super().start(on_report)
         ray = self._connect()
-        _ = self.capacity  # fail now, not at the first submit, on a cluster without GPUs
+        try:
+            _ = self.capacity  # fail now, not at the first submit, on a cluster without GPUs
+        except BaseException:
+            self.shutdown()  # disconnects from a Ray that this executor started
+            raise
         # num_cpus=0: the broker must never take a slot a trial could use.
         self._broker = ray.remote(num_cpus=0)(_ReportBroker).remote()
         # max_retries=0: Ray re-runs a task whose worker died; a trial must run at most once.
