@@ -1,0 +1,187 @@
+import textwrap
+
+import pytest
+
+from hptune.spec import Budget, SpecError, load_spec, parse_duration, parse_spec
+
+GOOD = """\
+name: mnist1d-mlp
+storage: sqlite:///hptune.db
+task: mnist1d-mlp
+metric: val_accuracy
+direction: maximize
+seed: 0
+strategy: tpe
+pruner: asha
+budget: {trials: 40, epochs: 20, timeout: 15m}
+workers: 2
+space:
+  lr: loguniform(1e-4, 1e-1)
+  batch_size: choice(32, 64, 128, 256)
+  weight_decay: loguniform(1e-6, 1e-2)
+  warmup_epochs: randint(0, 5)
+  optimizer:
+    choice:
+      adam: {beta1: uniform(0.85, 0.95)}
+      sgd: {momentum: uniform(0.8, 0.99), nesterov: choice(true, false)}
+  scheduler:
+    choice:
+      cosine: {}
+      plateau: {factor: choice(0.1, 0.5), patience: randint(2, 8)}
+"""
+
+
+def test_design_contract_example_parses():
+    spec = parse_spec(GOOD, "spec.yaml")
+    assert spec.name == "mnist1d-mlp" and spec.task == "mnist1d-mlp"
+    assert spec.strategy == "tpe" and spec.pruner == "asha"
+    assert spec.budget == Budget(trials=40, epochs=20, timeout_s=900.0)
+    assert spec.workers == 2 and spec.seed == 0 and spec.direction == "maximize"
+    space = spec.build_space()
+    assert len(space.grid(n_points=2)) > 0
+
+
+def test_mapping_forms_of_strategy_and_pruner():
+    text = GOOD.replace("strategy: tpe", "strategy: {name: coarse-to-fine, coarse_fraction: 0.3}")
+    text = text.replace("pruner: asha", "pruner: {name: median, n_startup_trials: 2}")
+    spec = parse_spec(text)
+    assert spec.strategy == "coarse-to-fine" and spec.strategy_options == {"coarse_fraction": 0.3}
+    assert spec.pruner == "median" and spec.pruner_options == {"n_startup_trials": 2}
+
+
+def _errors(text: str) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(textwrap.dedent(text), "s.yaml")
+    return info.value.errors
+
+
+BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            BASE + "strategy: tpee\n",
+            "s.yaml:5: strategy: unknown strategy 'tpee' (did you mean 'tpe'?); valid: ",
+        ),
+        (
+            BASE + "pruner: ashaa\n",
+            "s.yaml:5: pruner: unknown pruner 'ashaa' (did you mean 'asha'?); valid: ",
+        ),
+        (
+            BASE + "strategyy: tpe\n",
+            "s.yaml:5: strategyy: unknown key; did you mean 'strategy'? valid: name, storage",
+        ),
+        (
+            BASE + "direction: max\n",
+            "s.yaml:5: direction: expected minimize or maximize, got 'max'",
+        ),
+        (BASE + "workers: 0\n", "s.yaml:5: workers: must be >= 1, got 0"),
+        (BASE + "workers: two\n", "s.yaml:5: workers: expected an integer >= 1, got 'two'"),
+        (BASE + "seed: true\n", "s.yaml:5: seed: expected an integer seed, got True"),
+        (BASE + "budget: {trials: 0}\n", "s.yaml:5: budget.trials: must be >= 1, got 0"),
+        (
+            BASE + "budget: {trails: 3}\n",
+            "s.yaml:5: budget.trails: unknown key; did you mean 'trials'?",
+        ),
+        (
+            BASE + "budget: {timeout: soon}\n",
+            "s.yaml:5: budget.timeout: cannot read 'soon' as a duration",
+        ),
+        (BASE + "budget: 10\n", "s.yaml:5: budget: expected a mapping like {trials: 40"),
+        (BASE + "training: {grad_clip: -1}\n", "s.yaml:5: training.grad_clip: must be > 0, got -1"),
+        (
+            BASE + "training: {lr_scaling: cubic}\n",
+            "s.yaml:5: training.lr_scaling: expected none, linear or sqrt",
+        ),
+        (
+            BASE + "training: {lr_scaling: linear}\n",
+            "training.lr_scaling: needs training.base_batch_size",
+        ),
+        (
+            BASE + "training: {colour: red}\n",
+            "s.yaml:5: training.colour: unknown key valid: max_micro_batch",
+        ),
+        (
+            "name: n\nspace: {lr: 0.1}\n",
+            "s.yaml: task: missing: a built-in task (e.g. mnist1d-mlp)",
+        ),
+        ("name: n\ntask: t\n", "s.yaml: space: expected a non-empty mapping of parameters"),
+        (
+            "name: n\ntask: t\nspace:\n  lr: loguniform(0, 1)\n",
+            "s.yaml:4: space.lr: loguniform(0, 1): loguniform needs low > 0",
+        ),
+        (
+            "name: n\ntask: t\nspace:\n  lr: logunifrom(1e-4, 1)\n",
+            "s.yaml:4: space.lr: 'logunifrom(1e-4, 1)': unknown form 'logunifrom'",
+        ),
+        (
+            "name: n\ntask: t\nspace:\n  optimizer:\n    choice:\n      sgd:\n        momentum: uniform(0.99, 0.8)\n",
+            "s.yaml:7: space.optimizer.sgd.momentum: uniform(0.99, 0.8): low must be <= high",
+        ),
+        ("name: n\ntask: t\nspace:\n  lr: 1\n  lr: 2\n", "line 5: space.lr: duplicate key"),
+        ("name: n\ntask: [t\n", "s.yaml:3: not valid YAML"),
+        ("- a\n- b\n", "s.yaml: a spec is a mapping of keys (name, task, space, ...), got list"),
+        ("", "s.yaml: the spec is empty"),
+    ],
+)
+def test_bad_input_is_named_with_key_path_and_line(text, expected):
+    errors = _errors(text)
+    assert any(expected in e for e in errors), errors
+
+
+def test_all_errors_are_reported_at_once():
+    errors = _errors(BASE + "strategy: tpee\npruner: nope\nworkers: 0\n")
+    assert len(errors) == 3
+
+
+def test_load_spec_defaults_name_to_file_stem(tmp_path):
+    path = tmp_path / "my-study.yaml"
+    path.write_text("task: digits-mlp\nspace: {lr: loguniform(1e-3, 1e-1)}\n")
+    spec = load_spec(path)
+    assert spec.name == "my-study" and spec.storage == "sqlite:///hptune.db"
+    assert spec.strategy == "tpe" and spec.pruner == "none" and spec.workers == 1
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "missing.yaml")
+
+
+def test_overrides_are_validated():
+    spec = parse_spec(BASE)
+    assert spec.replace(workers=3).workers == 3
+    with pytest.raises(SpecError, match="--workers must be >= 1, got 0"):
+        spec.replace(workers=0)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(90, 90.0), ("90s", 90.0), ("15m", 900.0), ("1h30m", 5400.0), ("2.5m", 150.0)],
+)
+def test_parse_duration(value, seconds):
+    assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["", "m", "-5", 0, True, "5 minutes"])
+def test_parse_duration_rejects(value):
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_plain_scientific_notation_is_a_number_but_quoted_stays_text():
+    spec = parse_spec(BASE + "training: {grad_clip: 1e-1}\n")
+    assert spec.training["grad_clip"] == 0.1
+    spec = parse_spec("name: n\ntask: t\nspace:\n  lr: 1e-3\n  tag: '1e-3'\n")
+    assert spec.space == {"lr": 0.001, "tag": "1e-3"}
+
+
+def test_forms_with_commas_inside_flow_mappings_keep_their_commas():
+    spec = parse_spec(
+        "name: n\ntask: t\nspace:\n  optimizer:\n    choice:\n"
+        "      adam: {beta1: uniform(0.85, 0.95)}\n"
+        '      sgd: {momentum: "uniform(0.8, 0.99)", nesterov: choice(true, false)}\n'
+        "  act: {choice: [relu, gelu]}\n  tag: choice('a', 'b')\n"
+    )
+    opt = spec.space["optimizer"]["choice"]
+    assert opt["adam"] == {"beta1": "uniform(0.85, 0.95)"}
+    assert opt["sgd"] == {"momentum": "uniform(0.8, 0.99)", "nesterov": "choice(true, false)"}
+    assert spec.space["tag"] == "choice('a', 'b')"
