@@ -453,6 +453,8 @@ def test_warmup_scheduler_argument_errors():
         WarmupScheduler(opt, 3, after=tls.StepLR(other, 2))
     with pytest.raises(ConfigError, match=re.escape("warmup_steps must be an int >= 0")):
         WarmupScheduler(opt, 2.5)
+    with pytest.raises(ConfigError, match=re.escape("warmups do not nest")):
+        WarmupScheduler(opt, 2, after=WarmupScheduler(opt, 3))
     with pytest.raises(ConfigError, match=re.escape("start_factor must be a float in [0, 1]")):
         WarmupScheduler(opt, 3, start_factor=1.5)
     with pytest.raises(

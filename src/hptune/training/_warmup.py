@@ -112,7 +112,7 @@ class WarmupScheduler:
                 after, start_factor, initial_lr, target_lr
             )
         _check_optimizer(optimizer)
-        _check_warmup_steps(warmup_steps)
+        check_warmup_steps(warmup_steps)
         _check_after(after, optimizer)
         group_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self.optimizer = optimizer
@@ -230,7 +230,7 @@ def _check_optimizer(optimizer: Any) -> None:
         )
 
 
-def _check_warmup_steps(warmup_steps: Any) -> None:
+def check_warmup_steps(warmup_steps: Any) -> None:
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
         raise ConfigError(
             f"warmup_steps must be an int >= 0 (optimizer steps), got {warmup_steps!r}. "
@@ -247,6 +247,11 @@ def _check_after(after: Any, optimizer: torch.optim.Optimizer) -> None:
         raise ConfigError(
             f"after must be an LR scheduler (step, state_dict, load_state_dict), got "
             f"{type(after).__name__}. Pass e.g. CosineAnnealingLR(optimizer, T_max=...)."
+        )
+    if isinstance(after, WarmupScheduler):
+        raise ConfigError(
+            "after is itself a WarmupScheduler; warmups do not nest (the inner one has "
+            "already lowered the LR the outer would warm up to). Use a single warmup."
         )
     if getattr(after, "optimizer", optimizer) is not optimizer:
         raise ConfigError(

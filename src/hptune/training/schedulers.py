@@ -27,7 +27,7 @@ import torch
 
 from hptune.exceptions import ConfigError
 from hptune.training import _scheduler_factories as _f
-from hptune.training._warmup import WarmupScheduler, _check_warmup_steps, scheduler_needs_metric
+from hptune.training._warmup import WarmupScheduler, check_warmup_steps, scheduler_needs_metric
 
 __all__ = [
     "WarmupScheduler",
@@ -101,12 +101,14 @@ def register_scheduler(
         [0.05]
     """
     if factory is None:
-        return lambda fn: (
+
+        def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
             register_scheduler(
                 name, fn, needs_metric=needs_metric, aliases=aliases, overwrite=overwrite
             )
-            or fn
-        )
+            return fn
+
+        return decorator
     keys = [_normalize(key) for key in (name, *aliases)]
     for key in keys:
         if not _NAME.match(key):
@@ -215,7 +217,7 @@ def create_lr_scheduler(
     """
     entry = _entry(name)
     _check_options(entry, options)
-    _check_warmup_steps(warmup_steps)
+    check_warmup_steps(warmup_steps)
     try:
         scheduler = entry.factory(optimizer, **options)
     except (ValueError, TypeError) as err:
