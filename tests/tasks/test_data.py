@@ -95,7 +95,10 @@ def test_stratified_split_by_hand():
     assert np.bincount(labels[first]).tolist() == [3, 2]
     assert np.bincount(labels[second]).tolist() == [3, 2]
     assert sorted(first.tolist() + second.tolist()) == list(range(10))
-    with pytest.raises(data_module.HptuneError, match=re.escape("split sizes (5, 4) must add up to the 10 samples.")):
+    with pytest.raises(
+        data_module.HptuneError,
+        match=re.escape("split sizes (5, 4) must add up to the 10 samples."),
+    ):
         stratified_split(labels, (5, 4), seed=0)
 
 
@@ -156,17 +159,21 @@ def test_disk_cache_is_written_atomically_and_read_back(fresh_cache, monkeypatch
     assert digest(load_mnist1d()) == expected
 
 
-def test_damaged_cache_file_is_regenerated_and_rewritten(monkeypatch, tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_cache_file_is_regenerated_and_rewritten(monkeypatch, tmp_path, damage):
     expected = digest(load_mnist1d())  # from the session's cache
+    good = data_module._mnist1d_cache_path().read_bytes()
     monkeypatch.setenv("HPTUNE_CACHE_DIR", str(tmp_path))
     cached = data_module._mnist1d_cache_path()
-    cached.write_bytes(b"not an npz file")
+    cached.write_bytes(b"not an npz file" if damage == "garbage" else good[: len(good) // 2])
     data_module.clear_caches()
     try:
         assert digest(load_mnist1d()) == expected
     finally:
         data_module.clear_caches()
-    assert cached.stat().st_size > 1000 and [p.name for p in tmp_path.iterdir()] == [cached.name]
+    rewritten = data_module._read_cache(cached)  # whole again (zip timestamps differ)
+    assert rewritten is not None and len(rewritten["x"]) == 4000
+    assert [p.name for p in tmp_path.iterdir()] == [cached.name]  # no temporary file left
 
 
 def test_empty_cache_dir_setting_turns_disk_cache_off(monkeypatch, tmp_path):
@@ -208,7 +215,9 @@ def test_generation_leaves_the_global_random_generators_alone(fresh_cache):
         ("digits-mlp", ["sklearn", "sklearn.datasets"], "scikit-learn"),
     ],
 )
-def test_missing_data_package_says_how_to_install_it(fresh_cache, monkeypatch, task, hidden, package):
+def test_missing_data_package_says_how_to_install_it(
+    fresh_cache, monkeypatch, task, hidden, package
+):
     for module in hidden:
         monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail
     message = f"task '{task}' needs the {package} package: pip install 'hptune[data]'"

@@ -20,7 +20,9 @@ def test_mlp_shapes_and_parameter_count_by_hand():
     assert n_params(model) == (40 * 128 + 128) + (128 * 128 + 128) + (128 * 10 + 10)
     linear = MLP(64, 10, depth=0)  # logistic regression
     assert n_params(linear) == 64 * 10 + 10
-    assert sum(isinstance(m, torch.nn.Dropout) for m in MLP(4, 2, depth=3, dropout=0.5).modules()) == 3
+    assert (
+        sum(isinstance(m, torch.nn.Dropout) for m in MLP(4, 2, depth=3, dropout=0.5).modules()) == 3
+    )
 
 
 def test_cnn_shapes_and_parameter_count_by_hand():

@@ -159,9 +159,7 @@ def _make(name: str, factory: Callable[[], Any]) -> Task:
     except HptuneError:
         raise
     except Exception as exc:
-        raise ConfigError(
-            f"task {name!r}: its factory raised {type(exc).__name__}: {exc}"
-        ) from exc
+        raise ConfigError(f"task {name!r}: its factory raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(task, Task):
         raise ConfigError(
             f"task {name!r}: the factory returned {type(task).__name__}, expected an "

@@ -38,6 +38,7 @@ import json
 import os
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,7 @@ def _dataset(x: np.ndarray, y: np.ndarray, shape: tuple[int, ...]) -> TensorData
     return TensorDataset(features, torch.tensor(y, dtype=torch.int64))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     datasets = _import("sklearn.datasets")
     bunch = datasets.load_digits()
@@ -205,7 +206,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return _read_only(x), _read_only(y)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mnist1d_arrays() -> dict[str, np.ndarray]:
     path = _mnist1d_cache_path()
     cached = _read_cache(path) if path is not None else None
@@ -219,7 +220,7 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
 
 def _mnist1d_args() -> dict[str, Any]:
     # mnist1d's published defaults; the download URL is dropped, it is never used here.
-    args = {
+    return {
         "num_samples": 5000,
         "train_split": 0.8,
         "template_len": 12,
@@ -233,7 +234,6 @@ def _mnist1d_args() -> dict[str, Any]:
         "final_seq_length": 40,
         "seed": 42,
     }
-    return args
 
 
 def _generate_mnist1d() -> dict[str, np.ndarray]:
@@ -270,8 +270,8 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: _read_only(npz[key]) for key in ("x", "y", "x_test", "y_test")}
-    except (OSError, KeyError, ValueError):
-        # Missing or unreadable (another version, a damaged disk): regenerate and rewrite.
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        # Missing, truncated or unreadable: regenerate (and rewrite) rather than fail.
         return None
     return arrays
 
@@ -283,6 +283,7 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
             os.replace(tmp, path)  # atomic on POSIX and Windows: readers see all or nothing
         finally:
             if os.path.exists(tmp):
