@@ -23,7 +23,8 @@ from hptune.exceptions import ConfigError
 
 logger = logging.getLogger("hptune.training.schedulers")
 
-_STATE_KEYS = ("warmup_steps", "start_factor", "base_lrs", "n_steps", "last_metric", "last_lr")
+# The attributes a state_dict carries as they are; "last_lr" and "after" are added to them.
+_STATE_KEYS = ("warmup_steps", "start_factor", "base_lrs", "n_steps", "last_metric")
 
 
 def scheduler_needs_metric(scheduler: Any) -> bool:
@@ -159,7 +160,7 @@ class WarmupScheduler:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the identical LR sequence, ``after``'s state included."""
-        state = {key: copy.deepcopy(getattr(self, key)) for key in _STATE_KEYS[:-1]}
+        state = {key: copy.deepcopy(getattr(self, key)) for key in _STATE_KEYS}
         state["last_lr"] = list(self._last_lr)
         state["after"] = None if self.after is None else copy.deepcopy(self.after.state_dict())
         return state
@@ -171,7 +172,7 @@ class WarmupScheduler:
         state is loaded before or after this call.
         """
         _check_state(state_dict, self.after, len(self.optimizer.param_groups))
-        for key in _STATE_KEYS[:-1]:
+        for key in _STATE_KEYS:
             setattr(self, key, copy.deepcopy(state_dict[key]))
         if self.after is not None:
             # copy: some torch schedulers (CyclicLR) pop keys from the dict they load.
@@ -303,7 +304,7 @@ def _start_factor(start_factor: float, initial_lr: float | None, first_base: flo
 
 
 def _check_state(state: dict[str, Any], after: Any, n_groups: int) -> None:
-    missing = [key for key in (*_STATE_KEYS, "after") if key not in state]
+    missing = [key for key in (*_STATE_KEYS, "last_lr", "after") if key not in state]
     if missing:
         raise ConfigError(
             f"Not a WarmupScheduler state_dict: keys {missing} are missing. Pass the dict "
