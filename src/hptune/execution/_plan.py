@@ -98,9 +98,10 @@ def visible_gpus() -> list[str]:
     """Ids of the GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` names them.
 
     ``torch.cuda.device_count()`` counts them without creating a CUDA context (it asks
-    NVML or the driver; ``torch.cuda.is_initialized()`` stays false), and it already honours
-    ``CUDA_VISIBLE_DEVICES``; the ids come from that variable when it is set, so a driver
-    limited to GPUs ``"2,3"`` pins its workers to ``2`` and ``3``.
+    NVML or the driver; ``torch.cuda.is_initialized()`` stays false), and the workers are
+    spawned, not forked, so no CUDA state of the driver reaches them. The count already
+    honours ``CUDA_VISIBLE_DEVICES``; the ids come from that variable when it is set, so a
+    driver limited to GPUs ``"2,3"`` pins its workers to ``2`` and ``3``.
     """
     import torch
 

@@ -225,11 +225,11 @@ class ProcessExecutor(Executor):
         self._closed = True
         now = time.monotonic()
         outcomes, self._finished = self._finished, []
+        finished = {o.number for o in outcomes}  # a Ctrl-C may fall between two updates
         for w in self._workers:
-            if w.job is not None:
+            if w.job is not None and w.job.number not in finished:
                 outcomes.append(self._failed(w, "interrupted", now))
-                w.job = None
-        _stop_all(self._workers)
+        _stop_all(self._workers)  # empties the list: a second call reports nothing twice
         return outcomes
 
     # -- driver internals ---------------------------------------------------------------
@@ -290,9 +290,9 @@ class ProcessExecutor(Executor):
             with contextlib.suppress(OSError):
                 w.conn.send((proto.ANSWER, bool(prune)))
         elif kind == proto.DONE:
+            self._finished.append(msg[1])  # before clearing the job: see shutdown()
             w.job, w.deadline = None, None
             w.trials_run += 1
-            self._finished.append(msg[1])
 
     def _on_death(self, w: _Worker) -> None:
         w.process.join()  # the sentinel fired: it has exited, this only reaps it
