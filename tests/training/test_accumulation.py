@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import re
 
 import pytest
@@ -284,3 +285,23 @@ def test_clip_without_model_uses_optimizer_parameters():
             window.backward(nn.functional.mse_loss(model(xb), yb))
     _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 10)], clip=0.01)))
     assert copy.deepcopy(acc.last_grad_norm) > 0.01
+
+
+def test_train_epoch_split_mode_and_autocast():
+    x, y = _data(10)
+    model = _model()
+    acc = GradientAccumulator(_sgd(model), 3, model=model)
+    # Loader batches are effective batches of 6 and 4, cut into 3 micro-batches each.
+    loss = acc.train_epoch(_batches(x, y, 6), nn.MSELoss(), split=True)
+    _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 6), (6, 10)])))
+    assert (acc.optimizer_steps, acc.samples_seen) == (2, 10)
+    assert math.isfinite(loss)
+
+    model32 = _model().float()
+    dtypes = []
+    model32.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
+    acc32 = GradientAccumulator(_sgd(model32), 2, model=model32)
+    batches = [(xb.float(), yb.float()) for xb, yb in _batches(x, y, 5)]
+    acc32.train_epoch(batches, nn.MSELoss(), autocast_dtype=torch.bfloat16)
+    assert dtypes == [torch.bfloat16, torch.bfloat16]
+    assert all(p.dtype == torch.float32 for p in model32.parameters())

@@ -144,6 +144,8 @@ def test_state_dict_round_trip():
             "n_bad_epochs": 0,
         }
     )
+    with pytest.raises(ConfigError, match=re.escape("unknown DynamicBatchSizer state keys ['lr']")):
+        other.load_state_dict({"lr": 0.1})
 
 
 @pytest.mark.parametrize(

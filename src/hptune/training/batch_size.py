@@ -208,6 +208,12 @@ class DynamicBatchSizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (the optimizer's LRs are restored by the optimizer)."""
+        unknown = set(state_dict) - set(self.state_dict())
+        if unknown:
+            raise ConfigError(
+                f"unknown DynamicBatchSizer state keys {sorted(unknown)}; "
+                "pass a dict from DynamicBatchSizer.state_dict()"
+            )
         for key, value in state_dict.items():
             setattr(self, key, value)
 
