@@ -83,7 +83,8 @@ def resolve_task(name: str) -> Task | Objective:
     """A registered name or ``"package.module:function"``, as a :class:`Task` or objective.
 
     Callers tell the two apart with ``isinstance(result, Task)``. For the module form, the
-    current directory is importable (appended to ``sys.path``, so it shadows nothing).
+    current directory is importable (appended to ``sys.path``, so it shadows nothing) and a
+    factory is called on every resolve (a registered factory only once).
 
     Raises:
         ConfigError: Unknown name, unimportable module, missing attribute, or an object that
