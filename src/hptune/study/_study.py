@@ -20,6 +20,7 @@ from hptune.execution import Executor, InlineExecutor
 from hptune.space import Space
 from hptune.study import _records
 from hptune.study._driver import NOTES_ATTR, Driver
+from hptune.study._storage import open_storage
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner
 from hptune.study.strategies import Strategy, create_strategy
@@ -202,17 +203,6 @@ def _executor(n_workers: int, executor: Executor | None) -> Executor:
     return process.ProcessExecutor(n_workers)
 
 
-def _storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
-    if storage is None:
-        return optuna.storages.InMemoryStorage()
-    if isinstance(storage, (str, optuna.storages.BaseStorage)):
-        return storage
-    raise ConfigError(
-        f"storage must be a database URL such as 'sqlite:///hptune.db', an Optuna storage, "
-        f"or None (in memory); got {storage!r}."
-    )
-
-
 def _check_direction(direction: str) -> None:
     if direction not in ("minimize", "maximize"):
         raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
@@ -268,7 +258,7 @@ def create_study(
     try:
         ostudy = optuna.create_study(
             study_name=name,
-            storage=_storage(storage),
+            storage=open_storage(storage),
             sampler=optuna.samplers.RandomSampler(),  # replaced by the strategy's in Study
             pruner=pr,
             direction=direction,
@@ -336,13 +326,14 @@ def load_study(name: str, storage: str | optuna.storages.BaseStorage = DEFAULT_S
     """
     if storage is None:
         raise ConfigError("load_study: an in-memory study cannot be re-opened; give a storage URL.")
+    where, storage = storage, open_storage(storage)
     try:
         summaries = optuna.get_all_study_names(storage=storage)
     except Exception as exc:
-        raise HptuneError(f"cannot open storage {storage!r}: {exc}") from exc
+        raise HptuneError(f"cannot open storage {where!r}: {exc}") from exc
     if name not in summaries:
         raise HptuneError(
-            f"no study named {name!r} in {storage!r}; the studies there are: "
+            f"no study named {name!r} in {where!r}; the studies there are: "
             f"{', '.join(map(repr, summaries)) or 'none'}."
         )
     ostudy = optuna.load_study(

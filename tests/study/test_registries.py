@@ -1,0 +1,142 @@
+"""Strategy and pruner registries: names, derived options, pinned errors, and every
+registered strategy run on a tiny conditional problem."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import optuna
+import pytest
+
+from hptune.exceptions import ConfigError
+from hptune.space import choice, loguniform, randint, uniform
+from hptune.study import (
+    Strategy,
+    create_pruner,
+    create_strategy,
+    create_study,
+    list_pruners,
+    list_strategies,
+    register_strategy,
+)
+
+SPACE = {
+    "lr": loguniform(1e-4, 1e-1),
+    "width": randint(1, 4),
+    "optimizer": choice(
+        {"adam": {"beta1": uniform(0.85, 0.95)}, "sgd": {"momentum": uniform(0.0, 0.9)}}
+    ),
+}
+
+
+def test_names():
+    assert list_strategies()[:7] == [
+        "grid",
+        "random",
+        "sobol",
+        "tpe",
+        "cmaes",
+        "gp",
+        "coarse-to-fine",
+    ]
+    assert list_pruners() == ["asha", "hyperband", "median", "none"]
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_every_strategy_runs_a_conditional_space(name):
+    options = {"n_points": 2} if name == "grid" else {}
+    study = create_study(
+        SPACE, storage=None, strategy=name, seed=0, direction="minimize", strategy_options=options
+    )
+    study.optimize(lambda c, t: abs(math.log10(c["lr"]) + 2) + c["width"], n_trials=12)
+    trials = [t for t in study.trials if t.state != "WAITING"]  # the rest of the grid waits
+    assert len(trials) == 12 and all(t.state == "COMPLETE" for t in trials)
+    for t in trials:
+        assert 1e-4 <= t.config["lr"] <= 1e-1 and t.config["width"] in (1, 2, 3, 4)
+        branch = t.config["optimizer"]["name"]
+        assert set(t.config["optimizer"]) == {"name", "beta1" if branch == "adam" else "momentum"}
+    assert len({t.config_hash for t in trials}) == 12  # no repeats
+
+
+def test_unknown_names_and_options():
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "unknown strategy 'tpee'; valid: grid, random, sobol, tpe, cmaes, gp, coarse-to-fine"
+        ),
+    ):
+        create_strategy("tpee")
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "strategy 'tpe' got unknown option 'n_startup'; valid: n_startup_trials, n_ei_candidates."
+        ),
+    ):
+        create_strategy("tpe", n_startup=3)
+    with pytest.raises(
+        ConfigError, match=re.escape("unknown pruner 'ahsa'; valid: asha, hyperband, median, none.")
+    ):
+        create_pruner("ahsa")
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "pruner 'asha' got unknown option 'eta'; valid: min_resource, reduction_factor"
+        ),
+    ):
+        create_pruner("asha", eta=3)
+    with pytest.raises(
+        ConfigError, match=re.escape("pruner 'median': epochs must be an int >= 1 or None, got 0.")
+    ):
+        create_pruner("median", epochs=0)
+    with pytest.raises(
+        ConfigError, match=re.escape("pruner 'asha' with options {'reduction_factor': 1}")
+    ):
+        create_pruner("asha", reduction_factor=1)
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "strategy 'coarse-to-fine': coarse_share must be a number in [0.0, 1.0], got 1.5."
+        ),
+    ):
+        create_strategy("coarse-to-fine", coarse_share=1.5)
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "strategy 'coarse-to-fine': coarse must be 'sobol' or 'random', got 'tpe'."
+        ),
+    ):
+        create_strategy("coarse-to-fine", coarse="tpe")
+
+
+def test_pruner_options_derived_from_epochs():
+    asha = create_pruner("asha", epochs=20)
+    assert isinstance(asha, optuna.pruners.SuccessiveHalvingPruner)
+    assert (asha._min_resource, asha._reduction_factor) == (2, 3)  # 20 // 3**2
+    assert create_pruner("asha")._min_resource is None  # "auto": Optuna estimates it
+    hb = create_pruner("hyperband", epochs=27)
+    assert (hb._min_resource, hb._max_resource, hb._reduction_factor) == (3, 27, 3)
+    assert create_pruner("hyperband", epochs=27, min_resource=1)._min_resource == 1
+    median = create_pruner("median", epochs=20)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (5, 5)
+    assert isinstance(create_pruner("none"), optuna.pruners.NopPruner)
+
+
+def test_a_registered_strategy_is_usable_by_name():
+    class FixedLR(Strategy):
+        name = "test-random-copy"
+
+        def create_sampler(self, seed, n_existing_trials):
+            return optuna.samplers.RandomSampler(seed=seed)
+
+    register_strategy("test-random-copy", FixedLR)
+    try:
+        study = create_study(
+            {"x": uniform(0, 1)}, storage=None, strategy="test-random-copy", seed=1
+        )
+        study.optimize(lambda c, t: c["x"], n_trials=2)
+        assert [t.stage for t in study.trials] == ["test-random-copy"] * 2
+    finally:
+        from hptune.study import strategies
+
+        strategies._REGISTRY.pop("test-random-copy")

@@ -1,0 +1,207 @@
+"""Studies end to end: records, failures, NaN, re-opening from real SQLite files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from hptune.exceptions import ConfigError, HptuneError
+from hptune.space import choice, loguniform, uniform
+from hptune.study import TrialDiverged, _records, create_study, load_study
+
+SPACE = {
+    "lr": loguniform(1e-4, 1e-1),
+    "optimizer": choice(
+        {"adam": {"beta1": uniform(0.85, 0.95)}, "sgd": {"momentum": uniform(0.0, 0.9)}}
+    ),
+}
+
+
+def quadratic(config, trial):
+    for step in range(1, 4):
+        trial.report(step, step * config["lr"])
+    return -((math.log10(config["lr"]) + 2.0) ** 2)
+
+
+def sometimes_broken(config, trial):
+    if trial.number == 1:
+        raise ValueError("bad batch\nsecond line")
+    if trial.number == 2:
+        return float("nan")
+    if trial.number == 3:
+        raise TrialDiverged("loss exploded at epoch 3")
+    if trial.number == 4:
+        return float("inf")
+    return config["lr"]
+
+
+def test_records_survive_reopening_from_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    study = create_study(
+        SPACE, name="s", storage=url, strategy="tpe", pruner="median", seed=7, epochs=3
+    )
+    study.optimize(quadratic, n_trials=6)
+    before = study.trials
+
+    again = load_study("s", url)
+    after = again.trials
+    assert after == before
+    assert [t.state for t in after] == ["COMPLETE"] * 6
+    for t in after:
+        assert t.seed == int(
+            np.random.SeedSequence([7, t.number]).generate_state(1, dtype=np.uint32)[0]
+        )
+        text = json.dumps(t.config, sort_keys=True, separators=(",", ":"))
+        assert t.config_hash == hashlib.sha256(text.encode()).hexdigest()
+        assert t.intermediate_values == {
+            1: t.config["lr"],
+            2: 2 * t.config["lr"],
+            3: 3 * t.config["lr"],
+        }
+        assert t.value == pytest.approx(-((math.log10(t.config["lr"]) + 2.0) ** 2))
+        assert t.stage == "tpe"
+        assert t.env["optuna"] == optuna.__version__ and t.env["python"]
+        assert t.duration is not None and t.duration >= 0
+        assert again.space.flatten(t.config) == t.params
+    assert again.seed == 7 and again.direction == "maximize"
+    assert type(again.optuna_study.pruner).__name__ == "MedianPruner"
+    assert again.best_value == max(t.value for t in after)
+
+    # Resuming continues numbering and does not replay the first session's draws.
+    again.optimize(quadratic, n_trials=3)
+    assert [t.number for t in load_study("s", url).trials] == list(range(9))
+    assert {t.config_hash for t in again.trials[6:]}.isdisjoint({t.config_hash for t in before})
+
+
+def test_plain_optuna_reads_an_hptune_study(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    create_study(SPACE, name="plain", storage=url, seed=0, strategy="random").optimize(
+        quadratic, n_trials=3
+    )
+    ostudy = optuna.load_study(study_name="plain", storage=url)
+    assert len(ostudy.trials) == 3
+    assert ostudy.user_attrs["hptune.study_seed"] == 0
+    t = ostudy.trials[0]
+    assert t.user_attrs["hptune.config"]["lr"] == t.params["lr"]
+
+
+def test_failures_fail_only_their_trial_with_reasons():
+    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study.optimize(sometimes_broken, n_trials=6)
+    states = [t.state for t in study.trials]
+    assert states == ["COMPLETE", "FAILED", "FAILED", "FAILED", "FAILED", "COMPLETE"]
+    t = study.trials
+    assert t[1].failure_reason == "ValueError: bad batch"
+    assert "Traceback" in study.optuna_study.trials[1].user_attrs["hptune.traceback"]
+    assert t[2].failure_reason == "objective returned nan"
+    assert t[3].failure_reason == "TrialDiverged: loss exploded at epoch 3"
+    assert t[4].failure_reason == "objective returned inf"
+    assert "objective returned nan" in repr(t[2])
+    penalized = [bool(x.user_attrs.get("hptune.penalize")) for x in study.optuna_study.trials]
+    assert penalized == [False, False, True, True, True, False]
+    assert all(x.value is None for x in t[1:5])
+    assert study.best_value == max(t[0].value, t[5].value)
+
+
+def test_objective_attrs_are_stored():
+    def objective(config, trial):
+        trial.set_attr("test_accuracy", 0.5)
+        return 1.0
+
+    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study.optimize(objective, n_trials=1)
+    assert study.trials[0].attrs == {"test_accuracy": 0.5}
+
+
+def test_pruned_trials_are_recorded():
+    def objective(config, trial):
+        for step in range(1, 10):
+            trial.report(step, 0.0 if trial.number else 1.0)
+        return 0.0
+
+    study = create_study(SPACE, storage=None, strategy="random", pruner="asha", seed=0, epochs=9)
+    study.optimize(objective, n_trials=4)
+    assert study.trials[0].state == "COMPLETE"
+    assert "PRUNED" in [t.state for t in study.trials[1:]]
+
+
+def test_reopening_with_another_space_fails(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    create_study(SPACE, name="s", storage=url, seed=0)
+    other = {**SPACE, "lr": loguniform(1e-5, 1e-1)}
+    with pytest.raises(HptuneError, match="study 's' was created with a different space") as info:
+        create_study(other, name="s", storage=url, load_if_exists=True)
+    assert "Use a new study name for a new space, or pass the same space" in str(info.value)
+    reopened = create_study(SPACE, name="s", storage=url, load_if_exists=True)
+    assert reopened.seed == 0
+    with pytest.raises(HptuneError, match=re.escape("created with seed=0, given seed=1")):
+        create_study(SPACE, name="s", storage=url, load_if_exists=True, seed=1)
+    with pytest.raises(HptuneError, match=re.escape("created with direction='maximize'")):
+        create_study(SPACE, name="s", storage=url, load_if_exists=True, direction="minimize")
+    with pytest.raises(HptuneError, match="a study named 's' already exists"):
+        create_study(SPACE, name="s", storage=url)
+    with pytest.raises(HptuneError, match=re.escape("no study named 'nope'")):
+        load_study("nope", url)
+
+
+def test_seed_is_drawn_and_recorded_when_none(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    study = create_study(SPACE, name="s", storage=url)
+    study.optimize(quadratic, n_trials=2)
+    stored = load_study("s", url).seed
+    assert stored == study.seed and 0 <= stored < 2**32
+    assert [t.seed for t in study.trials] == [_records.derive_trial_seed(stored, n) for n in (0, 1)]
+
+
+def test_bad_arguments_are_config_errors():
+    with pytest.raises(ConfigError, match="direction must be 'minimize' or 'maximize', got 'max'"):
+        create_study(SPACE, storage=None, direction="max")
+    with pytest.raises(ConfigError, match="unknown strategy 'tpee'; valid: grid, random, sobol"):
+        create_study(SPACE, storage=None, strategy="tpee")
+    study = create_study(SPACE, storage=None)
+    with pytest.raises(ConfigError, match="n_trials must be a positive number or None, got 0"):
+        study.optimize(quadratic, n_trials=0)
+    with pytest.raises(ConfigError, match="give n_workers or executor, not both"):
+        from hptune.execution import InlineExecutor
+
+        study.optimize(quadratic, n_trials=1, n_workers=2, executor=InlineExecutor())
+    with pytest.raises(HptuneError, match="has no completed trial yet"):
+        study.best_config  # noqa: B018
+
+
+def test_export_best_and_rows(tmp_path):
+    study = create_study(SPACE, name="exp", storage=None, strategy="random", seed=3)
+    study.optimize(quadratic, n_trials=4)
+    doc = yaml.safe_load(study.export_best(tmp_path / "best.yaml").read_text())
+    best = study.best_trial
+    assert doc == {
+        "study": "exp",
+        "direction": "maximize",
+        "trial": best.number,
+        "value": best.value,
+        "seed": best.seed,
+        "config_hash": best.config_hash,
+        "config": best.config,
+    }
+    rows = study.to_rows()
+    assert [r["number"] for r in rows] == [0, 1, 2, 3]
+    assert rows[0]["params.lr"] == study.trials[0].config["lr"]
+
+
+def test_to_dataframe_names_pandas_when_missing():
+    study = create_study(SPACE, storage=None, strategy="random", seed=3)
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(HptuneError, match=re.escape("pip install pandas")):
+            study.to_dataframe()
+    else:
+        study.optimize(quadratic, n_trials=2)
+        assert list(study.to_dataframe()["number"]) == [0, 1]
