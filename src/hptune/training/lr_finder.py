@@ -105,7 +105,11 @@ class _Snapshot:
     """Everything the sweep changes: weights, grads, mode, optimizer state, RNG states."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        self.model_state = copy.deepcopy(model.state_dict())
+        # On the CPU: a second copy of the weights on the accelerator could itself run out
+        # of memory. Copying between devices is exact.
+        self.model_state = {
+            k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+        }
         self.grads = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
         self.training = model.training
         self.optimizer_state = copy.deepcopy(optimizer.state_dict())
