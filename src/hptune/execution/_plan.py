@@ -123,6 +123,32 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def gpu_ids(devices: str | Sequence[int | str]) -> list[str]:
+    """The GPU ids an executor's ``devices`` argument stands for."""
+    if devices == "auto":
+        return visible_gpus()
+    if devices == "cpu":
+        return []
+    if isinstance(devices, str) or not all(isinstance(d, (int, str)) for d in devices):
+        raise ConfigError(
+            f"devices must be 'auto', 'cpu' or a list of GPU ids like [0, 1], got {devices!r}."
+        )
+    return [str(d) for d in devices]
+
+
+def check_timeout(name: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not value > 0):
+        raise ConfigError(f"{name} must be a number of seconds > 0 or None, got {value!r}.")
+
+
+def check_env(env: dict[str, str] | None) -> dict[str, str]:
+    env = dict(env or {})
+    bad = {k: v for k, v in env.items() if not (isinstance(k, str) and isinstance(v, str))}
+    if bad:
+        raise ConfigError(f"worker_env must map str to str; fix the entries {bad!r}.")
+    return env
+
+
 def _check_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be an int >= 1, got {value!r}.")

@@ -35,7 +35,14 @@ from typing import Any
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import _worker as proto
-from hptune.execution._plan import WorkerSlot, available_cpus, plan_workers, visible_gpus
+from hptune.execution._plan import (
+    WorkerSlot,
+    available_cpus,
+    check_env,
+    check_timeout,
+    gpu_ids,
+    plan_workers,
+)
 from hptune.execution._worker import worker_main
 from hptune.execution.base import Executor, OnReport, OutcomeState, TrialJob, TrialOutcome
 
@@ -82,7 +89,9 @@ class ProcessExecutor(Executor):
     Workers start once in :meth:`start`, import torch once and are reused across trials.
     A worker that dies fails only its trial and is replaced. Objectives must be picklable
     callables defined at module top level, or ``"package.module:function"`` strings; the
-    workers import them using the driver's ``sys.path`` and working directory.
+    workers import them using the driver's ``sys.path`` and working directory. As with any
+    spawned process, a driver script needs the ``if __name__ == "__main__":`` guard (each
+    worker re-imports it); a worker whose parent dies ends itself within a second.
 
     Args:
         n_workers: Worker processes; ``None`` means one per GPU (times
@@ -124,16 +133,16 @@ class ProcessExecutor(Executor):
                 f"start_method must be 'spawn' or 'forkserver', got {start_method!r} "
                 "('fork' is unsafe once torch has started threads or CUDA)."
             )
-        _check_timeout("trial_timeout_s", trial_timeout_s)
+        check_timeout("trial_timeout_s", trial_timeout_s)
         self._slots = plan_workers(
             n_workers,
-            _gpu_ids(devices),
+            gpu_ids(devices),
             cpu_count=available_cpus(),
             trials_per_device=trials_per_device,
             threads_per_worker=threads_per_worker,
             hide_gpus=devices == "cpu",
         )
-        self._extra_env = _check_env(worker_env)
+        self._extra_env = check_env(worker_env)
         self._timeout_s = trial_timeout_s
         self._ctx = multiprocessing.get_context(start_method)
         self._workers: list[_Worker] = []
@@ -199,7 +208,7 @@ class ProcessExecutor(Executor):
             raise HptuneError(
                 f"submit(): all {self.capacity} workers are busy; call wait() for an outcome first."
             )
-        worker = min(idle, key=lambda w: not w.ready)  # a ready worker starts at once
+        worker = min(idle, key=lambda w: (w.eof, not w.ready))  # a ready one starts at once
         worker.job, worker.last_step = job, None
         worker.started = time.monotonic()
         if worker.ready:
@@ -441,31 +450,6 @@ def _pickle_job(job: TrialJob) -> bytes:
             f"trial {job.number}: config {job.config!r} cannot be sent to a worker process: "
             f"use plain values (numbers, strings, lists, dicts) ({type(exc).__name__}: {exc})."
         ) from exc
-
-
-def _gpu_ids(devices: str | Sequence[int | str]) -> list[str]:
-    if devices == "auto":
-        return visible_gpus()
-    if devices == "cpu":
-        return []
-    if isinstance(devices, str) or not all(isinstance(d, (int, str)) for d in devices):
-        raise ConfigError(
-            f"devices must be 'auto', 'cpu' or a list of GPU ids like [0, 1], got {devices!r}."
-        )
-    return [str(d) for d in devices]
-
-
-def _check_timeout(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not value > 0):
-        raise ConfigError(f"{name} must be a number of seconds > 0 or None, got {value!r}.")
-
-
-def _check_env(env: dict[str, str] | None) -> dict[str, str]:
-    env = dict(env or {})
-    bad = {k: v for k, v in env.items() if not (isinstance(k, str) and isinstance(v, str))}
-    if bad:
-        raise ConfigError(f"worker_env must map str to str; fix the entries {bad!r}.")
-    return env
 
 
 def _signal_name(number: int) -> str:
