@@ -1,0 +1,318 @@
+"""The commands of ``hptune``. Each one: parse, call a public function, print."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.syntax import Syntax
+
+from hptune import runner
+from hptune.cli._app import STORAGE_DEFAULT, Exit, Json, Storage, _emit_json, app, err, out
+from hptune.cli._progress import RunProgress, fmt, leaderboard
+from hptune.exceptions import HptuneError
+from hptune.spec import Budget, StudySpec, load_spec, parse_duration
+from hptune.study import Study, TrialRecord, load_study
+
+SpecPath = Annotated[Path, typer.Argument(help="The YAML spec file.", show_default=False)]
+Name = Annotated[str, typer.Argument(help="The study name.", show_default=False)]
+
+
+def _overridden(
+    spec: StudySpec,
+    trials: int | None,
+    workers: int | None,
+    storage: str | None,
+    name: str | None,
+    timeout: str | None,
+) -> StudySpec:
+    changes: dict[str, Any] = {}
+    budget = spec.budget
+    if trials is not None:
+        budget = dataclasses.replace(budget, trials=trials)
+    if timeout is not None:
+        try:
+            budget = dataclasses.replace(budget, timeout_s=parse_duration(timeout))
+        except ValueError as exc:
+            raise HptuneError(f"--timeout: {exc}") from None
+    if budget != spec.budget:
+        changes["budget"] = budget
+    for key, value in (("workers", workers), ("storage", storage), ("name", name)):
+        if value is not None:
+            changes[key] = value
+    return spec.replace(**changes) if changes else spec
+
+
+def _record_json(r: TrialRecord) -> dict[str, Any]:
+    return dataclasses.asdict(r)
+
+
+def _best_json(study: Study) -> dict[str, Any] | None:
+    done = [r for r in study.trials if r.state == "COMPLETE"]
+    if not done:
+        return None
+    best = study.best_trial
+    return {
+        "trial": best.number,
+        "value": best.value,
+        "config": best.config,
+        "seed": best.seed,
+        "attrs": best.attrs,
+    }
+
+
+def _state_counts(study: Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in study.trials:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    return counts
+
+
+def _print_best(study: Study, metric: str) -> None:
+    best = _best_json(study)
+    if best is None:
+        err.print("no trial completed; see `hptune status` for the failure reasons.")
+        raise Exit(1)
+    out.print(leaderboard(study))
+    out.print(
+        f"\n[bold]best trial #{best['trial']}[/bold]: {metric} = {fmt(best['value'])}", end=""
+    )
+    test = best["attrs"].get("test_accuracy")
+    out.print(f", test_accuracy = {fmt(test)}" if test is not None else "")
+    out.print(Syntax(yaml.safe_dump(best["config"], sort_keys=False), "yaml", theme="ansi_dark"))
+    for note in study.notes:
+        out.print(f"[yellow]note:[/yellow] {note}", markup=True)
+
+
+def _run(spec: StudySpec, json_out: bool, resume_name: str | None = None) -> None:
+    if json_out:
+        study = runner.resume(resume_name, spec.storage) if resume_name else runner.run(spec)
+        _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
+        return
+    existing = _existing_study(spec)
+    done = 0 if existing is None else sum(map(runner.counts_toward_budget, existing.trials))
+    remaining = None if spec.budget.trials is None else max(0, spec.budget.trials - done)
+    verb = "continuing" if existing else "running"
+    out.print(
+        f"{verb} study [bold]{spec.name}[/bold] ({spec.task}, {spec.strategy}/{spec.pruner}, "
+        f"{spec.workers} worker{'s' * (spec.workers > 1)}) in {spec.storage}"
+    )
+    with RunProgress(out, remaining, spec.direction, done=done) as progress:
+        if resume_name:
+            study = runner.resume(resume_name, spec.storage, listener=progress)
+        else:
+            study = runner.run(spec, listener=progress)
+    _print_best(study, spec.metric)
+
+
+def _existing_study(spec: StudySpec) -> Study | None:
+    try:
+        return load_study(spec.name, spec.storage)
+    except HptuneError:
+        return None
+
+
+@app.command()
+def run(
+    spec_path: SpecPath,
+    trials: Annotated[int | None, typer.Option(help="Trial budget (total for the study).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Trials at once, in worker processes.")
+    ] = None,
+    storage: Annotated[str | None, typer.Option(help="Study database URL.")] = None,
+    name: Annotated[str | None, typer.Option(help="Study name (default: the spec's).")] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="No new trial after this: 90s, 15m, 2h.")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """Run the study a spec describes (continuing it if it exists) and print the best."""
+    spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
+    _run(spec, json_out)
+
+
+@app.command()
+def validate(spec_path: SpecPath, json_out: Json = False) -> None:
+    """Check a spec without running anything."""
+    spec = load_spec(spec_path)
+    space = spec.build_space()
+    runner.make_objective(spec).check(space)
+    if json_out:
+        _emit_json({"valid": True, "spec": runner.spec_to_dict(spec)})
+        return
+    out.print(
+        f"{spec_path}: ok — study '{spec.name}', task {spec.task}, {spec.strategy}/{spec.pruner}"
+    )
+
+
+@app.command()
+def resume(
+    name: Name,
+    storage: Storage = STORAGE_DEFAULT,
+    workers: Annotated[int | None, typer.Option(help="Trials at once.")] = None,
+    json_out: Json = False,
+) -> None:
+    """Continue a study with the spec it was run from until its budget is spent."""
+    study = load_study(name, storage)
+    spec = runner.stored_spec(study).replace(storage=storage)
+    if workers is not None:
+        spec = spec.replace(workers=workers)
+    _run(spec, json_out, resume_name=name)
+
+
+@app.command("ls")
+def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> None:
+    """List the studies in a storage."""
+    import optuna
+
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+    except Exception as exc:
+        raise HptuneError(f"cannot open storage {storage!r}: {exc}") from exc
+    rows = [
+        {
+            "name": s.study_name,
+            "trials": s.n_trials,
+            "direction": s.direction.name.lower(),
+            "best": None if s.best_trial is None else s.best_trial.value,
+            "started": s.datetime_start,
+        }
+        for s in summaries
+    ]
+    if json_out:
+        _emit_json(rows)
+        return
+    if not rows:
+        out.print(f"no studies in {storage}")
+        return
+    from rich.table import Table
+
+    table = Table(title=str(storage), title_justify="left")
+    for col in ("name", "trials", "direction", "best", "started"):
+        table.add_column(col)
+    for r in rows:
+        started = r["started"].strftime("%Y-%m-%d %H:%M") if r["started"] else "-"
+        table.add_row(r["name"], str(r["trials"]), r["direction"], fmt(r["best"]), started)
+    out.print(table)
+
+
+@app.command()
+def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> None:
+    """Trials per state, the best so far and the time spent."""
+    study = load_study(name, storage)
+    trials = study.trials
+    counts = _state_counts(study)
+    compute_s = sum(r.duration or 0.0 for r in trials)
+    failures: dict[str, int] = {}
+    for r in trials:
+        if r.state == "FAILED":
+            failures[r.failure_reason or "?"] = failures.get(r.failure_reason or "?", 0) + 1
+    data = {
+        "study": name,
+        "direction": study.direction,
+        "trials": len(trials),
+        "states": counts,
+        "best": _best_json(study),
+        "compute_s": compute_s,
+        "failures": failures,
+        "notes": study.notes,
+    }
+    if json_out:
+        _emit_json(data)
+        return
+    states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())) or "no trials"
+    out.print(f"[bold]{name}[/bold] ({study.direction}): {len(trials)} trials: {states}")
+    best = data["best"]
+    if best:
+        out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
+    out.print(f"time spent in trials: {compute_s:.1f} s")
+    for reason, n in sorted(failures.items(), key=lambda kv: -kv[1]):
+        out.print(f"  failed ×{n}: {reason}", markup=False)
+    for note in study.notes:
+        out.print(f"note: {note}", markup=False)
+
+
+@app.command()
+def best(
+    name: Name,
+    storage: Storage = STORAGE_DEFAULT,
+    export: Annotated[
+        Path | None, typer.Option(help="Write the best config to this YAML file.")
+    ] = None,
+    json_out: Json = False,
+) -> None:
+    """The best trial's config (optionally exported as YAML)."""
+    study = load_study(name, storage)
+    data = _best_json(study)
+    if data is None:
+        raise HptuneError(f"study {name!r} has no completed trial yet.")
+    if export is not None:
+        study.export_best(export)
+    if json_out:
+        _emit_json(data)
+        return
+    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']})")
+    out.print(Syntax(yaml.safe_dump(data["config"], sort_keys=False), "yaml", theme="ansi_dark"))
+    if export is not None:
+        out.print(f"written to {export}")
+
+
+def _record(study: Study, number: int) -> TrialRecord:
+    for r in study.trials:
+        if r.number == number:
+            return r
+    raise HptuneError(f"study {study.name!r} has no trial {number}.")
+
+
+@app.command()
+def show(
+    name: Name,
+    trial: Annotated[int, typer.Argument(help="The trial number.")],
+    storage: Storage = STORAGE_DEFAULT,
+    json_out: Json = False,
+) -> None:
+    """Everything recorded about one trial."""
+    r = _record(load_study(name, storage), trial)
+    if json_out:
+        _emit_json(_record_json(r))
+        return
+    out.print(
+        f"[bold]trial #{r.number}[/bold] {r.state} value={fmt(r.value)} seed={r.seed} "
+        f"duration={fmt(r.duration)}s stage={r.stage or '-'}"
+    )
+    if r.failure_reason:
+        out.print(f"failure: {r.failure_reason}", markup=False)
+    out.print(Syntax(yaml.safe_dump(r.config, sort_keys=False), "yaml", theme="ansi_dark"))
+    if r.intermediate_values:
+        curve = ", ".join(f"{k}: {fmt(v)}" for k, v in sorted(r.intermediate_values.items()))
+        out.print(f"curve: {curve}")
+    if r.attrs:
+        out.print("attrs: " + ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r.attrs.items())))
+    if r.env:
+        out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items()), markup=False)
+
+
+@app.command()
+def rerun(
+    name: Name,
+    trial: Annotated[int, typer.Argument(help="The trial number.")],
+    storage: Storage = STORAGE_DEFAULT,
+    json_out: Json = False,
+) -> None:
+    """Run one trial again with its config and seed; print the original and new metric."""
+    study = load_study(name, storage)
+    if not json_out:
+        out.print(f"re-running trial #{trial} of {name} with its recorded config and seed ...")
+    result = runner.rerun(study, trial)
+    if json_out:
+        _emit_json(dataclasses.asdict(result) | {"identical": result.identical})
+        return
+    out.print(f"original: {fmt(result.original)}\nrerun:    {fmt(result.new)}")
+    if result.reason:
+        out.print(f"rerun failed: {result.reason}", markup=False)
+    out.print("identical" if result.identical else "[yellow]different[/yellow]")
+    if not result.identical:
+        raise Exit(1)

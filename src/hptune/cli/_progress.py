@@ -1,0 +1,122 @@
+"""What the terminal shows while a study runs: one live progress line, then a leaderboard."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from hptune.study import Study, TrialRecord
+
+
+class RunProgress:
+    """A driver listener that draws ``done/total | running | pruned | failed | best``.
+
+    The driver calls :meth:`trial_started` when a trial is submitted and
+    :meth:`trial_finished` when it is told, both in the driver process.
+    """
+
+    def __init__(self, console: Console, total: int | None, direction: str, done: int = 0) -> None:
+        self.console = console
+        self.direction = direction
+        self.running = 0
+        self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAILED": 0}
+        self.best: float | None = None
+        self.started_at = time.monotonic()
+        self.progress = Progress(
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            TextColumn(
+                "{task.completed:.0f}/{task.total:.0f}" if total else "{task.completed:.0f}"
+            ),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.task = self.progress.add_task("", total=None if total is None else done + total)
+        self.progress.update(self.task, completed=done)
+
+    def __enter__(self) -> RunProgress:
+        self.progress.start()
+        self._refresh()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._refresh()
+        self.progress.stop()
+
+    def trial_started(self, number: int, config: dict[str, Any]) -> None:
+        self.running += 1
+        self._refresh()
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self.running = max(0, self.running - 1)
+        self.counts[record.state] = self.counts.get(record.state, 0) + 1
+        if record.state == "COMPLETE" and record.value is not None and self._better(record.value):
+            self.best = record.value
+        self.progress.advance(self.task)
+        self._refresh()
+
+    def _better(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        return value > self.best if self.direction == "maximize" else value < self.best
+
+    def _refresh(self) -> None:
+        best = "-" if self.best is None else f"{self.best:.4g}"
+        self.progress.update(
+            self.task,
+            description=(
+                f"running {self.running} | pruned {self.counts['PRUNED']} | "
+                f"failed {self.counts['FAILED']} | best {best}"
+            ),
+        )
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer": {"name": "sgd", "momentum": 0.9}}`` -> ``{"optimizer": "sgd",
+    "optimizer.momentum": 0.9}``: one column per hyperparameter."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            if "name" in value:
+                out[path] = value["name"]
+            out.update(flat_config({k: v for k, v in value.items() if k != "name"}, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def leaderboard(study: Study, top: int = 10) -> Table:
+    """The best ``top`` complete trials with their hyperparameters."""
+    done = [r for r in study.trials if r.state == "COMPLETE" and r.value is not None]
+    done.sort(key=lambda r: r.value, reverse=study.direction == "maximize")
+    done = done[:top]
+    columns = sorted({k for r in done for k in flat_config(r.config)})
+    table = Table(title=f"leaderboard: {study.name} (top {len(done)})", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("value", justify="right", style="bold")
+    for column in columns:
+        table.add_column(column, justify="right")
+    table.add_column("time", justify="right")
+    for r in done:
+        flat = flat_config(r.config)
+        cells = [fmt(flat.get(c)) for c in columns]
+        table.add_row(str(r.number), fmt(r.value), *cells, f"{r.duration or 0:.1f}s")
+    return table

@@ -1,0 +1,174 @@
+"""Run a study from a spec: the glue between the YAML spec, the task, the recipe and the
+study. The CLI is a thin layer over these functions; Python users may call them too.
+
+A study run from a spec stores the spec in its user attributes (``hptune.spec``), so
+``resume``, ``rerun`` and ``lr-find`` need nothing but the study's name and storage.
+
+The trial budget (``budget.trials``) counts across runs and machines: a run starts only the
+trials still missing. Trials that ended as ``interrupted`` (Ctrl-C) or were reaped after
+their driver died do not count: resuming runs them again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from hptune.exceptions import HptuneError
+from hptune.spec import Budget, StudySpec
+from hptune.study import Study, TrialRecord, create_study, load_study
+
+SPEC_ATTR = "hptune.spec"
+#: Failure reasons of trials that never had a fair run; they do not use up the budget.
+NOT_COUNTED = ("interrupted", "stale")
+
+
+def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
+    """The spec as a JSON-able dict (stored with the study)."""
+    return dataclasses.asdict(spec)
+
+
+def spec_from_dict(data: dict[str, Any]) -> StudySpec:
+    data = dict(data)
+    data["budget"] = Budget(**data.get("budget", {}))
+    return StudySpec(**data)
+
+
+def open_study(spec: StudySpec) -> Study:
+    """Create the spec's study, or re-open it when it exists (same space required)."""
+    study = create_study(
+        spec.space,
+        name=spec.name,
+        storage=spec.storage,
+        direction=spec.direction,
+        strategy=spec.strategy,
+        pruner=spec.pruner,
+        seed=spec.seed,
+        load_if_exists=True,
+        epochs=spec.budget.epochs,
+        strategy_options=spec.strategy_options,
+        pruner_options=spec.pruner_options,
+    )
+    study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
+    return study
+
+
+def stored_spec(study: Study) -> StudySpec:
+    """The spec a study was run from; an error for studies made in Python."""
+    data = study.optuna_study.user_attrs.get(SPEC_ATTR)
+    if data is None:
+        raise HptuneError(
+            f"study {study.name!r} was not run from a spec (created in Python?), so there is no "
+            "task to run; use study.optimize(objective) from Python."
+        )
+    return spec_from_dict(data)
+
+
+def make_objective(spec: StudySpec) -> Any:
+    """The picklable objective that trains ``spec.task`` for one config."""
+    from hptune.tasks.objective import TaskObjective
+
+    return TaskObjective(
+        task=spec.task,
+        epochs=spec.budget.epochs,
+        metric=spec.metric,
+        direction=spec.direction,
+        training=dict(spec.training),
+    )
+
+
+def counts_toward_budget(record: TrialRecord) -> bool:
+    if record.state in ("COMPLETE", "PRUNED"):
+        return True
+    if record.state == "FAILED":
+        reason = record.failure_reason or ""
+        return not reason.startswith(NOT_COUNTED)
+    return False
+
+
+def remaining_trials(study: Study, total: int | None) -> int | None:
+    """Trials still to start for a budget of ``total`` (None: no trial budget)."""
+    if total is None:
+        return None
+    done = sum(counts_toward_budget(r) for r in study.trials)
+    return max(0, total - done)
+
+
+Listener = Callable[..., None]
+
+
+def run(spec: StudySpec, *, listener: Any = None) -> Study:
+    """Run (or continue) the study of ``spec`` until its budget is spent."""
+    study = open_study(spec)
+    _optimize(study, spec, listener)
+    return study
+
+
+def resume(name: str, storage: str, *, workers: int | None = None, listener: Any = None) -> Study:
+    """Continue the study ``name`` with the spec it was run from."""
+    study = load_study(name, storage)
+    spec = stored_spec(study)
+    if workers is not None:
+        spec = spec.replace(workers=workers)
+    study = open_study(spec.replace(storage=storage))
+    _optimize(study, spec, listener)
+    return study
+
+
+def _optimize(study: Study, spec: StudySpec, listener: Any) -> None:
+    n_trials = remaining_trials(study, spec.budget.trials)
+    if n_trials == 0:
+        return
+    kwargs: dict[str, Any] = {}
+    if listener is not None:
+        kwargs["listener"] = listener
+    study.optimize(
+        make_objective(spec),
+        n_trials=n_trials,
+        timeout=spec.budget.timeout_s,
+        n_workers=spec.workers,
+        **kwargs,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class RerunResult:
+    number: int
+    seed: int
+    config: dict[str, Any]
+    original: float | None
+    new: float | None
+    state: str
+    reason: str | None
+
+    @property
+    def identical(self) -> bool:
+        return self.original is not None and self.original == self.new
+
+
+def rerun(study: Study, number: int) -> RerunResult:
+    """Run trial ``number`` again with its config and seed, in this process, unpruned."""
+    from hptune.execution._run import run_job
+    from hptune.execution.base import TrialJob
+
+    records = {r.number: r for r in study.trials}
+    if number not in records:
+        raise HptuneError(
+            f"study {study.name!r} has no trial {number}; trials are 0..{len(records) - 1}."
+        )
+    record = records[number]
+    if record.seed is None:
+        raise HptuneError(f"trial {number} of {study.name!r} has no recorded seed.")
+    spec = stored_spec(study)
+    job = TrialJob(number, record.config, record.seed, make_objective(spec))
+    outcome = run_job(job, lambda step, value: False, worker="rerun")
+    return RerunResult(
+        number=number,
+        seed=record.seed,
+        config=record.config,
+        original=record.value,
+        new=outcome.value,
+        state=outcome.state.value,
+        reason=outcome.reason,
+    )
