@@ -14,7 +14,7 @@ from hptune import runner
 from hptune.cli._app import STORAGE_DEFAULT, Exit, Json, Storage, _emit_json, app, err, out
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
-from hptune.spec import Budget, StudySpec, load_spec, parse_duration
+from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
 
 SpecPath = Annotated[Path, typer.Argument(help="The YAML spec file.", show_default=False)]
