@@ -25,11 +25,15 @@ def resolve_objective(ref: ObjectiveRef) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r} of objective {ref!r}: {exc}") from exc
+        raise ConfigError(
+            f"cannot import module {module_name!r} of objective {ref!r}: {exc}"
+        ) from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise ConfigError(f"module {module_name!r} has no attribute {attr!r} (objective {ref!r}).")
+            raise ConfigError(
+                f"module {module_name!r} has no attribute {attr!r} (objective {ref!r})."
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise ConfigError(f"objective {ref!r} is not callable.")
