@@ -1,0 +1,335 @@
+"""The training recipe: one trial's config turned into a trained model and a metric.
+
+:func:`train` composes the toolkit — :func:`~hptune.training.optim.create_optimizer` over
+merged parameter groups, :func:`~hptune.training.schedulers.create_lr_scheduler` behind a
+warmup, :func:`~hptune.training.batch_size.plan_batch` and the exact
+:class:`~hptune.training.accumulation.GradientAccumulator` — into one loop that reads top
+to bottom. Built-in tasks and ``package.module:function`` task factories are trained by it;
+:class:`hptune.tasks.objective.TaskObjective` is the picklable glue that hands it to a study.
+
+The trial config (keys in :data:`CONFIG_KEYS`) holds the hyperparameters being tuned; the
+spec's ``training:`` section (:data:`TRAINING_OPTIONS`, keyword arguments of :func:`train`)
+holds how to train: device, micro-batch cap, AMP, clipping, divergence rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from hptune.exceptions import ConfigError
+from hptune.training._recipe_config import (
+    CONFIG_KEYS,
+    RecipeConfig,
+    build_optimizer,
+    parse_config,
+    scaled_lr,
+    scheduler_options,
+    warmup_steps,
+)
+from hptune.training._recipe_parts import (
+    DivergenceWatch,
+    autocast,
+    evaluate,
+    fit_micro_batch,
+    make_loader,
+    resolve_device,
+    seed_everything,
+)
+from hptune.training.accumulation import GradientAccumulator
+from hptune.training.batch_size import plan_batch
+from hptune.training.schedulers import create_lr_scheduler, needs_metric
+from hptune.trial import Trial, TrialDiverged
+
+__all__ = [
+    "CONFIG_KEYS",
+    "METRICS",
+    "TRAINING_OPTIONS",
+    "RecipeConfig",
+    "TrainResult",
+    "parse_config",
+    "train",
+]
+
+logger = logging.getLogger("hptune.training.recipe")
+
+#: The metrics the recipe measures on the validation split, and the direction of each.
+METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+
+#: Keyword options of :func:`train` and their defaults: the YAML spec's ``training:`` keys.
+TRAINING_OPTIONS: dict[str, Any] = {
+    "max_micro_batch": None,
+    "grad_clip": None,
+    "amp": False,
+    "lr_scaling": "none",
+    "base_batch_size": None,
+    "device": "auto",
+    "save_best": False,
+    "divergence_factor": 10.0,
+    "fit_micro_batch": False,
+}
+
+
+class TaskLike(Protocol):
+    """What :func:`train` needs of a task (:class:`hptune.tasks.Task` has it all)."""
+
+    @property
+    def build_model(self) -> Callable[[Mapping[str, Any]], nn.Module]: ...
+    @property
+    def datasets(self) -> Callable[[], Any]: ...
+    @property
+    def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]: ...
+    @property
+    def default_epochs(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one run of :func:`train` produced. "Best" is the epoch with the best validation
+    ``metric`` (the earliest of ties); test figures are those of that epoch's model.
+
+    Attributes:
+        best_value: The best validation metric over the epochs: what a study optimizes.
+        final_value: The validation metric after the last epoch.
+        history: One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss``,
+            ``val_accuracy``, ``lr`` (first parameter group, after the epoch).
+        model: The model after the last epoch.
+        best_state: The best epoch's ``state_dict`` (CPU tensors) when ``save_best`` is set.
+        attrs: The facts recorded on the trial (``test_accuracy``, ``best_epoch``, batch
+            plan, ``optimizer_steps``, ``device``, ...); JSON-able.
+    """
+
+    best_value: float
+    final_value: float
+    history: tuple[dict[str, float], ...]
+    model: nn.Module = field(repr=False)
+    best_state: dict[str, torch.Tensor] | None = field(repr=False)
+    attrs: dict[str, Any]
+
+    @property
+    def test_accuracy(self) -> float:
+        """Test accuracy of the best-validation epoch's model."""
+        return float(self.attrs["test_accuracy"])
+
+
+def _check_run(epochs: int, metric: str, direction: str | None, lr_scaling: str) -> str:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"epochs must be an int >= 1; got {epochs!r}.")
+    if metric not in METRICS:
+        raise ConfigError(
+            f"metric must be one of {', '.join(METRICS)} (measured on the validation split); "
+            f"got {metric!r}."
+        )
+    if direction is not None and direction != METRICS[metric]:
+        raise ConfigError(
+            f"direction={direction!r} does not fit metric {metric!r}, which is better when "
+            f"it is {'higher' if METRICS[metric] == 'maximize' else 'lower'}; use "
+            f"direction={METRICS[metric]!r}."
+        )
+    scaled_lr(1.0, 1, lr_scaling, 1)  # checks the policy name early
+    return METRICS[metric]
+
+
+def _micro_cap(
+    model: nn.Module, task: TaskLike, train_set: Any, device: torch.device, cfg: RecipeConfig,
+    max_micro_batch: int | None, fit: bool,
+) -> int:  # fmt: skip
+    """The micro-batch cap: ``max_micro_batch``, lowered to what fits in GPU memory if asked."""
+    if max_micro_batch is not None and (
+        isinstance(max_micro_batch, bool) or not isinstance(max_micro_batch, int)
+        or max_micro_batch < 1
+    ):  # fmt: skip
+        raise ConfigError(f"max_micro_batch must be an int >= 1; got {max_micro_batch!r}.")
+    cap = min(max_micro_batch or cfg.batch_size, cfg.batch_size)
+    if fit and device.type == "cuda":
+        cap = min(cap, fit_micro_batch(model, train_set, task.loss_fn, device, cap))
+    elif fit:
+        logger.info("fit_micro_batch is ignored on %s: no memory limit to fit", device)
+    return cap
+
+
+def train(
+    config: Mapping[str, Any],
+    task: TaskLike,
+    *,
+    epochs: int | None = None,
+    seed: int,
+    trial: Trial | None = None,
+    metric: str = "val_accuracy",
+    direction: str | None = None,
+    data: Any = None,
+    max_micro_batch: int | None = None,
+    grad_clip: float | None = None,
+    amp: bool = False,
+    lr_scaling: str = "none",
+    base_batch_size: int | None = None,
+    device: str | torch.device = "auto",
+    save_best: bool | str | os.PathLike[str] = False,
+    divergence_factor: float = 10.0,
+    fit_micro_batch: bool = False,
+) -> TrainResult:
+    """Train ``task``'s model with the hyperparameters in ``config``; report every epoch.
+
+    Same ``config``, ``seed``, device and thread count give bit-identical weights and
+    metrics on the CPU. The schedule runs per optimizer step: warmup (``warmup_epochs``
+    converted with the steps per epoch, or ``warmup_steps``) hands over to the scheduler,
+    whose length (cosine ``T_max``, onecycle ``total_steps``, linear/polynomial
+    ``total_iters``) is the steps left after warmup unless the config gives it; a plateau
+    scheduler gets the validation ``metric`` after each epoch instead. The effective
+    ``batch_size`` is honoured exactly, split into micro-batches when ``max_micro_batch``
+    (or ``fit_micro_batch`` on a GPU) caps it.
+
+    Args:
+        config: The trial config; keys in :data:`CONFIG_KEYS`, defaults there too.
+        task: A :class:`hptune.tasks.Task` (or anything with its four attributes).
+        epochs: Epochs to train; ``None`` means ``task.default_epochs``.
+        seed: Seeds Python, NumPy, torch and the data order (use ``trial.seed``).
+        trial: When given, ``trial.report(epoch, value)`` after each epoch (1-based, so
+            pruners count epochs) and ``trial.set_attr`` for every fact in ``attrs``.
+        metric: ``"val_accuracy"`` or ``"val_loss"``, measured after every epoch.
+        direction: Must match ``metric`` when given (accuracy up, loss down).
+        data: Pre-built splits (``.train``, ``.val``, ``.test``); ``None`` calls
+            ``task.datasets()``.
+        max_micro_batch: Largest micro-batch; the effective batch is accumulated from
+            micro-batches of at most this size (BatchNorm models then differ slightly).
+        grad_clip: Clip the global gradient norm (after AMP unscaling); ``config["grad_clip"]``
+            wins over it.
+        amp: float16 autocast with a GradScaler on CUDA; ignored (logged) on the CPU.
+        lr_scaling: ``"none"``, ``"linear"`` (Goyal et al. 2017) or ``"sqrt"``: scale the LR
+            by ``batch_size / base_batch_size``.
+        base_batch_size: The batch size ``config["lr"]`` refers to, for ``lr_scaling``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        save_best: True keeps the best epoch's weights in ``best_state``; a path also saves
+            them there with ``torch.save`` when training ends.
+        divergence_factor: Stop with :class:`~hptune.trial.TrialDiverged` when the running
+            training loss exceeds this times the first step's loss (NaN/inf always stops).
+        fit_micro_batch: On CUDA, cap micro-batches at the largest that fits in memory.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        ConfigError: A bad config key or value, or a bad option.
+        TrialPruned: The trial's pruner stopped it (let it propagate).
+        TrialDiverged: The loss became NaN/inf or exploded; the message gives the reason.
+
+    Example:
+        >>> from hptune.tasks import get_task
+        >>> result = train({"lr": 3e-3}, get_task("digits-mlp"), epochs=2, seed=0)  # doctest: +SKIP
+        >>> result.best_value > 0.8  # doctest: +SKIP
+        True
+    """
+    cfg = parse_config(config)
+    epochs = task.default_epochs if epochs is None else epochs
+    direction = _check_run(epochs, metric, direction, lr_scaling)
+    dev = resolve_device(device)
+    use_amp = bool(amp) and dev.type == "cuda"
+    if amp and not use_amp:
+        logger.warning("amp=True is ignored on %s: mixed precision here needs CUDA", dev)
+    generator = seed_everything(seed, dev)
+    splits = task.datasets() if data is None else data
+    # Built right after seeding, so the initial weights are a function of the seed alone.
+    model = task.build_model(dict(config)).to(dev)
+    loss_fn = task.loss_fn
+    lr = scaled_lr(cfg.base_lr(), cfg.batch_size, lr_scaling, base_batch_size)
+    optimizer = build_optimizer(model, cfg, lr)
+    micro = _micro_cap(model, task, splits.train, dev, cfg, max_micro_batch, fit_micro_batch)
+    plan = plan_batch(cfg.batch_size, micro)
+    # Loader batches are effective batches; split_windows cuts them into the plan's
+    # micro-batches, so the last, short batch of an epoch is one exact window too.
+    loader = make_loader(splits.train, cfg.batch_size, shuffle=True, generator=generator)
+    steps_per_epoch = len(loader)  # type: ignore[arg-type]
+    if steps_per_epoch == 0:
+        raise ConfigError("the task's training split is empty; it needs at least one sample.")
+    n_warmup = warmup_steps(cfg, steps_per_epoch)
+    after_steps = max(1, epochs * steps_per_epoch - n_warmup)
+    name, options = scheduler_options(cfg, after_steps, direction)
+    scheduler = create_lr_scheduler(optimizer, name, warmup_steps=n_warmup, **options)
+    accumulator = GradientAccumulator(
+        optimizer,
+        plan.accumulation_steps,
+        model=model,
+        # A bare plateau moves only on metrics; everything else steps per optimizer step.
+        scheduler=None if isinstance(scheduler, ReduceLROnPlateau) else scheduler,
+        max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else grad_clip,
+        scaler=torch.amp.GradScaler("cuda") if use_amp else None,
+    )
+    attrs: dict[str, Any] = {
+        "effective_batch_size": plan.effective_batch_size,
+        "micro_batch_size": plan.micro_batch_size,
+        "accumulation_steps": plan.accumulation_steps,
+        "lr": lr,
+        "warmup_steps": n_warmup,
+        "device": str(dev),
+        "amp": use_amp,
+    }
+    sign = 1.0 if direction == "maximize" else -1.0
+    watch = DivergenceWatch(divergence_factor)
+    history: list[dict[str, float]] = []
+    best_value, best_state = -math.inf, None
+    step = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        epoch_loss, epoch_samples = 0.0, 0
+        for window in accumulator.split_windows(loader):
+            window_loss = torch.zeros((), device=dev)
+            for inputs, targets in window:
+                inputs, targets = inputs.to(dev), targets.to(dev)
+                with autocast(dev, use_amp):
+                    loss = loss_fn(model(inputs), targets)
+                window.backward(loss)
+                window_loss += loss.detach().float() * len(targets)
+            # The window's loop has ended: the accumulator has stepped the optimizer and the
+            # scheduler. item() is a CPU-GPU sync point, once per optimizer step.
+            step += 1
+            step_loss = window_loss.item() / window.n_samples
+            watch.update(step_loss, epoch, step)
+            epoch_loss += step_loss * window.n_samples
+            epoch_samples += window.n_samples
+        val_loss, val_accuracy = evaluate(model, splits.val, loss_fn, dev, use_amp)
+        value = val_accuracy if metric == "val_accuracy" else val_loss
+        if not math.isfinite(val_loss):
+            raise TrialDiverged(f"validation loss became {val_loss} at epoch {epoch}")
+        if needs_metric(scheduler):
+            scheduler.step(value)
+        if sign * value > best_value:
+            best_value = sign * value
+            test_loss, test_accuracy = evaluate(model, splits.test, loss_fn, dev, use_amp)
+            attrs.update(
+                best_epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss,
+                test_accuracy=test_accuracy, test_loss=test_loss,
+            )  # fmt: skip
+            if save_best:
+                best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
+                }
+        lr_now = float(optimizer.param_groups[0]["lr"])
+        history.append(
+            {"epoch": epoch, "train_loss": epoch_loss / epoch_samples, "val_loss": val_loss,
+             "val_accuracy": val_accuracy, "lr": lr_now}
+        )  # fmt: skip
+        attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
+        logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
+                    history[-1]["train_loss"], lr_now)  # fmt: skip
+        if trial is not None:
+            for key, fact in attrs.items():
+                trial.set_attr(key, fact)
+            trial.report(epoch, value)  # raises TrialPruned when the pruner says stop
+    if save_best and not isinstance(save_best, bool):
+        torch.save(best_state, os.fspath(save_best))
+    return TrainResult(
+        best_value=sign * best_value,
+        final_value=history[-1]["val_accuracy" if metric == "val_accuracy" else "val_loss"],
+        history=tuple(history),
+        model=model,
+        best_state=best_state,
+        attrs=dict(attrs),
+    )
