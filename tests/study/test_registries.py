@@ -112,10 +112,11 @@ def test_unknown_names_and_options():
 def test_pruner_options_derived_from_epochs():
     asha = create_pruner("asha", epochs=20)
     assert isinstance(asha, optuna.pruners.SuccessiveHalvingPruner)
-    assert (asha._min_resource, asha._reduction_factor) == (2, 3)  # 20 // 3**2
+    assert (asha._min_resource, asha._reduction_factor) == (2, 3)  # (20 - 1) // 3**2
     assert create_pruner("asha")._min_resource is None  # "auto": Optuna estimates it
+    assert create_pruner("asha", epochs=28)._min_resource == 3  # rungs 3, 9, 27 < 28
     hb = create_pruner("hyperband", epochs=27)
-    assert (hb._min_resource, hb._max_resource, hb._reduction_factor) == (3, 27, 3)
+    assert (hb._min_resource, hb._max_resource, hb._reduction_factor) == (2, 27, 3)
     assert create_pruner("hyperband", epochs=27, min_resource=1)._min_resource == 1
     median = create_pruner("median", epochs=20)
     assert (median._n_startup_trials, median._n_warmup_steps) == (5, 5)

@@ -22,9 +22,10 @@ the first ``optimize`` call. With only a timeout the budget is unknown, so the c
 
 Recorded: the plan and the box in the study user attribute ``hptune.coarse_to_fine``, each
 trial's stage (``"coarse"``/``"fine"``) in its user attribute ``hptune.stage``. At the end of
-each ``optimize`` call a :class:`RangeBoundaryWarning` is issued (and recorded) for every
-float dimension whose best value lies within ``boundary_tolerance`` (default 3%) of a bound
-of the original range, in the dimension's scale: the optimum may lie outside the range.
+each ``optimize`` call a :class:`RangeBoundaryWarning` is issued (and recorded in the study
+user attribute ``hptune.notes``) for every float dimension where the median of the three
+best trials lies within ``boundary_tolerance`` (default 3%) of a bound of the original range,
+in the dimension's scale: the optimum may lie outside the range.
 
 Example:
     >>> strategy = create_strategy("coarse-to-fine", coarse_share=0.5, top_k=3)
@@ -34,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import warnings
 from collections.abc import Sequence, Set
 from typing import Any
@@ -152,19 +154,30 @@ def _snapped(
     return FloatDistribution(low, high, log=dist.log, step=dist.step)
 
 
-def _dist_record(dist: BaseDistribution) -> dict[str, Any]:
-    return optuna.distributions.distribution_to_json(dist)
+def _dist_record(dist: FloatDistribution | IntDistribution) -> dict[str, Any]:
+    kind = "int" if isinstance(dist, IntDistribution) else "float"
+    return {"type": kind, "low": dist.low, "high": dist.high, "log": dist.log, "step": dist.step}
 
 
-def boundary_notes(best: FrozenTrial, tolerance: float) -> list[str]:
-    """One note per float dimension whose value in ``best`` is within ``tolerance`` (a
-    fraction of the range, in the dimension's scale) of a bound of its original range."""
+def _dist_from_record(rec: dict[str, Any]) -> BaseDistribution:
+    cls = IntDistribution if rec["type"] == "int" else FloatDistribution
+    return cls(rec["low"], rec["high"], log=rec["log"], step=rec["step"])
+
+
+def boundary_notes(top: list[FrozenTrial], tolerance: float) -> list[str]:
+    """One note per float dimension where the median of the ``top`` trials (best first)
+    lies within ``tolerance`` (a fraction of the range, in the dimension's scale) of a bound
+    of its original range. The median, not the single best, so that one lucky trial near a
+    bound does not raise a false alarm."""
     notes = []
-    for name, dist in sorted(best.distributions.items()):
+    for name, dist in sorted(top[0].distributions.items()):
         if not isinstance(dist, FloatDistribution) or dist.single():
             continue
         fwd, _ = _scale(dist)
-        pos = (fwd(best.params[name]) - fwd(dist.low)) / (fwd(dist.high) - fwd(dist.low))
+        span = fwd(dist.high) - fwd(dist.low)
+        pos = statistics.median(
+            (fwd(t.params[name]) - fwd(dist.low)) / span for t in top if name in t.params
+        )
         for side, bound, near in (
             ("lower", dist.low, pos <= tolerance),
             ("upper", dist.high, pos >= 1 - tolerance),
@@ -232,10 +245,7 @@ class CoarseToFineStrategy(Strategy):
     def prepare(self, study: optuna.Study, space: Any) -> None:
         self._plan = study.user_attrs.get(ATTR)
         if self._plan and self._plan.get("box") is not None:
-            box = {
-                n: optuna.distributions.json_to_distribution(d)
-                for n, d in self._plan["box"].items()
-            }
+            box = {n: _dist_from_record(d) for n, d in self._plan["box"].items()}
             self._fine = _BoxSampler(self._tpe, box)
 
     def begin(self, study: optuna.Study, space: Any, n_trials: int | None) -> None:
@@ -244,7 +254,7 @@ class CoarseToFineStrategy(Strategy):
         n_coarse = (
             self.n_coarse_trials if n_trials is None else math.ceil(self.coarse_share * n_trials)
         )
-        self._plan = {"n_coarse": n_coarse, "coarse": self.coarse, "box": None, "notes": []}
+        self._plan = {"n_coarse": n_coarse, "coarse": self.coarse, "box": None}
         study.set_user_attr(ATTR, self._plan)
 
     def next_stage(self, study: optuna.Study, running: Set[int]) -> str | None:
@@ -280,19 +290,15 @@ class CoarseToFineStrategy(Strategy):
         return box
 
     def finish(self, study: optuna.Study) -> list[str]:
-        try:
-            best = study.best_trial
-        except ValueError:  # no COMPLETE trial yet
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        done = [t for t in done if math.isfinite(t.value)]
+        if not done:
             return []
-        notes = boundary_notes(best, self.tolerance)
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        done.sort(key=lambda t: t.value, reverse=maximize)
+        notes = boundary_notes(done[:3], self.tolerance)
         for note in notes:
             warnings.warn(note, RangeBoundaryWarning, stacklevel=4)
-        if self._plan is not None and notes:
-            self._plan = {
-                **self._plan,
-                "notes": sorted(set(self._plan.get("notes", [])) | set(notes)),
-            }
-            study.set_user_attr(ATTR, self._plan)
         return notes
 
 

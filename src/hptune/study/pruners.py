@@ -11,11 +11,13 @@ median     ``MedianPruner``: ``n_startup_trials=5``; ``n_warmup_steps=E // 4`` (
            the first quarter of training, where curves cross), 0 when E is unknown.
 asha       ``SuccessiveHalvingPruner`` (asynchronous successive halving, Li et al. 2018,
            arXiv 1810.05934): ``reduction_factor=3``;
-           ``min_resource=max(1, E // reduction_factor**2)`` so that about three rungs
-           (``r, 3r, 9r``) fit in the budget; ``"auto"`` (Optuna's estimate) when E is unknown.
+           ``min_resource=max(1, (E - 1) // reduction_factor**2)`` so that three rungs
+           (``r, 3r, 9r``) fall before the last epoch (a rung at the last epoch would only
+           relabel finished trials as pruned); ``"auto"`` (Optuna's estimate) when E is
+           unknown.
 hyperband  ``HyperbandPruner`` (Li et al. 2016, arXiv 1603.06560): ``reduction_factor=3``;
            ``max_resource=E`` (``"auto"`` when unknown);
-           ``min_resource=max(1, E // reduction_factor**2)`` (1 when unknown).
+           ``min_resource=max(1, (E - 1) // reduction_factor**2)`` (1 when unknown).
 ========== =================================================================================
 
 A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: report epochs
@@ -114,7 +116,7 @@ def create_pruner(
 def _min_resource(epochs: int | None, reduction_factor: int, unknown: int | str) -> int | str:
     if epochs is None:
         return unknown
-    return max(1, epochs // reduction_factor**2)
+    return max(1, (epochs - 1) // reduction_factor**2)
 
 
 def _none(epochs: int | None) -> optuna.pruners.BasePruner:
