@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from hptune.space import loguniform, uniform
-from hptune.study import RangeBoundaryWarning, TrialDiverged, create_study
+from hptune.study import RangeBoundaryWarning, TrialDiverged, create_study, load_study
 
 
 def _nan_above_half(config, trial):
@@ -153,3 +153,32 @@ def test_coarse_to_fine_is_silent_when_the_optimum_is_inside():
     # Narrowed around the optimum in log space: narrower than the original three decades.
     assert math.log10(box["high"]) - math.log10(box["low"]) < 3.0
     assert box["low"] < 10**-2.5 < box["high"]
+
+
+def test_coarse_to_fine_resumes_in_its_fine_stage(tmp_path):
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = create_study(C2F_SPACE, name="c", storage=url, strategy="coarse-to-fine", seed=1)
+    study.optimize(_lr_inside, n_trials=10)  # 4 coarse, 6 fine
+    box = study.optuna_study.user_attrs["hptune.coarse_to_fine"]["box"]
+    again = load_study("c", url)
+    again.optimize(_lr_inside, n_trials=3)
+    trials = again.trials
+    assert [t.stage for t in trials] == ["coarse"] * 4 + ["fine"] * 9
+    assert again.optuna_study.user_attrs["hptune.coarse_to_fine"]["box"] == box
+    for t in trials[10:]:
+        assert box["lr"]["low"] <= t.config["lr"] <= box["lr"]["high"]
+
+
+def test_coarse_to_fine_without_n_trials_uses_n_coarse_trials():
+    study = create_study(
+        C2F_SPACE,
+        storage=None,
+        strategy="coarse-to-fine",
+        seed=0,
+        strategy_options={"n_coarse_trials": 5},
+    )
+    study.optimize(_lr_inside, timeout=1.0)  # only a timeout: the budget is unknown
+    assert study.optuna_study.user_attrs["hptune.coarse_to_fine"]["n_coarse"] == 5
+    stages = [t.stage for t in study.trials]
+    n = min(5, len(stages))
+    assert stages[:n] == ["coarse"] * n and stages[n:] == ["fine"] * (len(stages) - n)

@@ -205,3 +205,16 @@ def test_to_dataframe_names_pandas_when_missing():
     else:
         study.optimize(quadratic, n_trials=2)
         assert list(study.to_dataframe()["number"]) == [0, 1]
+
+
+def test_ctrl_c_records_the_running_trial_and_propagates():
+    def objective(config, trial):
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return 1.0
+
+    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=5)
+    assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE", "FAILED"]
+    assert study.trials[2].failure_reason == "interrupted"
