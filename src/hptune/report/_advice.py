@@ -1,0 +1,252 @@
+"""Advice read off a study's trials, each piece with the evidence behind it.
+
+Four rules, each silent unless its evidence is there:
+
+* ``boundary``: the best trials crowd a bound of a numeric range, so the optimum may lie
+  beyond it. "The best trials" are the top ``k = max(3, ceil(top_fraction * n))`` of the
+  ``n`` COMPLETE trials that have the parameter (conditional parameters exist in only
+  some). The rule fires when all the top ``k`` lie within ``margin`` of the same bound,
+  the distance measured as a fraction of the range in the dimension's own scale (log
+  scale for log dimensions). It needs ``n >= 3``. Requiring all of them keeps it quiet
+  on parameters that do not matter: there the best trials sit near a bound by chance
+  only, with probability about ``2 * margin**k`` (0.2% for k = 3, margin = 0.1).
+* ``failures``: at least ``failure_fraction`` of the trials FAILED; the reasons are
+  grouped (numbers masked, so "nan at epoch 3" and "nan at epoch 5" are one group).
+* ``diverged_region``: a numeric parameter beyond some threshold has only diverged
+  trials (NaN, inf, :class:`~hptune.trial.TrialDiverged`), at least ``min_region`` of them
+  and at least two thirds of all diverged trials with that parameter. The parameter
+  that explains the most divergences is reported.
+* ``noise``: COMPLETE trials that ran the same config (equal config hash) disagree; their
+  half-range is the size below which differences between configs are noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections import defaultdict
+from typing import Any
+
+from hptune.exceptions import ConfigError
+from hptune.report._data import ReportData, fmt, gather, position
+from hptune.space import FloatDimension, IntDimension
+from hptune.study import Study
+
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
+_REASON_CHARS = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class Advice:
+    """One piece of advice about a study.
+
+    Args:
+        kind: ``"boundary"``, ``"failures"``, ``"diverged_region"`` or ``"noise"``.
+        message: One sentence for people: what to do and why.
+        evidence: The facts behind it (trial numbers, values, bounds), JSON-able.
+
+    Example:
+        >>> Advice("noise", "repeats vary by ±0.8", {"trials": [3, 9]}).kind
+        'noise'
+    """
+
+    kind: str
+    message: str
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def advise(
+    study: Study,
+    *,
+    margin: float = 0.1,
+    top_fraction: float = 0.1,
+    failure_fraction: float = 0.1,
+    min_region: int = 3,
+) -> list[Advice]:
+    """The advice a study's trials support, in the order boundary, failures,
+    diverged region, noise. A pure function of the stored trials.
+
+    Args:
+        study: The study to read.
+        margin: How close to a bound counts as "on" it, as a fraction of the range.
+        top_fraction: The share of COMPLETE trials counted as "the best" (at least 3).
+        failure_fraction: The share of FAILED trials from which failures are reported.
+        min_region: The fewest diverged trials a diverged region must hold.
+
+    Example:
+        >>> from hptune.space import uniform
+        >>> from hptune.study import create_study
+        >>> study = create_study({"x": uniform(0, 1)}, storage=None, strategy="random", seed=0)
+        >>> study.optimize(lambda config, trial: config["x"], n_trials=20)
+        >>> [a.kind for a in advise(study)]
+        ['boundary']
+    """
+    _check_fraction("margin", margin, upper=0.5)
+    _check_fraction("top_fraction", top_fraction, upper=1.0)
+    _check_fraction("failure_fraction", failure_fraction, upper=1.0)
+    if isinstance(min_region, bool) or not isinstance(min_region, int) or min_region < 1:
+        raise ConfigError(f"advise: min_region must be an int >= 1, got {min_region!r}.")
+    data = gather(study)
+    advice = [
+        a for name, dim in data.numeric() if (a := _boundary(data, name, dim, margin, top_fraction))
+    ]
+    advice += [a for a in (_failures(data, failure_fraction), _diverged(data, min_region)) if a]
+    noise = _noise(data)
+    return advice + ([noise] if noise else [])
+
+
+def _check_fraction(key: str, value: Any, upper: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= upper:
+        raise ConfigError(f"advise: {key} must be a number in (0, {upper}], got {value!r}.")
+
+
+# -- boundary -------------------------------------------------------------------------------
+
+
+def _boundary(
+    data: ReportData, name: str, dim: FloatDimension | IntDimension, margin: float, top: float
+) -> Advice | None:
+    ranked = [t for t in data.ranked() if name in t.params]
+    if len(ranked) < 3:
+        return None
+    k = min(len(ranked), max(3, math.ceil(top * len(ranked))))
+    best = ranked[:k]
+    where = [position(dim, t.params[name]) for t in best]
+    for side, bound, near in (
+        ("upper", dim.high, [u >= 1 - margin for u in where]),
+        ("lower", dim.low, [u <= margin for u in where]),
+    ):
+        if all(near):
+            return _boundary_advice(name, dim, side, bound, best, margin)
+    return None
+
+
+def _boundary_advice(name, dim, side, bound, best, margin) -> Advice:
+    scale = " in log scale" if dim.log else ""
+    message = (
+        f"widen {name}'s {side} bound ({fmt(bound)}): the best {len(best)} trials are within "
+        f"{margin:.0%} of it{scale}, so the optimum may lie beyond it."
+    )
+    evidence = {
+        "parameter": name,
+        "bound": bound,
+        "side": side,
+        "trials": [t.number for t in best],
+        "values": [t.params[name] for t in best],
+    }
+    return Advice("boundary", message, evidence)
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+def _failures(data: ReportData, fraction: float) -> Advice | None:
+    failed = [t for t in data.trials if t.state == "FAILED"]
+    if not failed or len(failed) < fraction * len(data.trials):
+        return None
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for t in failed:
+        reason = (t.failure_reason or "no reason recorded").splitlines()[0]
+        groups[_NUMBER.sub("N", reason)].append((t.number, reason))
+    ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0][0]))
+    parts = [f"{len(g)} × {_short(g[0][1])!r}" for g in ordered]
+    message = f"{len(failed)} of {len(data.trials)} trials failed: {', '.join(parts)}."
+    evidence = {"reasons": {g[0][1]: [number for number, _ in g] for g in ordered}}
+    return Advice("failures", message, evidence)
+
+
+def _short(reason: str) -> str:
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 1] + "…"
+
+
+# -- diverged region ----------------------------------------------------------------------
+
+
+def _diverged(data: ReportData, min_region: int) -> Advice | None:
+    if len(data.diverged) < min_region:
+        return None
+    found = [r for name, dim in data.numeric() if (r := _region(data, name, dim, min_region))]
+    if not found:
+        return None
+    # The parameter that explains the most divergences; on a tie, the first in the space.
+    name, dim, side, threshold, region = max(found, key=lambda r: len(r[4]))
+    word = "above" if side == "upper" else "below"
+    n = len(region)
+    message = (
+        f"{name} {word} {fmt(threshold)} always diverged ({n}/{n} trials); consider "
+        f"{'lowering the upper' if side == 'upper' else 'raising the lower'} bound "
+        f"({fmt(dim.high if side == 'upper' else dim.low)}) to {fmt(threshold)}."
+    )
+    evidence = {
+        "parameter": name,
+        "side": side,
+        "threshold": threshold,
+        "trials": [t.number for t in region],
+        "values": [t.params[name] for t in region],
+    }
+    return Advice("diverged_region", message, evidence)
+
+
+def _region(data: ReportData, name: str, dim, min_region: int):
+    """The longest run of diverged trials from one end of ``name``'s sorted values, with
+    the threshold between it and the first other trial, or None if too small."""
+    finished = ("COMPLETE", "PRUNED", "FAILED")
+    with_param = [t for t in data.trials if name in t.params and t.state in finished]
+    n_diverged = sum(t.number in data.diverged for t in with_param)
+    best = None
+    for side, reverse in (("upper", True), ("lower", False)):
+        ordered = sorted(with_param, key=lambda t: t.params[name], reverse=reverse)
+        run = 0
+        while run < len(ordered) and ordered[run].number in data.diverged:
+            run += 1
+        if run < max(min_region, math.ceil(2 * n_diverged / 3)) or run == len(ordered):
+            continue
+        inside, outside = ordered[run - 1].params[name], ordered[run].params[name]
+        if inside == outside:
+            continue
+        threshold = _between(dim, inside, outside)
+        if best is None or run > len(best[4]):
+            best = (name, dim, side, threshold, ordered[:run])
+    return best
+
+
+def _between(dim: FloatDimension | IntDimension, a: float, b: float) -> float:
+    """A round number between ``a`` and ``b`` (middle in the dimension's scale)."""
+    mid = math.sqrt(a * b) if dim.log else (a + b) / 2
+    for digits in range(1, 8):
+        rounded = float(f"{mid:.{digits}g}")
+        if min(a, b) < rounded < max(a, b):
+            return (
+                int(rounded) if isinstance(dim, IntDimension) and rounded.is_integer() else rounded
+            )
+    return mid
+
+
+# -- noise between repeats -------------------------------------------------------------------
+
+
+def _noise(data: ReportData) -> Advice | None:
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for t in data.complete:
+        if t.config_hash:
+            groups[t.config_hash].append(t)
+    repeats = [g for g in groups.values() if len(g) >= 2]
+    if not repeats:
+        return None
+    spread = [(max(t.value for t in g) - min(t.value for t in g)) / 2 for g in repeats]
+    widest = max(range(len(repeats)), key=lambda i: (spread[i], -repeats[i][0].number))
+    group, half = repeats[widest], spread[widest]
+    message = (
+        f"repeats of trial {group[0].number}'s config vary by ±{fmt(half)} "
+        f"({len(group)} runs: {', '.join(fmt(t.value) for t in group)}): "
+        f"differences smaller than that are noise."
+    )
+    evidence = {
+        "groups": [
+            {"trials": [t.number for t in g], "values": [t.value for t in g], "half_range": s}
+            for g, s in zip(repeats, spread)
+        ],
+        "half_range": half,
+    }
+    return Advice("noise", message, evidence)

@@ -1,0 +1,153 @@
+"""What the report reads from a study, gathered once: trials by state, the space's
+dimensions, the direction, and the formatting every section shares."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+import re
+from typing import Any
+
+from hptune.exceptions import HptuneError
+from hptune.space import Choice, Conditional, Dimension, FloatDimension, IntDimension
+from hptune.study import Study, TrialRecord, _records
+
+_NUMERIC = (FloatDimension, IntDimension)
+#: Parameter names taken for "the learning rate" (the last dotted part is matched).
+_LR_NAME = re.compile(r"^(lr|learning_rate|base_lr|max_lr|eta)$", re.IGNORECASE)
+#: Failure reasons that mean training blew up rather than crashed (see the study driver).
+_DIVERGED_REASON = re.compile(
+    r"^TrialDiverged:|^objective returned (nan|inf|-inf)\b|\bnan\b|\binf\b|non-finite|diverg",
+    re.IGNORECASE,
+)
+MATPLOTLIB_MISSING = "hptune report needs matplotlib: pip install 'hptune[report]'"
+
+
+class Empty(Exception):
+    """A section has nothing to show; the message says why (shown in its place)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportData:
+    """The facts of a study the report sections read, in one snapshot.
+
+    Args:
+        name: The study name.
+        direction: ``"minimize"`` or ``"maximize"``.
+        trials: Every trial, in number order.
+        dimensions: ``(parameter name, dimension)`` of the space, in space order.
+        diverged: Numbers of the FAILED trials whose failure is a divergence (NaN, inf,
+            :class:`~hptune.trial.TrialDiverged`).
+        notes: What the strategy noted about the study.
+        source: The study itself (for Optuna's importance evaluators).
+    """
+
+    name: str
+    direction: str
+    trials: tuple[TrialRecord, ...]
+    dimensions: tuple[tuple[str, Dimension], ...]
+    diverged: frozenset[int]
+    notes: tuple[str, ...] = ()
+    source: Study | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "maximize"
+
+    @property
+    def complete(self) -> list[TrialRecord]:
+        return [t for t in self.trials if t.state == "COMPLETE" and _finite(t.value)]
+
+    def ranked(self) -> list[TrialRecord]:
+        """COMPLETE trials, best first (ties: lower trial number first)."""
+        sign = -1.0 if self.maximize else 1.0
+        return sorted(self.complete, key=lambda t: (sign * t.value, t.number))
+
+    @property
+    def best(self) -> TrialRecord | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def numeric(self) -> list[tuple[str, FloatDimension | IntDimension]]:
+        """Numeric dimensions with a range (``low < high``): the ones a boundary exists for."""
+        return [(n, d) for n, d in self.dimensions if isinstance(d, _NUMERIC) and d.low < d.high]
+
+    def lr_dimension(self) -> tuple[str, FloatDimension | IntDimension] | None:
+        """The learning rate: a numeric dimension named like one (``lr``, ``optimizer.lr``),
+        log-scaled ones first; None when the space has none."""
+        named = [(n, d) for n, d in self.numeric() if _LR_NAME.match(n.rsplit(".", 1)[-1])]
+        named.sort(key=lambda nd: not nd[1].log)
+        return named[0] if named else None
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def gather(study: Study) -> ReportData:
+    """Read ``study`` once into a :class:`ReportData`."""
+    if not isinstance(study, Study):
+        raise HptuneError(
+            f"the report needs an hptune Study, got {type(study).__name__} {study!r}; "
+            "open one with hptune.load_study(name, storage)."
+        )
+    frozen = study.optuna_study.get_trials(deepcopy=False)
+    trials = tuple(_records.record_from_frozen(t) for t in frozen)
+    penalized = {t.number for t in frozen if t.user_attrs.get(_records.PENALIZE)}
+    diverged = frozenset(
+        t.number
+        for t in trials
+        if t.state == "FAILED"
+        and (t.number in penalized or _DIVERGED_REASON.search(t.failure_reason or ""))
+    )
+    dims = tuple(
+        (n, d)
+        for n, d in study.space.dimensions()
+        if isinstance(d, (*_NUMERIC, Choice, Conditional))
+    )
+    return ReportData(
+        study.name, study.direction, trials, dims, diverged, tuple(study.notes), study
+    )
+
+
+def is_categorical(dim: Dimension) -> bool:
+    return isinstance(dim, (Choice, Conditional))
+
+
+def position(dim: FloatDimension | IntDimension, x: float) -> float:
+    """Where ``x`` sits in ``[low, high]`` as a fraction, measured in the dimension's own
+    scale (log for log dimensions), so "5% from the bound" means the same on every axis."""
+    if dim.log:
+        return (math.log(x) - math.log(dim.low)) / (math.log(dim.high) - math.log(dim.low))
+    return (x - dim.low) / (dim.high - dim.low)
+
+
+def fmt(value: Any) -> str:
+    """A number for people: 4 significant digits; other values as ``str``."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def fmt_seconds(seconds: float) -> str:
+    """``"42.1 s"``, ``"3 min 20 s"``, ``"2 h 05 min"``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def require_matplotlib() -> Any:
+    """Import matplotlib on first use (never at ``import hptune``)."""
+    try:
+        return importlib.import_module("matplotlib")
+    except ImportError:
+        raise HptuneError(MATPLOTLIB_MISSING) from None

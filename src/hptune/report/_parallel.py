@@ -1,0 +1,102 @@
+"""Parallel coordinates, drawn by hand with matplotlib (it has no such plot of its own).
+
+One vertical axis per parameter and one for the objective; each COMPLETE trial is a line
+across them, coloured by its value, the best drawn last so they stay visible. Every axis
+is normalized to [0, 1] over the parameter's declared range, in the dimension's own scale
+(log dimensions in log space), so a line near the top of an axis means "near the upper
+bound" on every axis alike. Categorical values are evenly spaced. A line skips the axis
+of a conditional parameter its trial does not have (another branch was chosen).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from hptune.report._data import Empty, ReportData, fmt, is_categorical, position
+from hptune.report._plots import figure, register_plot, text, value_label
+
+
+@register_plot("parallel")
+def parallel(data: ReportData) -> Any:
+    trials = data.ranked()[::-1]  # worst first, so the best lines are drawn on top
+    if len(trials) < 2:
+        raise Empty(f"needs at least 2 complete trials; the study has {len(trials)}.")
+    axes = [
+        (name, dim)
+        for name, dim in data.dimensions
+        if any(name in t.params for t in trials) and (is_categorical(dim) or dim.low < dim.high)
+    ]
+    if not axes:
+        raise Empty("no parameter varies in this space.")
+    values = np.array([t.value for t in trials])
+    lo, hi = float(values.min()), float(values.max())
+    rows = np.array([[_y(dim, t.params.get(name)) for name, dim in axes] for t in trials])
+    rows = np.column_stack(
+        [rows, (values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5)]
+    )
+
+    fig = figure(max(6.0, 1.5 * (len(axes) + 1)), 3.8)
+    ax = fig.add_subplot()
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    # Better is brighter whichever the direction: viridis for maximize, reversed to minimize.
+    colors = ScalarMappable(Normalize(lo, hi), "viridis" if data.maximize else "viridis_r")
+    xs = np.arange(len(axes) + 1)
+    for row, value in zip(rows, values):
+        present = ~np.isnan(row)
+        ax.plot(xs[present], row[present], color=colors.to_rgba(value), lw=1.2, alpha=0.75)
+    _draw_axes(ax, axes, lo, hi)
+    fig.colorbar(colors, ax=ax, label=value_label(data), pad=0.02)
+    ax.set_title("Parallel coordinates (complete trials; bright = better)")
+    return fig
+
+
+def _y(dim: Any, x: Any) -> float:
+    if x is None:
+        return math.nan  # inactive in this trial's branch: the line skips this axis
+    if is_categorical(dim):
+        labels = _labels(dim)
+        return labels.index(repr(x)) / (len(labels) - 1) if len(labels) > 1 else 0.5
+    return position(dim, x)
+
+
+def _choices(dim: Any) -> list[Any]:
+    """The values of a ``choice``, or the branch names of a conditional one."""
+    return list(dim.values) if hasattr(dim, "values") else list(dim.names)
+
+
+def _labels(dim: Any) -> list[str]:
+    return [repr(v) for v in _choices(dim)]
+
+
+def _draw_axes(ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float) -> None:
+    for i, (_, dim) in enumerate(axes):
+        ax.axvline(i, color="#444444", lw=1)
+        if is_categorical(dim):
+            choices = _choices(dim)
+            labels, ticks = [str(v) for v in choices], [_y(dim, v) for v in choices]
+        else:
+            labels = [fmt(dim.low), fmt(dim.high)]
+            ticks = [0.0, 1.0]
+        for y, label in zip(ticks, labels):
+            ax.text(i + 0.04, y, text(label), fontsize=7, va="center", color="#333333")
+    n = len(axes)
+    ax.axvline(n, color="#444444", lw=1)
+    ax.text(n + 0.04, 0.0, fmt(lo), fontsize=7, va="center")
+    ax.text(n + 0.04, 1.0, fmt(hi), fontsize=7, va="center")
+    names = [text(name) + (" (log)" if getattr(dim, "log", False) else "") for name, dim in axes]
+    ax.set_xticks(
+        range(n + 1),
+        [*names, "objective"],
+        rotation=20 if n > 4 else 0,
+        ha="right" if n > 4 else "center",
+    )
+    ax.set_yticks([])
+    ax.grid(False)
+    ax.spines[["left", "bottom"]].set_visible(False)
+    ax.set_xlim(-0.1, n + 0.45)
+    ax.set_ylim(-0.06, 1.06)

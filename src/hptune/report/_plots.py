@@ -1,0 +1,354 @@
+"""The report's plots, as PNG bytes, through one registry of plot kinds.
+
+Figures are built with matplotlib's object API (``matplotlib.figure.Figure``, rendered by
+Agg) and never through ``pyplot``, so making a report neither needs a display nor changes
+the backend or the figures of the program that asked for it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hptune.exceptions import ConfigError, HptuneError
+from hptune.report._data import Empty, ReportData, gather, is_categorical, require_matplotlib
+from hptune.study import Study
+
+BLUE, ORANGE, RED, GREEN, GREY = "#3b6ea8", "#e08a2c", "#c0392b", "#1e8449", "#9aa3ad"
+_STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "legend.frameon": False,
+    "legend.fontsize": 8,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+}
+#: Every kind draws a figure from the report data, or raises Empty saying why it cannot.
+PlotFunction = Callable[[ReportData], Any]
+_PLOTS: dict[str, PlotFunction] = {}
+
+
+def register_plot(kind: str) -> Callable[[PlotFunction], PlotFunction]:
+    """Decorator: make ``kind`` a plot of :func:`plot` and of the HTML report."""
+
+    def add(function: PlotFunction) -> PlotFunction:
+        _PLOTS[kind] = function
+        return function
+
+    return add
+
+
+def list_plots() -> list[str]:
+    """The plot kinds :func:`plot` accepts, sorted."""
+    return sorted(_PLOTS)
+
+
+def plot(study: Study, kind: str, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write one plot of ``study`` as a PNG file.
+
+    Args:
+        study: The study to plot.
+        kind: One of :func:`list_plots`: ``history`` (value and best-so-far per trial),
+            ``curves`` (learning curves, pruned ones cut short), ``lr`` (the metric
+            against the learning rate), ``params`` (against every parameter),
+            ``parallel`` (parallel coordinates), ``importance`` (parameter importance).
+        path: Where to write the PNG.
+        dpi: Resolution.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ConfigError: An unknown kind.
+        HptuneError: Nothing to plot yet (the message says why), or no matplotlib.
+
+    Example:
+        >>> plot(study, "history", "history.png")  # doctest: +SKIP
+        PosixPath('history.png')
+    """
+    if kind not in _PLOTS:
+        raise ConfigError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(list_plots())}.")
+    data = gather(study)
+    try:
+        png = render(kind, data, dpi)
+    except Empty as why:
+        raise HptuneError(f"nothing to plot for {kind!r} in study {data.name!r}: {why}") from None
+    path = Path(path)
+    path.write_bytes(png)
+    return path
+
+
+def render(kind: str, data: ReportData, dpi: int) -> bytes:
+    """The PNG bytes of plot ``kind``; raises :class:`Empty` when there is nothing to show."""
+    return png(lambda: _PLOTS[kind](data), dpi)
+
+
+def png(build: Callable[[], Any], dpi: int) -> bytes:
+    """Build a figure with ``build()`` in the report's style and return it as PNG bytes."""
+    mpl = require_matplotlib()
+    with mpl.rc_context(_STYLE):
+        fig = build()
+        buffer = io.BytesIO()
+        # No "Software" chunk: the report must not carry any URL, not even inside a PNG.
+        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def text(s: Any) -> str:
+    """A user string safe for matplotlib: ``$`` would start mathtext."""
+    return str(s).replace("$", r"\$")
+
+
+def value_label(data: ReportData) -> str:
+    return f"objective ({'higher' if data.maximize else 'lower'} is better)"
+
+
+# -- history ---------------------------------------------------------------------------------
+
+
+@register_plot("history")
+def _history(data: ReportData) -> Any:
+    complete = data.complete
+    pruned = [t for t in data.trials if t.state == "PRUNED" and _ok(t.value)]
+    if not complete and not pruned:
+        raise Empty("no trial has a value yet.")
+    fig = figure(8, 3.4)
+    ax = fig.add_subplot()
+    if pruned:
+        ax.scatter(
+            [t.number for t in pruned],
+            [t.value for t in pruned],
+            s=16,
+            marker="o",
+            facecolors="none",
+            edgecolors=ORANGE,
+            label="pruned (last value)",
+        )
+    if complete:
+        ax.scatter(
+            [t.number for t in complete],
+            [t.value for t in complete],
+            s=16,
+            color=BLUE,
+            label="complete",
+            zorder=3,
+        )
+        xs, ys = _best_so_far(data)
+        ax.step(xs, ys, where="post", color=GREEN, lw=2, label="best so far", zorder=4)
+    failed = [t.number for t in data.trials if t.state == "FAILED"]
+    if failed:
+        # Failed trials have no value; a tick along the bottom shows when they happened.
+        ax.plot(
+            failed,
+            [0.02] * len(failed),
+            "x",
+            color=RED,
+            ms=5,
+            transform=ax.get_xaxis_transform(),
+            label="failed",
+            clip_on=False,
+        )
+    ax.set(xlabel="trial", ylabel=value_label(data), title="Optimization history")
+    ax.legend(loc="best")
+    return fig
+
+
+def _best_so_far(data: ReportData) -> tuple[list[int], list[float]]:
+    pick = max if data.maximize else min
+    xs, ys, best = [], [], None
+    for t in data.complete:
+        best = t.value if best is None else pick(best, t.value)
+        xs.append(t.number)
+        ys.append(best)
+    xs.append(data.trials[-1].number)  # carry the line to the last trial
+    ys.append(ys[-1])
+    return xs, ys
+
+
+def _ok(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+# -- learning curves ---------------------------------------------------------------------------
+
+
+@register_plot("curves")
+def _curves(data: ReportData) -> Any:
+    reported = [t for t in data.trials if any(map(_ok, t.intermediate_values.values()))]
+    if not reported:
+        raise Empty("no trial reported intermediate values (trial.report(step, value)).")
+    fig = figure(8, 3.8)
+    ax = fig.add_subplot()
+    best = data.best
+    order = {"FAILED": 0, "PRUNED": 1, "COMPLETE": 2}
+    for t in sorted(reported, key=lambda t: (order.get(t.state, 0), t is best)):
+        _curve(ax, t, best)
+    _curve_limits(ax, [t for t in reported if t.state != "FAILED"] or reported)
+    ax.set(xlabel="step", ylabel="reported value", title="Learning curves")
+    ax.legend(handles=_curve_legend(best), loc="best")
+    return fig
+
+
+def _curve(ax: Any, t: Any, best: Any) -> None:
+    points = sorted((s, v) for s, v in t.intermediate_values.items() if _ok(v))
+    steps, values = [s for s, _ in points], [v for _, v in points]
+    if t is best:
+        ax.plot(steps, values, color=GREEN, lw=2.4, zorder=5)
+    elif t.state == "COMPLETE":
+        ax.plot(steps, values, color=BLUE, lw=1, alpha=0.45)
+    else:
+        color = ORANGE if t.state == "PRUNED" else RED
+        ls = "--" if t.state == "PRUNED" else ":"
+        ax.plot(steps, values, color=color, lw=1.1, ls=ls, alpha=0.85)
+        # The cut: where the pruner stopped the trial (or where it failed).
+        ax.plot(steps[-1:], values[-1:], "x", color=color, ms=6, mew=1.6)
+
+
+def _curve_limits(ax: Any, trials: list[Any]) -> None:
+    # Diverged trials report huge values; scale the axis to the trials that did not.
+    values = np.array([v for t in trials for v in t.intermediate_values.values() if _ok(v)])
+    lo, hi = float(values.min()), float(values.max())
+    pad = (hi - lo) * 0.05 or abs(hi) * 0.05 or 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def _curve_legend(best: Any) -> list[Any]:
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color=BLUE, lw=1, label="complete"),
+        Line2D([], [], color=ORANGE, lw=1.1, ls="--", marker="x", label="pruned (x = cut)"),
+        Line2D([], [], color=RED, lw=1.1, ls=":", marker="x", label="failed"),
+    ]
+    if best is not None:
+        handles.insert(0, Line2D([], [], color=GREEN, lw=2.4, label=f"best (trial {best.number})"))
+    return handles
+
+
+# -- the metric against parameters ---------------------------------------------------------------
+
+
+@register_plot("lr")
+def _lr(data: ReportData) -> Any:
+    found = data.lr_dimension()
+    if found is None:
+        numeric = ", ".join(n for n, _ in data.numeric()) or "none"
+        raise Empty(
+            "the space has no learning-rate dimension (a numeric one named lr or "
+            f"learning_rate); its numeric parameters are: {numeric}. Use the 'params' plot."
+        )
+    return _panels(data, [found], ncols=1, width=6)
+
+
+@register_plot("params")
+def _params(data: ReportData) -> Any:
+    lr = data.lr_dimension()
+    dims = ([lr] if lr else []) + [d for d in data.dimensions if d != lr]
+    if not dims:
+        raise Empty("the space has no parameters.")
+    return _panels(data, dims, ncols=min(3, len(dims)), width=11 if len(dims) > 1 else 6)
+
+
+def _panels(data: ReportData, dims: list[Any], ncols: int, width: float) -> Any:
+    if not data.complete:
+        raise Empty("no complete trial yet.")
+    nrows = math.ceil(len(dims) / ncols)
+    fig = figure(width, 3.0 * nrows)
+    for i, (name, dim) in enumerate(dims):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        trials = [t for t in data.complete if name in t.params]
+        ax.set_title(text(name))
+        ax.set_ylabel(value_label(data) if i % ncols == 0 else "")
+        if not trials:
+            ax.text(0.5, 0.5, "no complete trial has it", ha="center", transform=ax.transAxes)
+        elif is_categorical(dim):
+            _strip(ax, dim, name, trials, data.best)
+        else:
+            _scatter(ax, dim, name, trials, data.best)
+    return fig
+
+
+def _scatter(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None:
+    ax.scatter([t.params[name] for t in trials], [t.value for t in trials], s=16, color=BLUE)
+    if best in trials:
+        ax.scatter([best.params[name]], [best.value], s=90, marker="*", color=GREEN, zorder=4)
+    for bound in (dim.low, dim.high):
+        ax.axvline(bound, color=GREY, ls="--", lw=0.8)
+    if dim.log:
+        ax.set_xscale("log")
+    ax.set_xlabel(text(f"{name} ({'log scale, ' if dim.log else ''}dashed: range bounds)"))
+
+
+def _strip(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None:
+    labels = list(getattr(dim, "values", None) or dim.names)
+    index = {repr(v): i for i, v in enumerate(labels)}
+    rng = np.random.default_rng(0)  # fixed jitter: the same study draws the same picture
+    groups = [
+        [t.value for t in trials if index[repr(t.params[name])] == i] for i in range(len(labels))
+    ]
+    boxed = [i for i, g in enumerate(groups) if len(g) >= 3]
+    if boxed:
+        ax.boxplot(
+            [groups[i] for i in boxed],
+            positions=boxed,
+            widths=0.5,
+            showfliers=False,
+            medianprops={"color": GREY},
+            boxprops={"color": GREY},
+            whiskerprops={"color": GREY},
+            capprops={"color": GREY},
+        )
+    for i, g in enumerate(groups):
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(g)), g, s=14, color=BLUE, alpha=0.8, zorder=3)
+    if best in trials:
+        ax.scatter(
+            [index[repr(best.params[name])]], [best.value], s=90, marker="*", color=GREEN, zorder=4
+        )
+    ax.set_xticks(range(len(labels)), [text(v) for v in labels])
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.set_xlabel(text(name))
+
+
+# -- importance ---------------------------------------------------------------------------------
+
+
+@register_plot("importance")
+def _importance(data: ReportData) -> Any:
+    from hptune.report._summary import importance
+
+    return importance_figure(importance(data))
+
+
+def importance_figure(result: Any) -> Any:
+    """A bar chart of an :class:`~hptune.report._summary.Importance`."""
+    if not result.values:
+        raise Empty(result.note or "no importance could be computed.")
+    names = list(result.values)[::-1]  # barh draws bottom-up: most important on top
+    values = [result.values[n] for n in names]
+    fig = figure(7, 0.45 * len(names) + 1.2)
+    ax = fig.add_subplot()
+    ax.barh(range(len(names)), values, color=BLUE, height=0.6)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:.2f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), [text(n) for n in names])
+    ax.set_xlim(0, max(values) * 1.15 or 1)
+    ax.grid(axis="y", visible=False)
+    ax.set(xlabel=f"importance ({result.method})", title="Parameter importance")
+    return fig
