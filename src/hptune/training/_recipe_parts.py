@@ -178,11 +178,19 @@ def fit_micro_batch(
 
     Runs :func:`~hptune.training.batch_size.find_max_batch_size` with real training steps;
     the RNG state is restored afterwards, so the run that follows is the one the seed gives.
+    When ``cap`` itself fits it is used whole (the real batches are exactly the probe's);
+    below that, 10% headroom is kept for allocator fragmentation.
     """
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         found = find_max_batch_size(
-            model, _make_batch(dataset), loss_fn, max_batch_size=cap, device=device
+            model,
+            _make_batch(dataset),
+            loss_fn,
+            max_batch_size=cap,
+            safety_margin=1.0,
+            device=device,
         )
-    logger.info("fitted micro-batch: %d (effective batch %d)", found, cap)
-    return found
+    fitted = cap if found >= cap else max(1, math.floor(found * 0.9))
+    logger.info("fitted micro-batch: %d (effective batch %d)", fitted, cap)
+    return fitted

@@ -100,7 +100,8 @@ class TrainResult:
         best_value: The best validation metric over the epochs: what a study optimizes.
         final_value: The validation metric after the last epoch.
         history: One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss``,
-            ``val_accuracy``, ``lr`` (first parameter group, after the epoch).
+            ``val_accuracy``, ``lr`` (of the first parameter group, at the epoch's last
+            optimizer step).
         model: The model after the last epoch.
         best_state: The best epoch's ``state_dict`` (CPU tensors) when ``save_best`` is set.
         attrs: The facts recorded on the trial (``test_accuracy``, ``best_epoch``, batch
@@ -280,6 +281,7 @@ def train(
         model.train()
         epoch_loss, epoch_samples = 0.0, 0
         for window in accumulator.split_windows(loader):
+            lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this window's step
             window_loss = torch.zeros((), device=dev)
             for inputs, targets in window:
                 inputs, targets = inputs.to(dev), targets.to(dev)
@@ -311,14 +313,13 @@ def train(
                 best_state = {
                     k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                 }
-        lr_now = float(optimizer.param_groups[0]["lr"])
         history.append(
             {"epoch": epoch, "train_loss": epoch_loss / epoch_samples, "val_loss": val_loss,
-             "val_accuracy": val_accuracy, "lr": lr_now}
+             "val_accuracy": val_accuracy, "lr": lr_used}
         )  # fmt: skip
         attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
         logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
-                    history[-1]["train_loss"], lr_now)  # fmt: skip
+                    history[-1]["train_loss"], lr_used)  # fmt: skip
         if trial is not None:
             for key, fact in attrs.items():
                 trial.set_attr(key, fact)
