@@ -218,3 +218,32 @@ def test_ctrl_c_records_the_running_trial_and_propagates():
         study.optimize(objective, n_trials=5)
     assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE", "FAILED"]
     assert study.trials[2].failure_reason == "interrupted"
+
+
+class _Recorder:
+    def __init__(self):
+        self.events = []
+
+    def trial_started(self, number, config):
+        self.events.append(("start", number, config["x"]))
+
+    def trial_finished(self, record):
+        self.events.append(("finish", record.number, record.state))
+
+
+def test_listener_sees_every_start_and_finish_with_final_state():
+    from hptune.space import uniform
+    from hptune.study import create_study
+
+    def objective(config, trial):
+        if trial.number == 1:
+            raise ValueError("boom")
+        return config["x"]
+
+    study = create_study({"x": uniform(0, 1)}, storage=None, strategy="random", seed=0)
+    recorder = _Recorder()
+    study.optimize(objective, n_trials=3, listener=recorder)
+    starts = [e for e in recorder.events if e[0] == "start"]
+    finishes = [e[1:] for e in recorder.events if e[0] == "finish"]
+    assert [s[1] for s in starts] == [0, 1, 2]
+    assert finishes == [(0, "COMPLETE"), (1, "FAILED"), (2, "COMPLETE")]

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import Executor, OutcomeState, TrialJob, TrialOutcome
 from hptune.study import _records
@@ -44,6 +44,7 @@ class Driver:
         executor: Where trials run; started here and shut down at the end.
         n_trials: Trials to start in this run (None: no limit).
         timeout_s: No trial starts after this many seconds (running ones finish).
+        listener: Optional ``trial_started(number, config)`` / ``trial_finished(record)``.
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class Driver:
         executor: Executor,
         n_trials: int | None,
         timeout_s: float | None,
+        listener: Any = None,
     ) -> None:
         self.study = study
+        self.listener = listener
         self.ostudy = study.optuna_study
         self.objective = objective
         self.executor = executor
@@ -125,33 +128,39 @@ class Driver:
             otrial.set_user_attr(key, value)
         self.running[otrial.number] = otrial
         self.executor.submit(TrialJob(otrial.number, config, seed, self.objective))
+        if self.listener is not None:
+            self.listener.trial_started(otrial.number, config)
 
     def _tell(self, outcome: TrialOutcome) -> None:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
+        frozen = self._tell_optuna(otrial, outcome)
+        if self.listener is not None:
+            self.listener.trial_finished(_records.record_from_frozen(frozen))
+
+    def _tell_optuna(self, otrial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial:
         for key, value in outcome.attrs.items():
             otrial.set_user_attr(key, _jsonable(value))
         if outcome.state is OutcomeState.PRUNED:
-            self.ostudy.tell(otrial, state=TrialState.PRUNED)
-        elif outcome.state is OutcomeState.COMPLETE and is_finite(outcome.value):
-            self.ostudy.tell(otrial, float(outcome.value))
-        elif outcome.state is OutcomeState.COMPLETE:
-            self._fail(otrial, f"objective returned {outcome.value}", None, penalize=True)
-        else:
-            reason = outcome.reason or "failed"
-            diverged = reason.startswith(f"{TrialDiverged.__name__}:")
-            self._fail(otrial, reason, outcome.traceback, penalize=diverged)
+            return self.ostudy.tell(otrial, state=TrialState.PRUNED)
+        if outcome.state is OutcomeState.COMPLETE and is_finite(outcome.value):
+            return self.ostudy.tell(otrial, float(outcome.value))
+        if outcome.state is OutcomeState.COMPLETE:
+            return self._fail(otrial, f"objective returned {outcome.value}", None, penalize=True)
+        reason = outcome.reason or "failed"
+        diverged = reason.startswith(f"{TrialDiverged.__name__}:")
+        return self._fail(otrial, reason, outcome.traceback, penalize=diverged)
 
     def _fail(
         self, otrial: optuna.Trial, reason: str, traceback: str | None, penalize: bool
-    ) -> None:
+    ) -> FrozenTrial:
         otrial.set_user_attr(_records.FAILURE, reason)
         if traceback:
             otrial.set_user_attr(_records.TRACEBACK, traceback)
         if penalize:
             otrial.set_user_attr(_records.PENALIZE, True)
-        self.ostudy.tell(otrial, state=TrialState.FAIL)
+        return self.ostudy.tell(otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
         outcomes = self.executor.shutdown()

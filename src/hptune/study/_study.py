@@ -81,6 +81,7 @@ class Study:
         timeout: float | None = None,
         n_workers: int = 1,
         executor: Executor | None = None,
+        listener: Any = None,
     ) -> None:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
@@ -94,11 +95,13 @@ class Study:
             n_workers: Trials at once, in worker processes when > 1.
             executor: An :class:`~hptune.execution.Executor` to run trials on instead
                 (started and shut down by this call); exclusive with ``n_workers > 1``.
+            listener: An object with ``trial_started(number, config)`` and
+                ``trial_finished(record)`` methods, called in this process (progress bars).
         """
         _check_limit("n_trials", n_trials, int)
         _check_limit("timeout", timeout, (int, float))
         executor = _executor(n_workers, executor)
-        Driver(self, objective, executor, n_trials, timeout).run()
+        Driver(self, objective, executor, n_trials, timeout, listener).run()
 
     @property
     def trials(self) -> list[_records.TrialRecord]:
