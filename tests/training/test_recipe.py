@@ -18,7 +18,7 @@ from hptune.spec import TRAINING_KEYS
 from hptune.tasks import Task, TaskData, get_task
 from hptune.training._recipe_config import parse_config, scheduler_options
 from hptune.training._recipe_parts import DivergenceWatch
-from hptune.training.recipe import CONFIG_KEYS, TRAINING_OPTIONS, train
+from hptune.training.recipe import CONFIG_KEYS, TRAINING_OPTIONS, lr_find, train
 from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 
@@ -314,3 +314,15 @@ def test_cuda_amp_and_fitted_micro_batch():
     # A 64-sample batch of a small MLP fits whole: no accumulation.
     assert (result.attrs["micro_batch_size"], result.attrs["accumulation_steps"]) == (64, 1)
     assert result.best_value > 0.8
+
+
+def test_lr_find_sweeps_the_task_and_is_seeded():
+    config = {"optimizer": {"name": "sgd", "momentum": 0.0}, "batch_size": 32}
+    a = lr_find(_task(), config, seed=0, min_lr=1e-4, max_lr=10.0, n_steps=30)
+    b = lr_find(_task(), config, seed=0, min_lr=1e-4, max_lr=10.0, n_steps=30)
+    assert a == b
+    assert a.lrs[0] == 1e-4 and a.lrs[1] == pytest.approx(1e-4 * 1e5 ** (1 / 29))
+    assert min(a.smoothed_losses) < a.smoothed_losses[0]  # the loss falls somewhere
+    assert a.suggested_lr is not None and 1e-4 < a.suggested_lr < 10.0
+    with pytest.raises(ConfigError, match=re.escape("Unknown config key(s) 'momentum'")):
+        lr_find(_task(), {"momentum": 0.9})

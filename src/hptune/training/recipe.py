@@ -10,6 +10,7 @@ to bottom. Built-in tasks and ``package.module:function`` task factories are tra
 The trial config (keys in :data:`CONFIG_KEYS`) holds the hyperparameters being tuned; the
 spec's ``training:`` section (:data:`TRAINING_OPTIONS`, keyword arguments of :func:`train`)
 holds how to train: device, micro-batch cap, AMP, clipping, divergence rule.
+:func:`lr_find` runs the LR range test on a task configured the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from hptune.exceptions import ConfigError
+from hptune.training._lr_find import lr_find
 from hptune.training._recipe_config import (
     CONFIG_KEYS,
     RecipeConfig,
@@ -55,6 +57,7 @@ __all__ = [
     "TRAINING_OPTIONS",
     "RecipeConfig",
     "TrainResult",
+    "lr_find",
     "parse_config",
     "train",
 ]
