@@ -15,10 +15,10 @@ from torch.utils.data import TensorDataset
 
 from hptune.exceptions import ConfigError
 from hptune.spec import TRAINING_KEYS
-from hptune.tasks import Task, TaskData, get_task
+from hptune.tasks import METRIC_DIRECTIONS, Task, TaskData, get_task
 from hptune.training._recipe_config import parse_config, scheduler_options
 from hptune.training._recipe_parts import DivergenceWatch
-from hptune.training.recipe import CONFIG_KEYS, TRAINING_OPTIONS, lr_find, train
+from hptune.training.recipe import CONFIG_KEYS, METRICS, TRAINING_OPTIONS, lr_find, train
 from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 
@@ -304,6 +304,7 @@ def test_option_names_are_the_specs_training_keys():
     }
     assert defaults == TRAINING_OPTIONS
     assert list(CONFIG_KEYS)[:3] == ["lr", "batch_size", "weight_decay"]
+    assert METRICS == METRIC_DIRECTIONS  # the tasks' metrics are the ones the recipe measures
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
