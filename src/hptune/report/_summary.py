@@ -4,7 +4,7 @@ and parameter importances from Optuna's evaluators."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import importlib
 import math
 import warnings
 from collections import Counter
@@ -140,7 +140,9 @@ def importance(data: ReportData) -> Importance:
 
 
 def _evaluator() -> tuple[optuna.importance.BaseImportanceEvaluator, str]:
-    if importlib.util.find_spec("sklearn") is not None:
-        # A fixed seed: the same study gives the same importances in every report.
-        return optuna.importance.FanovaImportanceEvaluator(seed=0), "fANOVA"
-    return optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+    try:
+        importlib.import_module("sklearn.ensemble")  # what Optuna's fANOVA is built on
+    except ImportError:
+        return optuna.importance.PedAnovaImportanceEvaluator(), "PED-ANOVA"
+    # A fixed seed: the same study gives the same importances in every report.
+    return optuna.importance.FanovaImportanceEvaluator(seed=0), "fANOVA"
