@@ -65,6 +65,12 @@ def stored_spec(study: Study) -> StudySpec:
     return spec_from_dict(data)
 
 
+#: Where ``training.save_best`` writes each trial's best weights: ``<OUTPUT_DIR>/<study>/``.
+OUTPUT_DIR = "hptune-out"
+#: Configs checked by :func:`check_spec` at most (the grid at one point per dimension).
+_MAX_CHECKED_CONFIGS = 200
+
+
 def make_objective(spec: StudySpec) -> Any:
     """The picklable objective that trains ``spec.task`` for one config."""
     from hptune.tasks.objective import TaskObjective
@@ -75,7 +81,46 @@ def make_objective(spec: StudySpec) -> Any:
         metric=spec.metric,
         direction=spec.direction,
         training=dict(spec.training),
+        output_dir=f"{OUTPUT_DIR}/{spec.name}" if spec.training.get("save_best") else None,
     )
+
+
+def check_spec(spec: StudySpec) -> None:
+    """Everything that can be checked before a run, so a bad spec never starts one: the
+    task resolves, the recipe accepts the training options, and every kind of config the
+    space can produce (each conditional branch, at one point per dimension) builds its
+    optimizer and scheduler. Raises ConfigError naming the problem."""
+    from hptune.exceptions import ConfigError
+    from hptune.tasks import Task, resolve_task
+
+    make_objective(spec)
+    space = spec.build_space()
+    task = resolve_task(spec.task)
+    if not isinstance(task, Task):
+        return  # a full objective: its config is its own business
+    if space.grid_size(n_points=1) > _MAX_CHECKED_CONFIGS:
+        return
+    for config in space.grid(n_points=1):
+        try:
+            _dry_build(config)
+        except ConfigError as exc:
+            raise ConfigError(f"space produces a config the recipe rejects: {exc}") from None
+
+
+def _dry_build(config: dict[str, Any]) -> None:
+    """Build the config's optimizer and scheduler on a one-weight model."""
+    import torch
+
+    from hptune.training import create_lr_scheduler, create_optimizer_from_config
+    from hptune.training._recipe_config import parse_config, scheduler_options
+
+    cfg = parse_config(config)
+    model = torch.nn.Linear(1, 1)
+    optimizer = create_optimizer_from_config(
+        model, cfg.optimizer, lr=cfg.lr or 1e-3, weight_decay=cfg.weight_decay
+    )
+    name, options = scheduler_options(cfg, after_steps=10, direction="maximize")
+    create_lr_scheduler(optimizer, name, **options)
 
 
 def counts_toward_budget(record: TrialRecord) -> bool:
@@ -100,6 +145,7 @@ Listener = Callable[..., None]
 
 def run(spec: StudySpec, *, listener: Any = None) -> Study:
     """Run (or continue) the study of ``spec`` until its budget is spent."""
+    check_spec(spec)
     study = open_study(spec)
     _optimize(study, spec, listener)
     return study

@@ -25,7 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 Storage = Annotated[str, typer.Option("--storage", help="Study database URL.")]
@@ -44,6 +44,10 @@ def _emit_json(data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hptune`` script; returns the exit code."""
+    import optuna
+
+    # hptune draws its own progress; Optuna's per-trial INFO lines would interleave with it.
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         app(args=argv, standalone_mode=False)
     except Exit as exc:

@@ -138,8 +138,7 @@ def run(
 def validate(spec_path: SpecPath, json_out: Json = False) -> None:
     """Check a spec without running anything."""
     spec = load_spec(spec_path)
-    space = spec.build_space()
-    runner.make_objective(spec).check(space)
+    runner.check_spec(spec)
     if json_out:
         _emit_json({"valid": True, "spec": runner.spec_to_dict(spec)})
         return

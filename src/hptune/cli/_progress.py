@@ -74,8 +74,8 @@ class RunProgress:
         self.progress.update(
             self.task,
             description=(
-                f"running {self.running} | pruned {self.counts['PRUNED']} | "
-                f"failed {self.counts['FAILED']} | best {best}"
+                f"run {self.running} pruned {self.counts['PRUNED']} "
+                f"failed {self.counts['FAILED']} best {best}"
             ),
         )
 
@@ -84,7 +84,7 @@ def fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return "nan" if math.isnan(value) else f"{value:.3g}"
     return str(value)
 
 
@@ -103,20 +103,35 @@ def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def compact_config(config: dict[str, Any]) -> str:
+    """``lr=0.00535 batch_size=32 optimizer=adam(beta1=0.85) scheduler=cosine``."""
+    parts = []
+    for key, value in config.items():
+        if isinstance(value, dict):
+            inner = " ".join(f"{k}={fmt(v)}" for k, v in value.items() if k != "name")
+            name = value.get("name", "")
+            parts.append(f"{key}={name}({inner})" if inner else f"{key}={name or '{}'}")
+        else:
+            parts.append(f"{key}={fmt(value)}")
+    return " ".join(parts)
+
+
 def leaderboard(study: Study, top: int = 10) -> Table:
-    """The best ``top`` complete trials with their hyperparameters."""
+    """The best ``top`` complete trials; the config column wraps, so it reads at any width."""
     done = [r for r in study.trials if r.state == "COMPLETE" and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=study.direction == "maximize")
     done = done[:top]
-    columns = sorted({k for r in done for k in flat_config(r.config)})
+    has_test = any("test_accuracy" in r.attrs for r in done)
     table = Table(title=f"leaderboard: {study.name} (top {len(done)})", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("value", justify="right", style="bold")
-    for column in columns:
-        table.add_column(column, justify="right")
+    if has_test:
+        table.add_column("test", justify="right")
     table.add_column("time", justify="right")
+    table.add_column("config", overflow="fold", ratio=1)
     for r in done:
-        flat = flat_config(r.config)
-        cells = [fmt(flat.get(c)) for c in columns]
-        table.add_row(str(r.number), fmt(r.value), *cells, f"{r.duration or 0:.1f}s")
+        test = [fmt(r.attrs.get("test_accuracy"))] if has_test else []
+        table.add_row(
+            str(r.number), fmt(r.value), *test, f"{r.duration or 0:.1f}s", compact_config(r.config)
+        )
     return table

@@ -35,6 +35,15 @@ from hptune.training.param_groups import (
     is_norm_layer,
     param_groups,
 )
+from hptune.training.recipe import (
+    CONFIG_KEYS,
+    METRICS,
+    TRAINING_OPTIONS,
+    TrainResult,
+    lr_find,
+    parse_config,
+    train,
+)
 from hptune.training.schedulers import (
     WarmupScheduler,
     create_lr_scheduler,
@@ -44,6 +53,14 @@ from hptune.training.schedulers import (
 )
 
 __all__ = [
+    "CONFIG_KEYS",
+    "METRICS",
+    "TRAINING_OPTIONS",
+    "TrainResult",
+    "lr_find",
+    "parse_config",
+    "train",
+    "is_oom_error",
     "BatchPlan",
     "DynamicBatchSizer",
     "GradientAccumulator",
