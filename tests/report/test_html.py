@@ -1,0 +1,294 @@
+"""The HTML report: self-contained, every section, escaped, exact summary numbers, any
+study shape, still readable by Optuna, and really rendered by a browser."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import optuna
+import pytest
+
+import hptune.report
+from hptune.exceptions import ConfigError, HptuneError
+from hptune.report import write_report
+from hptune.space import choice, uniform
+from hptune.study import create_study, load_study
+from hptune.trial import TrialPruned
+from tests.conftest import skip_or_fail
+from tests.report.conftest import SCRIPT_KEY, sqlite_url
+
+SECTION_IDS = [
+    "summary",
+    "advice",
+    "leaderboard",
+    "history",
+    "curves",
+    "params",
+    "parallel",
+    "importance",
+    "failures",
+    "best-config",
+]
+
+
+def _section(page: str, sid: str) -> str:
+    match = re.search(rf'<section id="{sid}">(.*?)</section>', page, re.S)
+    assert match, f"no section {sid}"
+    return match.group(1)
+
+
+def _assert_self_contained(page: str) -> None:
+    assert not re.search(r"https?://", page)
+    assert not re.search(r"""(src|href)\s*=\s*["']?//""", page, re.I)
+    assert not re.search(r"<script", page, re.I)
+    assert not re.search(r"url\(|@import|<link|<iframe", page, re.I)
+    # Every image is an embedded PNG that decodes.
+    for data in re.findall(r'<img [^>]*src="([^"]*)"', page):
+        assert data.startswith("data:image/png;base64,")
+        assert base64.b64decode(data.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_is_self_contained_and_has_every_section(curve_report):
+    page = curve_report.read_text(encoding="utf-8")
+    _assert_self_contained(page)
+    assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
+    for sid in SECTION_IDS:
+        assert f'href="#{sid}"' in page  # the table of contents links to it
+    # history, curves, params, parallel and importance each carry a plot on this study.
+    for sid in ("history", "curves", "params", "parallel", "importance"):
+        assert _section(page, sid).count("<img ") == 1, sid
+
+
+def test_user_strings_are_escaped(curve_report):
+    page = curve_report.read_text(encoding="utf-8")
+    # The parameter name "<script>alert(1)</script>" and the study name "curves <b>& co</b>".
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>" not in page and "curves &lt;b&gt;&amp; co&lt;/b&gt;" in page
+
+
+def test_escaping_of_values_reasons_and_notes(tmp_path):
+    study = create_study(
+        {"act": choice("<i>relu</i>", "gelu"), "x": uniform(0, 1, grid=[0.5])},
+        name="esc",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        seed=0,
+    )
+
+    def objective(config, trial):
+        if config["act"] == "gelu":
+            raise RuntimeError("<img src=x onerror=alert(1)> & more")
+        return 1.0
+
+    study.optimize(objective)
+    study.optuna_study.set_user_attr("hptune.notes", ["<u>note</u>"])
+    page = write_report(
+        load_study("esc", sqlite_url(tmp_path)), tmp_path / "r.html", dpi=40
+    ).read_text()
+    _assert_self_contained(page)
+    assert "<i>" not in page and "&lt;i&gt;relu&lt;/i&gt;" in _section(page, "best-config")
+    assert "<img src=x" not in page
+    assert "RuntimeError: &lt;img src=x onerror=alert(1)&gt; &amp; more" in _section(
+        page, "failures"
+    )
+    assert "<u>" not in page and "Strategy note: &lt;u&gt;note&lt;/u&gt;" in page
+
+
+def test_the_study_stays_readable_by_optuna(curve_study, curve_report):
+    study, url = curve_study
+    ostudy = optuna.load_study(study_name=study.name, storage=url)
+    records = {t.number: t for t in study.trials}
+    assert len(ostudy.trials) == len(records) == 30
+    for t in ostudy.trials:
+        assert t.params == records[t.number].params
+        if t.state == optuna.trial.TrialState.COMPLETE:
+            assert t.value == records[t.number].value
+    complete = [t for t in ostudy.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert any(SCRIPT_KEY in t.params and "lr" in t.params for t in complete)
+    assert ostudy.best_value == study.best_value
+
+
+def _scripted(config, trial):
+    # Steps reported: 5 + 2 + 3 + 1 + 4 = 15. Full budget: 5 (the most a COMPLETE trial
+    # reached). Saved by pruning: (5 - 2) + (5 - 3) = 5 steps, 5 / (15 + 5) = 25%.
+    plan = {
+        0: (5, "complete"),
+        1: (2, "prune"),
+        2: (3, "prune"),
+        3: (1, "fail"),
+        4: (4, "complete"),
+    }
+    n_steps, end = plan[trial.number]
+    for step in range(1, n_steps + 1):
+        trial.report(step, config["x"] * step)
+    if end == "prune":
+        raise TrialPruned("scripted")
+    if end == "fail":
+        raise RuntimeError("scripted failure")
+    return config["x"]
+
+
+def test_summary_and_leaderboard_numbers(tmp_path):
+    space = {"x": uniform(0, 1, grid=[0.1, 0.2, 0.3, 0.4, 0.5])}
+    study = create_study(
+        space,
+        name="nums",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        direction="minimize",
+        seed=0,
+    )
+    study.optimize(_scripted)
+    page = write_report(study, tmp_path / "r.html", dpi=40).read_text()
+    summary = _section(page, "summary")
+    assert "15 steps reported" in summary
+    assert "5 steps (25%)" in summary and "full budget taken as 5 steps" in summary
+    for chip in ("2 complete", "2 pruned", "1 failed"):
+        assert chip in summary
+    assert "0.1 <small>trial 0</small>" in summary  # minimize: x = 0.1 is the best
+    seconds = sum(t.duration for t in study.trials)
+    assert f"trial time {seconds:.1f} s" in summary
+    # Leaderboard: complete trials by value (0: 0.1, 4: 0.5), then pruned ones by their
+    # last value (trial 1: 0.2 * 2 = 0.4, trial 2: 0.3 * 3 = 0.9).
+    rows = re.findall(
+        r"<tr><td>(\d+)</td><td>(\d+)</td><td>([^<]*)</td>", _section(page, "leaderboard")
+    )
+    assert rows == [("1", "0", "0.1"), ("2", "4", "0.5"), ("3", "1", "0.4"), ("4", "2", "0.9")]
+    assert "# study nums, trial 0, value 0.1" in _section(page, "best-config")
+    assert "x: 0.1" in _section(page, "best-config")
+
+
+def test_top_n_limits_the_leaderboard(curve_study, tmp_path):
+    study, _ = curve_study
+    page = write_report(study, tmp_path / "r.html", top_n=3, dpi=30).read_text()
+    assert len(re.findall(r"<tr><td>\d+</td>", _section(page, "leaderboard"))) == 3
+
+
+@pytest.mark.parametrize("shape", ["empty", "one", "all_failed"])
+def test_reports_of_degenerate_studies(tmp_path, shape):
+    study = create_study(
+        {"x": uniform(0, 1, grid=[0.25, 0.5])},
+        name=shape,
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        seed=0,
+    )
+
+    def objective(config, trial):
+        if shape == "all_failed" or trial.number == 1:
+            raise RuntimeError("broken")
+        trial.report(1, config["x"])
+        return config["x"]
+
+    if shape != "empty":
+        study.optimize(objective)
+    page = write_report(study, tmp_path / "r.html", dpi=30).read_text()
+    _assert_self_contained(page)
+    assert re.findall(r'<section id="([^"]+)">', page) == SECTION_IDS
+    if shape == "one":
+        assert "0.25 <small>trial 0</small>" in _section(page, "summary")
+        assert "needs at least 5 complete trials to mean anything; the study has 1." in page
+        assert "needs at least 2 complete trials; the study has 1." in _section(page, "parallel")
+    else:
+        assert "No trial has completed yet" in _section(page, "best-config")
+        assert "Nothing to show: no trial has a value yet." in _section(page, "history")
+    if shape == "all_failed":
+        assert "2 of 2 trials failed: 2 × &#x27;RuntimeError: broken&#x27;." in _section(
+            page, "advice"
+        )
+
+
+def test_importance_ranks_the_parameter_that_matters(tmp_path):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    space = {"lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]), "junk": choice("a", "b")}
+    study = create_study(space, name="imp", storage=sqlite_url(tmp_path), strategy="grid", seed=0)
+    study.optimize(lambda c, t: c["lr"] ** 2)
+    result = importance(gather(study))
+    assert result.method == "fANOVA"
+    assert list(result.values) == ["lr", "junk"] and result.values["lr"] > 0.95
+
+
+def test_importance_without_scikit_learn_falls_back_to_ped_anova(curve_study, monkeypatch):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)  # import now fails
+    result = importance(gather(curve_study[0]))
+    assert result.method == "PED-ANOVA"
+    assert result.values and sum(result.values.values()) == pytest.approx(1.0)
+    # Branch parameters are not in every complete trial: left out, and said so.
+    assert "optimizer.adam.beta1" in result.note and "lr" in result.values
+
+
+def test_missing_matplotlib_is_a_clear_error(curve_study, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(
+        HptuneError, match=re.escape("hptune report needs matplotlib: pip install 'hptune[report]'")
+    ):
+        write_report(curve_study[0], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_bad_arguments(curve_study, tmp_path):
+    with pytest.raises(
+        ConfigError, match=re.escape("write_report: top_n must be an int >= 1, got 0.")
+    ):
+        write_report(curve_study[0], tmp_path / "r.html", top_n=0)
+
+
+def test_package_is_callable_as_report(curve_study, tmp_path):
+    # hptune.report(study, path) must work even though hptune.report is also the package.
+    path = hptune.report(curve_study[0], tmp_path / "r.html", dpi=30)
+    assert path.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_import_hptune_loads_neither_report_nor_matplotlib():
+    code = "import sys, hptune; print('hptune.report' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+def test_headless_chromium_renders_the_report(curve_report, tmp_path):
+    import matplotlib.image
+
+    browser = _chromium()
+    if browser is None:
+        skip_or_fail("chromium not found: apt-get install chromium")
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1200,2000",
+            f"file://{curve_report}",
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1200)
+    assert pixels.std() > 0.1  # a blank page is one colour: std 0
+    colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 200  # text, cards, chips and plots, not a flat page
