@@ -19,7 +19,7 @@ import sys
 import types
 from typing import Any
 
-from hptune.report import _parallel  # noqa: F401  (registers the "parallel" plot)
+from hptune.report import _parallel, _params  # noqa: F401  (they register their plots)
 from hptune.report._advice import Advice, advise
 from hptune.report._html import write_report
 from hptune.report._plots import list_plots, plot

@@ -77,10 +77,11 @@ def advise(
     Example:
         >>> from hptune.space import uniform
         >>> from hptune.study import create_study
-        >>> study = create_study({"x": uniform(0, 1)}, storage=None, strategy="random", seed=0)
-        >>> study.optimize(lambda config, trial: config["x"], n_trials=20)
-        >>> [a.kind for a in advise(study)]
-        ['boundary']
+        >>> grid = uniform(0, 1, grid=[0.1, 0.5, 0.92, 0.96, 1.0])
+        >>> study = create_study({"x": grid}, storage=None, strategy="grid", seed=0)
+        >>> study.optimize(lambda config, trial: config["x"])
+        >>> [a.message for a in advise(study)]
+        ["widen x's upper bound (1): the best 3 trials are within 10% of it, so the optimum may lie beyond it."]
     """
     _check_fraction("margin", margin, upper=0.5)
     _check_fraction("top_fraction", top_fraction, upper=1.0)
