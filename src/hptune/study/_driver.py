@@ -11,11 +11,22 @@ reports to the pruner; when one ends it tells Optuna the outcome:
   is bad (see ``hptune.study._view``).
 * PRUNED: PRUNED (Optuna keeps the last reported value).
 * FAILED (any other exception, a crashed worker): FAILED with the one-line reason and the
-  traceback in user attributes; the study goes on.
+  traceback in user attributes; the study goes on. A crashed worker's trial is enqueued
+  again when ``max_retries`` allows (see ``_liveness``).
+
+Execution (see ``docs/architecture.md``): the driver waits on the executor with a timeout of
+``heartbeat_interval``, so that between outcomes it refreshes its trials' heartbeats and
+reaps stale trials of dead drivers (``_liveness``). Several drivers may share one study:
+queued trials are popped race-free and the ``max_total_trials`` budget is checked against
+storage before each ask (``_budget``). ``deterministic=True`` runs in fixed batches
+(``_batch``). Any exception in the loop (Ctrl-C, SIGTERM turned into KeyboardInterrupt by
+``optimize``) records every running trial as FAILED ``"interrupted"`` before propagating.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -25,7 +36,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import Executor, OutcomeState, TrialJob, TrialOutcome
-from hptune.study import _records
+from hptune.study import _budget, _records
+from hptune.study._batch import BatchPruner
+from hptune.study._liveness import Liveness, new_driver_id
 from hptune.trial import TrialDiverged, is_finite
 
 if TYPE_CHECKING:
@@ -35,6 +48,21 @@ if TYPE_CHECKING:
 NOTES_ATTR = "hptune.notes"
 
 
+@dataclasses.dataclass(frozen=True)
+class RunLimits:
+    """How one ``optimize`` call runs (see :meth:`hptune.study.Study.optimize`)."""
+
+    n_trials: int | None = None
+    timeout_s: float | None = None
+    trial_timeout_s: float | None = None
+    max_total_trials: int | None = None
+    max_retries: int = 0
+    deterministic: bool = False
+    batch_size: int = 4
+    heartbeat_interval: float = 10.0
+    grace_period: float = 60.0
+
+
 class Driver:
     """Runs trials of ``study`` through ``executor`` until a limit is reached.
 
@@ -42,8 +70,7 @@ class Driver:
         study: The hptune study.
         objective: ``objective(config, trial) -> float`` or ``"module:function"``.
         executor: Where trials run; started here and shut down at the end.
-        n_trials: Trials to start in this run (None: no limit).
-        timeout_s: No trial starts after this many seconds (running ones finish).
+        limits: Trial counts, timeouts, retries, heartbeats, deterministic batches.
         listener: Optional ``trial_started(number, config)`` / ``trial_finished(record)``.
     """
 
@@ -52,8 +79,7 @@ class Driver:
         study: Study,
         objective: Callable[..., float] | str,
         executor: Executor,
-        n_trials: int | None,
-        timeout_s: float | None,
+        limits: RunLimits,
         listener: Any = None,
     ) -> None:
         self.study = study
@@ -61,29 +87,37 @@ class Driver:
         self.ostudy = study.optuna_study
         self.objective = objective
         self.executor = executor
-        self.n_trials = n_trials
-        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.limits = limits
+        self.deadline = None if limits.timeout_s is None else time.monotonic() + limits.timeout_s
         self.running: dict[int, optuna.Trial] = {}
+        self.held: dict[int, TrialOutcome] = {}  # deterministic mode: finished, not yet told
         self.n_started = 0
         self.exhausted = False
         self.env = _records.capture_environment()
+        self.liveness = Liveness(
+            self.ostudy,
+            new_driver_id(),
+            limits.heartbeat_interval,
+            limits.grace_period,
+            limits.max_retries,
+        )
+        # A grid must never fall back to a fresh (random) trial when its queue is empty.
+        self.queue_only = study.strategy.name == "grid"
 
     def run(self) -> None:
-        """The loop. On any exception (Ctrl-C included) every running trial is recorded as
-        FAILED ``"interrupted"`` before the exception propagates."""
-        self.study.strategy.begin(self.ostudy, self.study.space, self.n_trials)
+        self.study.strategy.begin(self.ostudy, self.study.space, self.limits.n_trials)
+        self.liveness.reap()
         self.executor.start(self.on_report)
         try:
-            while True:
-                self._fill()
-                if not self.running:
-                    break
-                for outcome in self.executor.wait(None):
-                    self._tell(outcome)
+            if self.limits.deterministic:
+                self._run_batches()
+            else:
+                self._run_async()
+            for outcome in self.executor.shutdown():
+                self._tell(outcome)
         except BaseException:
             self._abort()
             raise
-        self.executor.shutdown()
         self._record_notes(self.study.strategy.finish(self.ostudy))
 
     def on_report(self, number: int, step: int, value: float) -> bool:
@@ -91,25 +125,101 @@ class Driver:
         otrial = self.running.get(number)
         if otrial is None:
             return False
+        # Inline trials block the wait loop: reports are their chance to keep heartbeats.
+        self.liveness.beat([t._trial_id for t in self.running.values()])
         otrial.report(value, step)
         return otrial.should_prune()
 
+    # -- loops ---------------------------------------------------------------------------
+
+    def _run_async(self) -> None:
+        while True:
+            self._fill()
+            if not self.running:
+                return
+            for outcome in self.executor.wait(self.limits.heartbeat_interval):
+                self._tell(outcome)
+            self._keep_alive()
+
+    def _run_batches(self) -> None:
+        old_pruner = self.ostudy.pruner
+        batch_pruner = BatchPruner(old_pruner)
+        self.ostudy.pruner = batch_pruner
+        try:
+            while True:
+                jobs = self._ask_batch()
+                if not jobs:
+                    return
+                batch_pruner.cutoff = jobs[0].number
+                self._run_batch(jobs)
+        finally:
+            self.ostudy.pruner = old_pruner
+
+    def _ask_batch(self) -> list[TrialJob]:
+        jobs: list[TrialJob] = []
+        while len(jobs) < self.limits.batch_size and self._may_start():
+            stage = self.study.strategy.next_stage(self.ostudy, frozenset(self.running))
+            job = None if stage is None else self._ask(stage)
+            if job is None:
+                self.exhausted = True
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run_batch(self, jobs: list[TrialJob]) -> None:
+        queue = list(jobs)
+        while queue or self.executor.n_running:
+            while queue and self.executor.n_running < self.executor.capacity:
+                self._submit(queue.pop(0))
+            for outcome in self.executor.wait(self.limits.heartbeat_interval):
+                self.held[outcome.number] = outcome
+            self._keep_alive()
+        for number in sorted(self.held):
+            self._tell(self.held.pop(number))
+
+    def _keep_alive(self) -> None:
+        self.liveness.beat([t._trial_id for t in self.running.values()])
+        self.liveness.maybe_reap()
+
+    # -- starting trials -------------------------------------------------------------------
+
     def _may_start(self) -> bool:
-        if self.exhausted or (self.n_trials is not None and self.n_started >= self.n_trials):
+        limits = self.limits
+        if self.exhausted or (limits.n_trials is not None and self.n_started >= limits.n_trials):
             return False
-        return self.deadline is None or time.monotonic() < self.deadline
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        total = limits.max_total_trials
+        return total is None or _budget.n_used(self.ostudy) < total
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
             stage = self.study.strategy.next_stage(self.ostudy, frozenset(self.running))
-            if stage is None:
+            job = None if stage is None else self._ask(stage)
+            if job is None:
                 self.exhausted = not self.running
                 return
-            self._start(stage)
+            self._submit(job)
 
-    def _start(self, stage: str) -> None:
-        otrial = self.ostudy.ask()
+    def _ask(self, stage: str) -> TrialJob | None:
+        """Start a trial in storage and draw its config; None when there is none to start
+        (a grid's queue is empty, or the shared budget was taken by another driver)."""
+        trial_id = _budget.pop_waiting(self.ostudy)
+        if trial_id is None and self.queue_only:
+            return None
+        if trial_id is None:
+            trial_id = self.ostudy._storage.create_new_trial(self.ostudy._study_id)
+        otrial = optuna.Trial(self.ostudy, trial_id)
+        total = self.limits.max_total_trials
+        if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:
+            _budget.put_back(self.ostudy, trial_id)
+            self.exhausted = True
+            return None
+        self.liveness.claim(trial_id)
         self.n_started += 1
+        return self._prepare(otrial, stage)
+
+    def _prepare(self, otrial: optuna.Trial, stage: str) -> TrialJob:
         try:
             config = self.study.space.sample(otrial)
         except Exception:
@@ -117,7 +227,10 @@ class Driver:
             # objective's: record it on the trial and stop the study.
             self.ostudy.tell(otrial, state=TrialState.FAIL)
             raise
-        seed = _records.derive_trial_seed(self.study.seed, otrial.number)
+        # A retry keeps the seed of the trial it repeats (enqueued with it).
+        seed = otrial.user_attrs.get(_records.SEED)
+        if seed is None:
+            seed = _records.derive_trial_seed(self.study.seed, otrial.number)
         for key, value in (
             (_records.SEED, seed),
             (_records.CONFIG, config),
@@ -127,15 +240,25 @@ class Driver:
         ):
             otrial.set_user_attr(key, value)
         self.running[otrial.number] = otrial
-        self.executor.submit(TrialJob(otrial.number, config, seed, self.objective))
+        return TrialJob(otrial.number, config, seed, self.objective, self.limits.trial_timeout_s)
+
+    def _submit(self, job: TrialJob) -> None:
+        self.executor.submit(job)
         if self.listener is not None:
-            self.listener.trial_started(otrial.number, config)
+            self.listener.trial_started(job.number, job.config)
+
+    # -- finishing trials ------------------------------------------------------------------
 
     def _tell(self, outcome: TrialOutcome) -> None:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
-        frozen = self._tell_optuna(otrial, outcome)
+        try:
+            frozen = self._tell_optuna(otrial, outcome)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # reaped as stale by another driver while we missed heartbeats
+        if frozen.state == TrialState.FAIL and outcome.reason:
+            self.liveness.retry(frozen, outcome.reason)
         if self.listener is not None:
             self.listener.trial_finished(_records.record_from_frozen(frozen))
 
@@ -163,11 +286,14 @@ class Driver:
         return self.ostudy.tell(otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
-        outcomes = self.executor.shutdown()
-        for outcome in outcomes:
+        for number in sorted(self.held):
+            self._tell(self.held.pop(number))
+        for outcome in self.executor.shutdown():
             self._tell(outcome)
         for number in list(self.running):
-            self._fail(self.running.pop(number), "interrupted", None, penalize=False)
+            otrial = self.running.pop(number)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self._fail(otrial, "interrupted", None, penalize=False)
 
     def _record_notes(self, notes: list[str]) -> None:
         if notes:

@@ -16,10 +16,11 @@ import optuna
 import yaml
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.execution import Executor, InlineExecutor
+from hptune.execution import Executor
 from hptune.space import Space
 from hptune.study import _records
-from hptune.study._driver import NOTES_ATTR, Driver
+from hptune.study._driver import NOTES_ATTR, Driver, RunLimits
+from hptune.study._execution import make_executor, sigterm_as_interrupt
 from hptune.study._storage import open_storage
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner
@@ -80,28 +81,92 @@ class Study:
         n_trials: int | None = None,
         timeout: float | None = None,
         n_workers: int = 1,
-        executor: Executor | None = None,
+        executor: Executor | str | None = None,
         listener: Any = None,
+        *,
+        executor_options: dict[str, Any] | None = None,
+        trial_timeout: float | None = None,
+        max_total_trials: int | None = None,
+        max_retries: int = 0,
+        deterministic: bool = False,
+        batch_size: int = 4,
+        heartbeat_interval: float = 10.0,
+        grace_period: float = 60.0,
     ) -> None:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
-        have passed (running trials then finish), or the strategy is exhausted (grid).
+        have passed (running trials then finish), the study holds ``max_total_trials``
+        trials that count, or the strategy is exhausted (grid).
+
+        Ctrl-C and SIGTERM stop it cleanly: running trials are recorded FAILED
+        ``"interrupted"``, finished ones are kept, and ``KeyboardInterrupt`` propagates.
 
         Args:
             objective: A callable or ``"package.module:function"`` (needed by worker
                 processes that cannot receive a lambda).
-            n_trials: Trials to run in this call; None for no limit.
+            n_trials: Trials to start in this call; None for no limit.
             timeout: Seconds after which no new trial starts; None for no limit.
             n_workers: Trials at once, in worker processes when > 1.
-            executor: An :class:`~hptune.execution.Executor` to run trials on instead
-                (started and shut down by this call); exclusive with ``n_workers > 1``.
+            executor: An :class:`~hptune.execution.Executor` (started and shut down by this
+                call; exclusive with ``n_workers > 1``) or ``"inline"``, ``"process"``,
+                ``"ray"``.
             listener: An object with ``trial_started(number, config)`` and
                 ``trial_finished(record)`` methods, called in this process (progress bars).
+            executor_options: Options of a named executor: ``ProcessExecutor``'s keyword
+                arguments, or for Ray ``ray_address``, ``num_cpus_per_trial``,
+                ``num_gpus_per_trial``, ``max_concurrent``, ``init_kwargs``.
+            trial_timeout: Seconds after which a trial is stopped and recorded FAILED.
+            max_total_trials: A budget shared by every driver of the study: no trial starts
+                once the study's trials that count (COMPLETE, PRUNED, FAILED but not
+                interrupted or stale) plus those running anywhere reach it.
+            max_retries: Attempts after the first for a trial whose driver died (stale) or
+                whose worker process died; a retry has the same config and seed.
+            deterministic: Ask and tell in fixed batches of ``batch_size`` so that the
+                configs are the same for any ``n_workers`` and any timing (see
+                ``hptune.study._batch``).
+            batch_size: Trials per batch in deterministic mode.
+            heartbeat_interval: Seconds between heartbeats of running trials.
+            grace_period: Seconds without a heartbeat after which another driver's running
+                trial is failed as stale (its driver died).
+
+        Example:
+            >>> from hptune.space import uniform
+            >>> study = create_study({"x": uniform(0, 1)}, storage=None, strategy="random",
+            ...                      direction="minimize", seed=0)
+            >>> study.optimize(lambda c, t: c["x"], n_trials=4, deterministic=True,
+            ...                batch_size=2)
+            >>> len(study.trials)
+            4
         """
         _check_limit("n_trials", n_trials, int)
         _check_limit("timeout", timeout, (int, float))
-        executor = _executor(n_workers, executor)
-        Driver(self, objective, executor, n_trials, timeout, listener).run()
+        _check_limit("trial_timeout", trial_timeout, (int, float))
+        _check_limit("max_total_trials", max_total_trials, int)
+        _check_limit("batch_size", batch_size, int)
+        _check_limit("heartbeat_interval", heartbeat_interval, (int, float))
+        _check_limit("grace_period", grace_period, (int, float))
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigError(f"optimize: max_retries must be an int >= 0, got {max_retries!r}.")
+        if grace_period <= heartbeat_interval:
+            raise ConfigError(
+                f"optimize: grace_period ({grace_period}) must exceed heartbeat_interval "
+                f"({heartbeat_interval}), or live trials would be reaped as stale; raise "
+                "grace_period to a few heartbeat intervals."
+            )
+        limits = RunLimits(
+            n_trials=n_trials,
+            timeout_s=timeout,
+            trial_timeout_s=trial_timeout,
+            max_total_trials=max_total_trials,
+            max_retries=max_retries,
+            deterministic=bool(deterministic),
+            batch_size=batch_size,
+            heartbeat_interval=float(heartbeat_interval),
+            grace_period=float(grace_period),
+        )
+        runner = make_executor(executor, n_workers, executor_options, trial_timeout)
+        with sigterm_as_interrupt():
+            Driver(self, objective, runner, limits, listener).run()
 
     @property
     def trials(self) -> list[_records.TrialRecord]:
@@ -183,27 +248,6 @@ def _check_limit(key: str, value: Any, kinds: Any) -> None:
         or not math.isfinite(value)
     ):
         raise ConfigError(f"optimize: {key} must be a positive number or None, got {value!r}.")
-
-
-def _executor(n_workers: int, executor: Executor | None) -> Executor:
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ConfigError(f"optimize: n_workers must be an int >= 1, got {n_workers!r}.")
-    if executor is not None:
-        if n_workers != 1:
-            raise ConfigError("optimize: give n_workers or executor, not both.")
-        if not isinstance(executor, Executor):
-            raise ConfigError(f"optimize: executor must be an hptune Executor, got {executor!r}.")
-        return executor
-    if n_workers == 1:
-        return InlineExecutor()
-    try:
-        process = importlib.import_module("hptune.execution.process")
-    except ImportError as exc:
-        raise HptuneError(
-            f"optimize(n_workers={n_workers}) needs hptune.execution.process, which failed "
-            f"to import ({exc}); run with n_workers=1."
-        ) from exc
-    return process.ProcessExecutor(n_workers)
 
 
 def _check_direction(direction: str) -> None:

@@ -1,0 +1,156 @@
+"""Liveness of drivers: heartbeats, reaping the trials of a dead driver, and retries.
+
+A driver that dies without a chance to clean up (SIGKILL, power loss, a lost machine)
+leaves its trials RUNNING in storage for ever. Every driver therefore
+
+* stamps each trial it runs with its driver id and a heartbeat (wall-clock seconds since
+  the epoch, in the trial's *system* attributes ``hptune.driver`` / ``hptune.heartbeat``, so
+  they never show up among a record's ``attrs``), refreshed at least every
+  ``heartbeat_interval`` seconds from its wait loop (and from reports, for inline trials);
+* reaps, when it starts and then every ``heartbeat_interval``, every RUNNING trial of
+  another driver whose heartbeat is older than ``grace_period``: the trial becomes FAILED
+  with the reason ``"stale: its driver stopped (no heartbeat for N s)"``;
+* with ``max_retries > 0``, enqueues a reaped trial (and a trial whose worker process died)
+  again with the same parameters and the same seed, recording ``hptune.retry_of`` (the
+  number it repeats) and ``hptune.attempt`` (1 for the first retry).
+
+We keep our own heartbeat rather than Optuna's ``RDBStorage(heartbeat_interval=...)``:
+Optuna's refreshes from a thread of ``Study.optimize`` only, works on RDB storages only,
+and its ``fail_stale_trials`` records no reason. Ours uses only public storage calls, so it
+works on every storage. Heartbeats compare wall clocks of different machines: keep them in
+sync (NTP) and ``grace_period`` well above any skew.
+
+Reaping is race-free enough for several reapers: marking a trial FAILED goes through
+``storage.set_trial_state_values``, which raises ``UpdateFinishedTrialError`` for the loser.
+A live driver whose trial was reaped (it missed heartbeats for longer than the grace
+period) finds the trial finished when it tells the outcome, and drops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hptune.study import _records
+
+HEARTBEAT = "hptune.heartbeat"
+DRIVER = "hptune.driver"
+RETRY_OF = "hptune.retry_of"
+ATTEMPT = "hptune.attempt"
+#: Failure reasons worth another attempt: nothing in the config caused them.
+RETRYABLE = ("stale", "worker killed by signal", "worker exited with code")
+
+
+def new_driver_id() -> str:
+    """``host:pid:random``: unique per driver run, readable in a database browser."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Liveness:
+    """Heartbeats for one driver's trials and reaping of other drivers' stale ones.
+
+    Args:
+        ostudy: The Optuna study.
+        driver_id: This driver's id (see :func:`new_driver_id`).
+        heartbeat_interval: Seconds between heartbeats of a running trial.
+        grace_period: Seconds without a heartbeat after which a trial is stale.
+        max_retries: Attempts after the first for a stale or crashed trial.
+
+    Example:
+        >>> study = optuna.create_study()
+        >>> live = Liveness(study, "me", heartbeat_interval=1.0, grace_period=5.0)
+        >>> live.reap()
+        []
+    """
+
+    def __init__(
+        self,
+        ostudy: optuna.Study,
+        driver_id: str,
+        heartbeat_interval: float,
+        grace_period: float,
+        max_retries: int = 0,
+    ) -> None:
+        self.ostudy = ostudy
+        self.storage = ostudy._storage  # Optuna's own Trial uses it the same way
+        self.driver_id = driver_id
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.max_retries = max_retries
+        self._last_beat = 0.0
+        self._last_reap = 0.0
+
+    def claim(self, trial_id: int) -> None:
+        """Mark a trial this driver just started as its own, with a fresh heartbeat."""
+        self.storage.set_trial_system_attr(trial_id, DRIVER, self.driver_id)
+        self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+
+    def beat(self, trial_ids: list[int], force: bool = False) -> None:
+        """Refresh the heartbeats of ``trial_ids`` when ``heartbeat_interval`` has passed."""
+        now = time.monotonic()
+        if not force and now - self._last_beat < self.heartbeat_interval:
+            return
+        self._last_beat = now
+        for trial_id in trial_ids:
+            # A trial reaped by another driver raises here; our tell will notice it.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+
+    def maybe_reap(self) -> list[FrozenTrial]:
+        """:meth:`reap`, at most once per ``heartbeat_interval``."""
+        if time.monotonic() - self._last_reap < self.heartbeat_interval:
+            return []
+        return self.reap()
+
+    def reap(self) -> list[FrozenTrial]:
+        """Fail every stale RUNNING trial of another driver (and enqueue its retry);
+        returns the trials this call failed."""
+        self._last_reap = time.monotonic()
+        now = time.time()
+        reaped = []
+        for trial in self.ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.system_attrs.get(DRIVER) == self.driver_id:
+                continue
+            silent_s = now - _last_heartbeat(trial)
+            if silent_s <= self.grace_period:
+                continue
+            reason = f"stale: its driver stopped (no heartbeat for {silent_s:.0f} s)"
+            if self._fail(trial, reason):
+                reaped.append(trial)
+                self.retry(trial, reason)
+        return reaped
+
+    def retry(self, trial: FrozenTrial, reason: str) -> bool:
+        """Enqueue ``trial`` again (same parameters, same seed) when ``reason`` is retryable
+        and attempts are left; True when it did."""
+        attempt = int(trial.user_attrs.get(ATTEMPT, 0))
+        if not reason.startswith(RETRYABLE) or attempt >= self.max_retries or not trial.params:
+            return False
+        user_attrs: dict[str, Any] = {RETRY_OF: trial.number, ATTEMPT: attempt + 1}
+        if _records.SEED in trial.user_attrs:
+            user_attrs[_records.SEED] = trial.user_attrs[_records.SEED]
+        self.ostudy.enqueue_trial(dict(trial.params), user_attrs=user_attrs)
+        return True
+
+    def _fail(self, trial: FrozenTrial, reason: str) -> bool:
+        try:
+            self.storage.set_trial_user_attr(trial._trial_id, _records.FAILURE, reason)
+            return self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False  # another driver reaped it first, or its driver came back
+
+
+def _last_heartbeat(trial: FrozenTrial) -> float:
+    beat = trial.system_attrs.get(HEARTBEAT)
+    if beat is not None:
+        return float(beat)
+    # Popped or asked but not yet claimed: its start time is the best evidence of life.
+    start = trial.datetime_start
+    return start.timestamp() if start is not None else time.time()

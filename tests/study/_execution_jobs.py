@@ -1,0 +1,58 @@
+"""Objectives and a driver program for the execution tests (real processes need importable
+code). Run as ``python -m tests.study._execution_jobs URL NAME STRATEGY JSON_KWARGS``: it
+opens (or creates) the study and runs ``optimize(**kwargs)``; exits 130 on
+KeyboardInterrupt (Ctrl-C or SIGTERM) after the driver has cleaned up."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+
+from hptune.space import choice, uniform
+from hptune.study import create_study
+
+SPACE = {"x": uniform(0.0, 1.0)}
+GRID_SPACE = {"a": choice(1, 2, 3, 4), "b": choice(10, 20, 30)}
+
+
+def sleepy(config, trial):
+    """Sleeps 0.3 s; the value is a pure function of the config."""
+    time.sleep(0.3)
+    return config["x"] if "x" in config else float(config["a"] * config["b"])
+
+
+def jittery(config, trial):
+    """Sleeps a random (timing-only) while, reporting a curve; value from config and seed."""
+    rng = random.Random()
+    for step in range(3):
+        time.sleep(rng.uniform(0.0, 0.05))
+        trial.report(step, config["x"] * (step + 1))
+    return (config["x"] - 0.3) ** 2 + (trial.seed % 7) * 1e-6
+
+
+def main(argv: list[str]) -> int:
+    url, name, strategy, kwargs = argv[0], argv[1], argv[2], json.loads(argv[3])
+    space = GRID_SPACE if strategy == "grid" else SPACE
+    study = create_study(
+        space,
+        name=name,
+        storage=url,
+        strategy=strategy,
+        direction="minimize",
+        seed=0,
+        load_if_exists=True,
+    )
+    objective = kwargs.pop("objective", "tests.study._execution_jobs:sleepy")
+    try:
+        study.optimize(objective, **kwargs)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        return 130
+    print("done", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
