@@ -115,6 +115,11 @@ def is_categorical(dim: Dimension) -> bool:
     return isinstance(dim, (Choice, Conditional))
 
 
+def choices(dim: Choice | Conditional) -> list[Any]:
+    """The values of a ``choice``, or the branch names of a conditional one."""
+    return list(dim.values) if isinstance(dim, Choice) else list(dim.names)
+
+
 def position(dim: FloatDimension | IntDimension, x: float) -> float:
     """Where ``x`` sits in ``[low, high]`` as a fraction, measured in the dimension's own
     scale (log for log dimensions), so "5% from the bound" means the same on every axis."""

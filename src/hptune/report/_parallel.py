@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hptune.report._data import Empty, ReportData, fmt, is_categorical, position
+from hptune.report._data import Empty, ReportData, choices, fmt, is_categorical, position
 from hptune.report._plots import figure, register_plot, text, value_label
 
 
@@ -60,25 +60,22 @@ def _y(dim: Any, x: Any) -> float:
         return math.nan  # inactive in this trial's branch: the line skips this axis
     if is_categorical(dim):
         labels = _labels(dim)
+        if repr(x) not in labels:  # not a value of the space (a hand-edited study)
+            return math.nan
         return labels.index(repr(x)) / (len(labels) - 1) if len(labels) > 1 else 0.5
     return position(dim, x)
 
 
-def _choices(dim: Any) -> list[Any]:
-    """The values of a ``choice``, or the branch names of a conditional one."""
-    return list(dim.values) if hasattr(dim, "values") else list(dim.names)
-
-
 def _labels(dim: Any) -> list[str]:
-    return [repr(v) for v in _choices(dim)]
+    return [repr(v) for v in choices(dim)]
 
 
 def _draw_axes(ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float) -> None:
     for i, (_, dim) in enumerate(axes):
         ax.axvline(i, color="#444444", lw=1)
         if is_categorical(dim):
-            choices = _choices(dim)
-            labels, ticks = [str(v) for v in choices], [_y(dim, v) for v in choices]
+            values = choices(dim)
+            labels, ticks = [str(v) for v in values], [_y(dim, v) for v in values]
         else:
             labels = [fmt(dim.low), fmt(dim.high)]
             ticks = [0.0, 1.0]

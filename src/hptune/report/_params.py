@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hptune.report._data import Empty, ReportData, is_categorical
+from hptune.report._data import Empty, ReportData, choices, is_categorical
 from hptune.report._plots import BLUE, GREEN, GREY, figure, register_plot, text, value_label
 
 
@@ -64,11 +64,12 @@ def _scatter(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None
 
 
 def _strip(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None:
-    labels = list(getattr(dim, "values", None) or dim.names)
+    labels = choices(dim)
     index = {repr(v): i for i, v in enumerate(labels)}
     rng = np.random.default_rng(0)  # fixed jitter: the same study draws the same picture
     groups = [
-        [t.value for t in trials if index[repr(t.params[name])] == i] for i in range(len(labels))
+        [t.value for t in trials if index.get(repr(t.params[name])) == i]
+        for i in range(len(labels))
     ]
     boxed = [i for i, g in enumerate(groups) if len(g) >= 3]
     if boxed:
@@ -84,7 +85,7 @@ def _strip(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None:
         )
     for i, g in enumerate(groups):
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(g)), g, s=14, color=BLUE, alpha=0.8, zorder=3)
-    if best in trials:
+    if best in trials and repr(best.params[name]) in index:
         ax.scatter(
             [index[repr(best.params[name])]], [best.value], s=90, marker="*", color=GREEN, zorder=4
         )
