@@ -17,11 +17,12 @@ from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
-from hptune.study import Study, TrialRecord, create_study, load_study
+from hptune.study import Study, TrialRecord, _budget, create_study, load_study
 
 SPEC_ATTR = "hptune.spec"
 #: Failure reasons of trials that never had a fair run; they do not use up the budget.
-NOT_COUNTED = ("interrupted", "stale")
+#: (The drivers' shared ``max_total_trials`` check uses the same tuple.)
+NOT_COUNTED = _budget.NOT_COUNTED
 
 
 def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
@@ -107,6 +108,14 @@ def check_spec(spec: StudySpec) -> None:
             raise ConfigError(f"space produces a config the recipe rejects: {exc}") from None
 
 
+def representative_config(spec: StudySpec) -> dict[str, Any]:
+    """One config from the middle of the space (first branch of each choice), without
+    ``lr``: what ``lr-find`` sweeps the LR on."""
+    config = spec.build_space().grid(n_points=1)[0]
+    config.pop("lr", None)
+    return config
+
+
 def _dry_build(config: dict[str, Any]) -> None:
     """Build the config's optimizer and scheduler on a one-weight model."""
     import torch
@@ -163,17 +172,19 @@ def resume(name: str, storage: str, *, workers: int | None = None, listener: Any
 
 
 def _optimize(study: Study, spec: StudySpec, listener: Any) -> None:
-    n_trials = remaining_trials(study, spec.budget.trials)
-    if n_trials == 0:
+    # The budget is checked against storage before every ask (max_total_trials), not
+    # counted out per run, so drivers on several machines share one budget and a resumed
+    # run re-does interrupted and stale trials.
+    if remaining_trials(study, spec.budget.trials) == 0:
         return
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
     study.optimize(
         make_objective(spec),
-        n_trials=n_trials,
         timeout=spec.budget.timeout_s,
         n_workers=spec.workers,
+        max_total_trials=spec.budget.trials,
         **kwargs,
     )
 

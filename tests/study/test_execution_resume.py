@@ -1,0 +1,85 @@
+"""Resume after a driver dies: a real driver process on SQLite is SIGKILLed mid-study (its
+two worker processes then end themselves); a second driver run reaps the trials it left
+RUNNING, retries them with the same config and seed, and finishes the budget."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import optuna
+import pytest
+
+from hptune.runner import counts_toward_budget
+from hptune.study import create_study, load_study
+from hptune.study._liveness import ATTEMPT, RETRY_OF, Liveness
+from tests.study._execution_jobs import SPACE
+from tests.study.test_execution_signals import start_driver, wait_for_states
+
+FAST = {"heartbeat_interval": 0.2, "grace_period": 1.0}
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    proc = start_driver(url, "k", "random", n_workers=2, max_total_trials=10, **FAST)
+    wait_for_states(url, "k", {"COMPLETE": 3, "RUNNING": 2}, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    before = {t.number: t for t in load_study("k", url).trials}
+    completed = {n: t.value for n, t in before.items() if t.state == "COMPLETE"}
+    stale = [n for n, t in before.items() if t.state == "RUNNING"]
+    assert len(completed) >= 3 and stale
+    time.sleep(1.5)  # longer than the grace period: the dead driver's heartbeats are old
+
+    study = load_study("k", url)
+    study.optimize(
+        "tests.study._execution_jobs:sleepy",
+        n_workers=2,
+        max_total_trials=10,
+        max_retries=1,
+        **FAST,
+    )
+
+    after = {t.number: t for t in load_study("k", url).trials}
+    assert {n: after[n].value for n in completed} == completed  # no completed trial lost
+    for n in stale:
+        assert after[n].state == "FAILED"
+        assert after[n].failure_reason.startswith("stale: its driver stopped (no heartbeat for ")
+    assert sum(counts_toward_budget(t) for t in after.values()) == 10
+    assert all(t.state in ("COMPLETE", "FAILED") for t in after.values())
+    # Each stale trial was run again once, with its config and seed.
+    frozen = optuna.load_study(study_name="k", storage=url).get_trials()
+    retries = {t.user_attrs[RETRY_OF]: t for t in frozen if RETRY_OF in t.user_attrs}
+    assert sorted(retries) == sorted(stale)
+    for n, retry in retries.items():
+        assert retry.user_attrs[ATTEMPT] == 1 and retry.state.name == "COMPLETE"
+        assert after[retry.number].config == before[n].config
+        assert after[retry.number].seed == before[n].seed
+
+
+def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
+    study = create_study(SPACE, name="r", storage=None, strategy="random", seed=0)
+    ostudy = study.optuna_study
+    old, fresh, mine = (ostudy.ask() for _ in range(3))
+    for t in (old, fresh, mine):
+        t.suggest_float("x", 0.0, 1.0)
+    other = Liveness(ostudy, "other", heartbeat_interval=0.1, grace_period=5.0)
+    me = Liveness(ostudy, "me", heartbeat_interval=0.1, grace_period=5.0, max_retries=2)
+    for t in (old, fresh):
+        other.claim(t._trial_id)
+    me.claim(mine._trial_id)
+    ostudy._storage.set_trial_system_attr(old._trial_id, "hptune.heartbeat", time.time() - 60)
+    reaped = me.reap()
+    assert [t.number for t in reaped] == [old.number]
+    states = {t.number: t.state.name for t in ostudy.get_trials()}
+    assert states[old.number] == "FAIL" and states[fresh.number] == states[mine.number] == "RUNNING"
+    reason = ostudy.get_trials()[old.number].user_attrs["hptune.failure_reason"]
+    assert reason in (
+        "stale: its driver stopped (no heartbeat for 60 s)",
+        "stale: its driver stopped (no heartbeat for 61 s)",
+    )
+    retry = ostudy.get_trials()[-1]
+    assert retry.state.name == "WAITING" and retry.user_attrs[RETRY_OF] == old.number
+    assert me.reap() == []  # already reaped: nothing twice
