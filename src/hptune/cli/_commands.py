@@ -315,3 +315,75 @@ def rerun(
     out.print("identical" if result.identical else "[yellow]different[/yellow]")
     if not result.identical:
         raise Exit(1)
+
+
+@app.command("lr-find")
+def lr_find_command(
+    spec_path: SpecPath,
+    plot: Annotated[Path, typer.Option(help="Where to save the loss-vs-LR plot.")] = Path(
+        "lr-find.png"
+    ),
+    n_steps: Annotated[int, typer.Option(help="Steps of the exponential LR sweep.")] = 100,
+    json_out: Json = False,
+) -> None:
+    """LR range test (Smith 2017) on the spec's task: a suggested LR and search range."""
+    from hptune.tasks import Task, get_task, resolve_task
+    from hptune.training import lr_find
+
+    spec = load_spec(spec_path)
+    if not isinstance(resolve_task(spec.task), Task):
+        raise HptuneError(f"task {spec.task!r} is a full objective; lr-find needs a model task.")
+    config = runner.representative_config(spec)
+    if not json_out:
+        shown = {k: v for k, v in config.items() if k != "lr"}
+        out.print(f"LR range test on {spec.task} with {shown} ...")
+    result = lr_find(get_task(spec.task), config, seed=spec.seed or 0, n_steps=n_steps)
+    result.plot(plot)
+    low, high = result.suggested_range
+    if json_out:
+        _emit_json(
+            {
+                "suggested_lr": result.suggested_lr,
+                "suggested_range": [low, high],
+                "stop_reason": result.stop_reason,
+                "plot": str(plot),
+            }
+        )
+        return
+    out.print(f"suggested lr: {result.suggested_lr:.3g}")
+    out.print(f"search range: loguniform({low:.3g}, {high:.3g})")
+    out.print(f"stopped: {result.stop_reason}; plot saved to {plot}")
+
+
+@app.command()
+def report(
+    name: Name,
+    storage: Storage = STORAGE_DEFAULT,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file.")] = Path(
+        "report.html"
+    ),
+) -> None:
+    """One self-contained HTML report: plots, leaderboard and advice."""
+    from hptune.report import advise, write_report
+
+    study = load_study(name, storage)
+    path = write_report(study, output)
+    out.print(f"report written to {path}")
+    for advice in advise(study):
+        out.print(f"advice: {advice.message}", markup=False)
+
+
+@app.command()
+def plot(
+    name: Name,
+    kind: Annotated[str, typer.Option(help="history, lr, importance, curves, ...")] = "history",
+    storage: Storage = STORAGE_DEFAULT,
+    output: Annotated[Path, typer.Option("-o", "--output", help="The PNG file.")] = Path(
+        "plot.png"
+    ),
+) -> None:
+    """A single plot of a study as PNG."""
+    from hptune.report import plot as draw
+
+    draw(load_study(name, storage), kind, output)
+    out.print(f"{kind} plot written to {output}")

@@ -1,0 +1,7 @@
+"""``python -m hptune`` runs the CLI."""
+
+import sys
+
+from hptune.cli import main
+
+sys.exit(main())
