@@ -88,7 +88,17 @@ def advise(
     _check_fraction("failure_fraction", failure_fraction, upper=1.0)
     if isinstance(min_region, bool) or not isinstance(min_region, int) or min_region < 1:
         raise ConfigError(f"advise: min_region must be an int >= 1, got {min_region!r}.")
-    data = gather(study)
+    return advice_for(gather(study), margin, top_fraction, failure_fraction, min_region)
+
+
+def advice_for(
+    data: ReportData,
+    margin: float = 0.1,
+    top_fraction: float = 0.1,
+    failure_fraction: float = 0.1,
+    min_region: int = 3,
+) -> list[Advice]:
+    """:func:`advise` on study data already gathered (the HTML report reads it once)."""
     advice = [
         a for name, dim in data.numeric() if (a := _boundary(data, name, dim, margin, top_fraction))
     ]

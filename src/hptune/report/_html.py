@@ -19,7 +19,7 @@ import yaml
 
 from hptune.exceptions import ConfigError
 from hptune.report import _summary
-from hptune.report._advice import Advice, advise
+from hptune.report._advice import Advice, advice_for
 from hptune.report._css import CSS
 from hptune.report._data import Empty, ReportData, fmt, fmt_seconds, gather, require_matplotlib
 from hptune.report._plots import importance_figure, png, render
@@ -74,17 +74,17 @@ def write_report(study: Study, path: str | Path, *, top_n: int = 10, dpi: int = 
             raise ConfigError(f"write_report: {key} must be an int >= 1, got {value!r}.")
     require_matplotlib()  # fail before any work, with the install hint
     data = gather(study)
-    bodies = _bodies(study, data, top_n, dpi)
+    bodies = _bodies(data, top_n, dpi)
     page = _page(data, [(sid, title, bodies[sid]()) for sid, title in SECTIONS])
     path = Path(path)
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def _bodies(study: Study, data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], str]]:
+def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], str]]:
     return {
         "summary": lambda: _summary_html(data),
-        "advice": lambda: _advice_html(advise(study), data),
+        "advice": lambda: _advice_html(advice_for(data)),
         "leaderboard": lambda: _leaderboard_html(data, top_n),
         "history": lambda: _plot_html("history", data, dpi),
         "curves": lambda: _plot_html("curves", data, dpi, _CURVES_NOTE),
@@ -172,7 +172,7 @@ def _inline_config(params: dict[str, Any]) -> str:
 # -- advice -------------------------------------------------------------------------------------
 
 
-def _advice_html(advice: list[Advice], data: ReportData) -> str:
+def _advice_html(advice: list[Advice]) -> str:
     if not advice:
         return _note(
             "No advice: the best trials sit inside the ranges, failures are rare, and no "

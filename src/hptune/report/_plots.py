@@ -202,7 +202,7 @@ def _curves(data: ReportData) -> Any:
         _curve(ax, t, best)
     _curve_limits(ax, [t for t in reported if t.state != "FAILED"] or reported)
     ax.set(xlabel="step", ylabel="reported value", title="Learning curves")
-    ax.legend(handles=_curve_legend(best), loc="best")
+    ax.legend(handles=_curve_legend(best, {t.state for t in reported}), loc="best")
     return fig
 
 
@@ -229,14 +229,19 @@ def _curve_limits(ax: Any, trials: list[Any]) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
-def _curve_legend(best: Any) -> list[Any]:
+def _curve_legend(best: Any, states: set[str]) -> list[Any]:
+    """Legend entries for the kinds of curve actually drawn."""
     from matplotlib.lines import Line2D
 
-    handles = [
-        Line2D([], [], color=BLUE, lw=1, label="complete"),
-        Line2D([], [], color=ORANGE, lw=1.1, ls="--", marker="x", label="pruned (x = cut)"),
-        Line2D([], [], color=RED, lw=1.1, ls=":", marker="x", label="failed"),
+    entries = [
+        ("COMPLETE", Line2D([], [], color=BLUE, lw=1, label="complete")),
+        (
+            "PRUNED",
+            Line2D([], [], color=ORANGE, lw=1.1, ls="--", marker="x", label="pruned (x = cut)"),
+        ),
+        ("FAILED", Line2D([], [], color=RED, lw=1.1, ls=":", marker="x", label="failed")),
     ]
+    handles = [line for state, line in entries if state in states]
     if best is not None:
         handles.insert(0, Line2D([], [], color=GREEN, lw=2.4, label=f"best (trial {best.number})"))
     return handles
