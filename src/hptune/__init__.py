@@ -23,6 +23,17 @@ from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # ``hptune.report(study, path)``: the report package (callable as write_report) loads
+    # on first use only, so ``import hptune`` never imports matplotlib.
+    if name == "report":
+        import importlib
+
+        return importlib.import_module("hptune.report")
+    raise AttributeError(f"module 'hptune' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "HptuneError",
@@ -42,5 +53,6 @@ __all__ = [
     "loguniform",
     "random_search",
     "randint",
+    "report",
     "uniform",
 ]
