@@ -63,6 +63,11 @@ class RunProgress:
             self.best = record.value
         self.progress.advance(self.task)
         self._refresh()
+        if not self.console.is_terminal:  # logs and CI: no live bar, so one line per trial
+            detail = record.failure_reason or fmt(record.value)
+            self.console.print(
+                f"trial {record.number} {record.state.lower()}: {detail}", markup=False
+            )
 
     def _better(self, value: float) -> bool:
         if self.best is None:
