@@ -38,6 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hptune.execution.base import Executor, OutcomeState, TrialJob, TrialOutcome
 from hptune.study import _budget, _records
 from hptune.study._batch import BatchPruner
+from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
 from hptune.trial import TrialDiverged, is_finite
 
@@ -204,6 +205,10 @@ class Driver:
     def _ask(self, stage: str) -> TrialJob | None:
         """Start a trial in storage and draw its config; None when there is none to start
         (a grid's queue is empty, or the shared budget was taken by another driver)."""
+        with signals_deferred():  # a trial in storage is tracked in self.running, or none is
+            return self._ask_now(stage)
+
+    def _ask_now(self, stage: str) -> TrialJob | None:
         trial_id = _budget.pop_waiting(self.ostudy)
         if trial_id is None and self.queue_only:
             return None
@@ -250,6 +255,10 @@ class Driver:
     # -- finishing trials ------------------------------------------------------------------
 
     def _tell(self, outcome: TrialOutcome) -> None:
+        with signals_deferred():  # popped from self.running means told
+            self._tell_now(outcome)
+
+    def _tell_now(self, outcome: TrialOutcome) -> None:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
