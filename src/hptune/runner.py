@@ -17,12 +17,11 @@ from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
-from hptune.study import Study, TrialRecord, _budget, create_study, load_study
+from hptune.study import Study, create_study, load_study
 
 SPEC_ATTR = "hptune.spec"
 #: Failure reasons of trials that never had a fair run; they do not use up the budget.
 #: (The drivers' shared ``max_total_trials`` check uses the same tuple.)
-NOT_COUNTED = _budget.NOT_COUNTED
 
 
 def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
@@ -132,21 +131,11 @@ def _dry_build(config: dict[str, Any]) -> None:
     create_lr_scheduler(optimizer, name, **options)
 
 
-def counts_toward_budget(record: TrialRecord) -> bool:
-    if record.state in ("COMPLETE", "PRUNED"):
-        return True
-    if record.state == "FAILED":
-        reason = record.failure_reason or ""
-        return not reason.startswith(NOT_COUNTED)
-    return False
-
-
 def remaining_trials(study: Study, total: int | None) -> int | None:
     """Trials still to start for a budget of ``total`` (None: no trial budget)."""
     if total is None:
         return None
-    done = sum(counts_toward_budget(r) for r in study.trials)
-    return max(0, total - done)
+    return max(0, total - study.n_counted_trials)
 
 
 Listener = Callable[..., None]

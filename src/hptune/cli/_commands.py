@@ -93,7 +93,7 @@ def _run(spec: StudySpec, json_out: bool, resume_name: str | None = None) -> Non
         _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
         return
     existing = _existing_study(spec)
-    done = 0 if existing is None else sum(map(runner.counts_toward_budget, existing.trials))
+    done = 0 if existing is None else existing.n_counted_trials
     remaining = None if spec.budget.trials is None else max(0, spec.budget.trials - done)
     verb = "continuing" if existing else "running"
     out.print(

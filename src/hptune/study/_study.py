@@ -18,7 +18,7 @@ import yaml
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor
 from hptune.space import Space
-from hptune.study import _records
+from hptune.study import _budget, _records
 from hptune.study._driver import NOTES_ATTR, Driver, RunLimits
 from hptune.study._execution import make_executor, sigterm_as_interrupt
 from hptune.study._storage import open_storage
@@ -167,6 +167,12 @@ class Study:
         runner = make_executor(executor, n_workers, executor_options, trial_timeout)
         with sigterm_as_interrupt():
             Driver(self, objective, runner, limits, listener).run()
+
+    @property
+    def n_counted_trials(self) -> int:
+        """Trials that used up the trial budget: COMPLETE, PRUNED, and FAILED except those
+        interrupted or reaped as stale (a resumed run does those again)."""
+        return sum(_budget.counts(t) for t in self.optuna_study.get_trials(deepcopy=False))
 
     @property
     def trials(self) -> list[_records.TrialRecord]:
