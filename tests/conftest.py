@@ -28,6 +28,21 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+# --- torch threads -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Tests train tiny models: extra intra-op threads only add contention on a 2-core box.
+    (Worker processes set their own threads; see hptune.execution.plan_workers.)"""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 

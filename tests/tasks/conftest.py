@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from hptune.tasks import clear_caches
 
@@ -27,12 +26,3 @@ def fresh_cache(monkeypatch: pytest.MonkeyPatch, tmp_path):
     clear_caches()
     yield cache
     clear_caches()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: extra intra-op threads only add contention on a shared CI box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

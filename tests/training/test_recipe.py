@@ -22,15 +22,6 @@ from hptune.training.recipe import CONFIG_KEYS, METRICS, TRAINING_OPTIONS, lr_fi
 from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models: extra intra-op threads only add contention on a shared CI box.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _blobs(n_train: int = 256, d: int = 10, classes: int = 3) -> TaskData:
     """Gaussian blobs: fixed splits, easy but not trivial."""
     g = torch.Generator().manual_seed(0)
