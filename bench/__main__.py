@@ -1,0 +1,73 @@
+"""The one entry point of the benchmarks: ``python -m bench <command> [options]``.
+
+Commands (run from the repository root, venv active):
+
+* ``search [--quick] [--replay] [--tasks ...] [--seeds N] [--methods ...]``: search
+  efficiency of every method on every task (``bench.search.run``).
+* ``replay-build --task T [--quick]``: (re)build the replay table of task T
+  (``bench.search.table``).
+* ``trainer [...]``: trainer speed (``bench.trainer``).
+* ``overhead [...]``: orchestration overhead (``bench.overhead``).
+* ``all [--quick]``: every table in turn: search, trainer, overhead.
+
+Each command's own options follow it, e.g. ``python -m bench search --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = {
+    "search": "bench.search.run",
+    "replay-build": "bench.search.table",
+    "trainer": "bench.trainer",
+    "overhead": "bench.overhead",
+}
+
+
+def _replay_build(argv: Sequence[str]) -> int:
+    from bench.search.space import TABLE_LEVELS
+    from bench.search.table import build_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench replay-build")
+    parser.add_argument("--task", required=True, choices=sorted(TABLE_LEVELS))
+    parser.add_argument("--quick", action="store_true", help="a smaller grid, half the epochs")
+    parser.add_argument("--workers", type=int, default=2, help="training processes")
+    args = parser.parse_args(argv)
+    build_table(args.task, quick=args.quick, n_workers=args.workers)
+    return 0
+
+
+def _run(command: str, argv: Sequence[str]) -> int:
+    if command == "replay-build":
+        return _replay_build(argv)
+    module = importlib.import_module(COMMANDS[command])
+    return int(module.main(list(argv)) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    valid = [*COMMANDS, "all"]
+    if not argv or argv[0] not in valid:
+        print(__doc__, file=sys.stderr)
+        given = repr(argv[0]) if argv else "nothing"
+        print(
+            f"error: the command must be one of {', '.join(valid)}; got {given}.", file=sys.stderr
+        )
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command != "all":
+        return _run(command, rest)
+    quick = ["--quick"] if "--quick" in rest else []
+    for name in ("search", "trainer", "overhead"):
+        code = _run(name, quick if name != "overhead" else [])
+        if code:
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

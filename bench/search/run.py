@@ -1,0 +1,140 @@
+"""``python -m bench search``: every method on every task, several seeds, equal epoch budgets.
+
+Options:
+
+* ``--replay``: evaluate on the cached tables (``bench/data/<task>-curves.json.gz``), seconds
+  per run; default 20 seeds. Without it, configs are trained live (default 5 seeds).
+* ``--quick``: replay only, 5 seeds, every task with a table: well under 15 minutes on 2
+  cores. (Live mode costs minutes per method and seed even on digits-mlp.)
+* ``--tasks``, ``--methods``, ``--seeds N``, ``--budget E`` (epochs per run; default
+  ``20 x`` the task's max epochs, i.e. twenty full trainings), ``--workers`` (processes).
+
+Each run's raw record (anytime curve, chosen config, its test accuracy) goes to
+``bench/results/<mode>-<task>.json``; the tables and plots to ``bench/RESULTS.md`` and
+``bench/results/<task>-anytime[-live].png`` (see :mod:`bench.search.report`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.search.protocol import Ledger
+from bench.search.space import MAX_EPOCHS
+from bench.search.table import Table, table_path
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
+
+_TABLES: dict[str, Table] = {}
+
+
+def make_evaluator(task: str, replay: bool) -> Any:
+    """The task's evaluator; replay tables are loaded once per process."""
+    from bench.search.evaluators import LiveEvaluator, ReplayEvaluator
+
+    if not replay:
+        return LiveEvaluator(task, MAX_EPOCHS[task])
+    if task not in _TABLES:
+        _TABLES[task] = Table.load(table_path(task))
+    return ReplayEvaluator(_TABLES[task])
+
+
+def run_one(task: str, method: str, seed: int, replay: bool, budget: int) -> dict[str, Any]:
+    """One method on one task with one seed; never raises (errors are recorded)."""
+    import torch
+
+    from bench.search.methods import get_method
+
+    torch.set_num_threads(1)
+    evaluator = make_evaluator(task, replay)
+    ledger = Ledger(budget)
+    start = time.perf_counter()
+    record: dict[str, Any] = {"task": task, "method": method, "seed": seed, "budget": budget}
+    try:
+        chosen = get_method(method)(evaluator, ledger, seed)
+        record["test_accuracy"] = evaluator.test_accuracy(chosen, seed) if chosen else None
+        record["chosen"] = chosen
+    except Exception as exc:  # one broken method must not lose the others' results
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        record["traceback"] = traceback.format_exc()
+    record.update(spent=ledger.spent, curve=ledger.curve, seconds=time.perf_counter() - start)
+    return record
+
+
+def _star(args: tuple) -> dict[str, Any]:
+    return run_one(*args)
+
+
+def run_all(
+    tasks: Sequence[str], methods: Sequence[str], seeds: int, replay: bool,
+    budget: int | None, n_workers: int,
+) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
+    """Every (task, method, seed) run, in ``n_workers`` processes; records per task."""
+    jobs = [
+        (task, method, seed, replay, budget or 20 * MAX_EPOCHS[task])
+        for task in tasks
+        for method in methods
+        for seed in range(seeds)
+    ]
+    records: dict[str, list[dict[str, Any]]] = {task: [] for task in tasks}
+    ctx = multiprocessing.get_context("spawn")
+    start = time.perf_counter()
+    with ctx.Pool(n_workers) as pool:
+        for i, rec in enumerate(pool.imap_unordered(_star, jobs), start=1):
+            records[rec["task"]].append(rec)
+            status = rec.get("error", f"test {rec.get('test_accuracy')}")
+            print(f"[{i}/{len(jobs)} {time.perf_counter() - start:.0f}s] {rec['task']} "
+                  f"{rec['method']} seed {rec['seed']}: {rec['seconds']:.1f}s, {status}",
+                  flush=True)  # fmt: skip
+    return records
+
+
+def _parser() -> argparse.ArgumentParser:
+    from bench.search.methods import METHODS
+
+    p = argparse.ArgumentParser(prog="python -m bench search", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="replay only, 5 seeds")
+    p.add_argument("--replay", action="store_true", help="replay cached curves (20 seeds)")
+    p.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=None)
+    p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--budget", type=int, default=None, help="epochs per run")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bench.search import report
+    from bench.search.methods import METHODS, UNAVAILABLE
+
+    args = _parser().parse_args(argv)
+    replay = args.replay or args.quick
+    seeds = args.seeds or (5 if args.quick or not replay else 20)
+    tasks = args.tasks or [t for t in TASKS if not replay or table_path(t).exists()]
+    methods = args.methods or list(METHODS)
+    command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
+    records = run_all(tasks, methods, seeds, replay, args.budget, args.workers)
+    mode = "replay" if replay else "live"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    for task, recs in records.items():
+        recs.sort(key=lambda r: (methods.index(r["method"]), r["seed"]))
+        path = RESULTS_DIR / f"{mode}-{task}.json"
+        path.write_text(json.dumps({"command": command, "records": recs}, indent=0))
+    text = report.render(records, mode=mode, command=command.strip(), unavailable=UNAVAILABLE)
+    print(text)
+    if not args.no_write:
+        report.write_section(text, mode)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
