@@ -272,3 +272,33 @@ def test_advise_wants_an_hptune_study(tmp_path):
 
     with pytest.raises(HptuneError, match=r"the report needs an hptune Study, got Study"):
         advise(optuna.create_study())
+
+
+def _choice_study(peak):
+    from hptune.study import create_study
+
+    study = create_study(
+        {
+            "lr": [0.001, 0.01, 0.1],
+            "batch_size": [32, 64, 128, 256],
+            "act": ["relu", "gelu", "tanh"],
+        },
+        storage=None,
+        strategy="grid",
+        seed=0,
+    )
+    study.optimize(
+        lambda c, t: -abs(math.log10(c["lr"]) - math.log10(peak)) - c["batch_size"] / 1e4
+    )
+    return study
+
+
+def test_edge_of_a_numeric_choice_is_advised_and_silent_inside():
+    messages = [a.message for a in advise(_choice_study(peak=1.0)) if a.kind == "boundary"]
+    # lr: all 4 best chose 0.1. batch_size: the best 4 include 64 too, so no advice.
+    assert messages == [
+        "extend lr's choices above 0.1: the best 4 trials all chose its largest value, so the "
+        "optimum may lie beyond it."
+    ]
+    inside = [a.message for a in advise(_choice_study(peak=0.01)) if "lr" in a.message]
+    assert inside == []

@@ -29,7 +29,7 @@ from collections import defaultdict
 from typing import Any
 
 from hptune.exceptions import ConfigError
-from hptune.report._data import ReportData, fmt, gather, position
+from hptune.report._data import ReportData, fmt, gather, is_categorical, position
 from hptune.space import FloatDimension, IntDimension
 from hptune.study import Study
 
@@ -102,6 +102,11 @@ def advice_for(
     advice = [
         a for name, dim in data.numeric() if (a := _boundary(data, name, dim, margin, top_fraction))
     ]
+    advice += [
+        a
+        for name, values in _ordinal_choices(data)
+        if (a := _edge_choice(data, name, values, top_fraction))
+    ]
     advice += [a for a in (_failures(data, failure_fraction), _diverged(data, min_region)) if a]
     noise = _noise(data)
     return advice + ([noise] if noise else [])
@@ -130,6 +135,40 @@ def _boundary(
     ):
         if all(near):
             return _boundary_advice(name, dim, side, bound, best, margin)
+    return None
+
+
+def _ordinal_choices(data: ReportData) -> list[tuple[str, list[float]]]:
+    """``choice`` dimensions over three or more numbers (not booleans): ordered, so they
+    have edges too (``batch_size: choice(32, 64, 128)``, a grid's ``lr: [0.1, 0.01]``)."""
+    out = []
+    for name, dim in data.dimensions:
+        values = getattr(dim, "values", None) if is_categorical(dim) else None
+        if values and len(values) >= 3 and all(_is_number(v) for v in values):
+            out.append((name, sorted(values)))
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _edge_choice(data: ReportData, name: str, values: list[float], top: float) -> Advice | None:
+    ranked = [t for t in data.ranked() if name in t.params]
+    if len(ranked) < 3:
+        return None
+    k = min(len(ranked), max(3, math.ceil(top * len(ranked))))
+    best = ranked[:k]
+    chosen = {t.params[name] for t in best}
+    for side, edge, beyond in (("largest", values[-1], "above"), ("smallest", values[0], "below")):
+        if chosen == {edge}:
+            message = (
+                f"extend {name}'s choices {beyond} {fmt(edge)}: the best {k} trials all chose "
+                f"its {side} value, so the optimum may lie beyond it."
+            )
+            evidence = {"parameter": name, "edge": edge, "side": side, "values": values,
+                        "trials": [t.number for t in best]}  # fmt: skip
+            return Advice("boundary", message, evidence)
     return None
 
 
