@@ -23,46 +23,37 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import logging
 import math
+import os
+import shutil
+import tempfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from bench.search.protocol import BudgetExhausted, Evaluator, Ledger
-from hptune.exceptions import ConfigError
+from hptune.exceptions import ConfigError, HptuneError
 from hptune.space import Choice, Conditional, Dimension, FloatDimension, IntDimension, Space
-from hptune.space import choice, loguniform, randint, uniform
+from hptune.trial import TrialDiverged
 
 Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
 
-#: The space assumed until ``bench/search/space.py`` provides the harness's one.
-ASSUMED_SPACE: dict[str, Any] = {
-    "lr": loguniform(1e-4, 1e-1),
-    "batch_size": choice(32, 64, 128),
-    "weight_decay": loguniform(1e-6, 1e-2),
-    "warmup_epochs": randint(0, 3),
-    "optimizer": choice(
-        {"adam": {"beta1": uniform(0.85, 0.95)}, "sgd": {"momentum": uniform(0.8, 0.99)}}
-    ),
-    "scheduler": choice({"cosine": {}, "plateau": {}, "constant": {}}),
-}
 #: The key under which a Hyperopt branch dict names its branch.
 _BRANCH = "__branch__"
 
 
-def harness_space(evaluator: Evaluator) -> Space:
-    """The space the harness searches for ``evaluator``'s task: the evaluator's ``space``
-    attribute if it has one, else ``bench.search.space.SPACE``, else :data:`ASSUMED_SPACE`."""
-    space = getattr(evaluator, "space", None)
-    if space is None:
-        try:
-            from bench.search.space import SPACE as space  # noqa: N811
-        except ImportError:
-            space = ASSUMED_SPACE
-    return Space(space)
+def harness_space() -> Space:
+    """The common space every method searches (:func:`bench.search.space.space`)."""
+    from bench.search.space import space
+
+    return space()
 
 
 def trial_seed(seed: int, config: Mapping[str, Any]) -> int:
@@ -114,17 +105,26 @@ class BestOfTrials:
     def __init__(self, max_epochs: int) -> None:
         self.max_epochs = max_epochs
         self._trials: dict[Any, list[Any]] = {}  # key -> [config, best value, last epoch]
+        self._diverged: set[Any] = set()
 
     def counted(self, key: Any, config: dict[str, Any], epoch: int, value: float) -> None:
         """Record one epoch the ledger has counted."""
         entry = self._trials.setdefault(key, [config, -math.inf, 0])
         entry[1], entry[2] = max(entry[1], value), epoch
 
+    def diverged(self, key: Any) -> None:
+        """Trial ``key`` diverged: never a full trial, whatever epochs it reported."""
+        self._diverged.add(key)
+
     def chosen(self) -> dict[str, Any]:
         """The chosen config; ConfigError when no epoch was counted."""
         if not self._trials:
             raise ConfigError("no trial ran an epoch within the budget; give budget_epochs >= 1.")
-        full = [t for t in self._trials.values() if t[2] >= self.max_epochs]
+        full = [
+            t
+            for k, t in self._trials.items()
+            if t[2] >= self.max_epochs and k not in self._diverged
+        ]
         return max(full or self._trials.values(), key=lambda t: t[1])[0]
 
 
@@ -196,15 +196,16 @@ def hyperopt_tpe(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, A
     """Hyperopt's TPE (Bergstra et al. 2011, "Algorithms for Hyper-Parameter Optimization",
     NeurIPS) with its defaults. Hyperopt has no pruning: every trial runs ``max_epochs``."""
     import numpy as np
-    from hyperopt import STATUS_OK, Trials, fmin, tpe
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 
     check_budget(ledger)
-    space = harness_space(evaluator)
+    space = harness_space()
     best = BestOfTrials(evaluator.max_epochs)
+    numbers = itertools.count()
 
     def objective(sample: dict[str, Any]) -> dict[str, Any]:
         config = to_config(space, hyperopt_params(sample))
-        key = len(best._trials)
+        key = next(numbers)
         counted = ledger.wrap(None, config)
 
         def report(epoch: int, value: float) -> bool:
@@ -212,12 +213,21 @@ def hyperopt_tpe(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, A
             best.counted(key, config, epoch, value)
             return stop
 
-        value = evaluator.run(config, trial_seed(seed, config), report)
+        try:
+            value = evaluator.run(config, trial_seed(seed, config), report)
+        except TrialDiverged:
+            value = math.nan
+        if not math.isfinite(value):
+            # Hyperopt's way to record a failed evaluation (TPE learns only from "ok" ones),
+            # as the Optuna methods record a diverged trial FAILED.
+            best.diverged(key)
+            return {"status": STATUS_FAIL}
         return {"loss": -value, "status": STATUS_OK}
 
     # Each trial spends >= 1 epoch, so the budget, not max_evals, ends the search.
     max_evals = ledger.budget_epochs - ledger.spent + 1
-    try:
+    # fmin catches only Exception, so the BaseException reaches us unchanged.
+    with contextlib.suppress(BudgetExhausted):
         fmin(
             objective,
             hyperopt_space(space),
@@ -227,10 +237,243 @@ def hyperopt_tpe(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, A
             rstate=np.random.default_rng(seed),
             show_progressbar=False,
         )
-    except BudgetExhausted:
-        # fmin catches only Exception, so the BaseException reaches us unchanged.
-        pass
     return best.chosen()
 
 
-PEER_METHODS: dict[str, Method] = {"hyperopt-tpe": hyperopt_tpe}
+# -- Ray Tune ---------------------------------------------------------------------------------
+
+#: Ray's token authentication is for shared clusters; a throwaway local one needs none.
+#: Tune's new console output prints its experiment table even at ``verbose=0``.
+_RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_AIR_NEW_OUTPUT": "0"}
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def ray_space(space: Space) -> dict[str, Any]:
+    """Ray Tune's ``param_space`` for random search: one flat domain per parameter, every
+    branch's included. Tune cannot nest domains inside ``tune.choice``; drawing all branch
+    parameters and ignoring those of the branches not chosen (:func:`to_config`) draws
+    configs from the same distribution."""
+    return {name: _ray_dimension(name, dim) for name, dim in space.dimensions()}
+
+
+def _ray_dimension(name: str, dim: Dimension) -> Any:
+    from ray import tune
+
+    if isinstance(dim, Conditional):
+        return tune.choice(list(dim.names))
+    if isinstance(dim, Choice):
+        return tune.choice(list(dim.values))
+    if dim.low == dim.high:
+        return dim.low
+    if isinstance(dim, FloatDimension):
+        return (tune.loguniform if dim.log else tune.uniform)(dim.low, dim.high)
+    if isinstance(dim, IntDimension):  # Tune's upper bound is exclusive, hptune's inclusive
+        return (tune.lograndint if dim.log else tune.randint)(dim.low, dim.high + 1)
+    raise ConfigError(f"parameter {name!r}: no Ray Tune form for {dim!r}.")
+
+
+class OptunaDefineByRun:
+    """``OptunaSearch``'s define-by-run space: hptune's own ``space.sample(trial)``, so the
+    Optuna distributions and conditional branches are exactly hptune's.
+
+    Args:
+        space: The hptune space.
+    """
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+
+    def __call__(self, trial: optuna.Trial) -> None:
+        self.space.sample(trial)  # Tune takes the suggested parameters, not the config
+
+
+def _ray_trainable(config: dict[str, Any], evaluator: Evaluator, space: Space, seed: int) -> None:
+    """Runs in a Tune worker: hptune's config for Tune's flat one, epochs reported to Tune."""
+    from ray import tune
+
+    hp_config = to_config(space, config)
+
+    def report(epoch: int, value: float) -> bool:
+        tune.report({"val_accuracy": value, "epoch": epoch})
+        return False  # ASHA and the budget stop a trial through Tune, not through this answer
+
+    # A diverged run just ends, as a user's training function would: Tune (and OptunaSearch)
+    # keep its last reported accuracy, and an error would only add a traceback to the log.
+    with contextlib.suppress(TrialDiverged):
+        evaluator.run(hp_config, trial_seed(seed, hp_config), report)
+
+
+def _ledger_callback(ledger: Ledger, space: Space, best: BestOfTrials) -> Any:
+    from ray import tune
+
+    class LedgerCallback(tune.Callback):
+        """Counts in the driver every epoch a Tune worker reports (the ledger lives here),
+        and notes when the budget is spent; Tune skips callbacks for its duplicate final
+        result, so each epoch is counted once."""
+
+        def __init__(self) -> None:
+            self.exhausted = False
+            self._reports: dict[str, tuple[dict[str, Any], Callable[[int, float], bool]]] = {}
+
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
+            if self.exhausted:
+                return
+            if trial.trial_id not in self._reports:
+                config = to_config(space, trial.config)
+                self._reports[trial.trial_id] = (config, ledger.wrap(None, config))
+            config, counted = self._reports[trial.trial_id]
+            epoch, value = int(result["epoch"]), float(result["val_accuracy"])
+            try:
+                counted(epoch, value)
+            except BudgetExhausted:
+                self.exhausted = True  # raising here would crash Tune; the stopper ends it
+                return
+            best.counted(trial.trial_id, config, epoch, value)
+
+    return LedgerCallback()
+
+
+def _budget_stopper(callback: Any) -> Any:
+    from ray import tune
+
+    class BudgetStopper(tune.Stopper):
+        """Stops every trial and the experiment once the ledger's budget is spent."""
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return callback.exhausted
+
+        def stop_all(self) -> bool:
+            return callback.exhausted
+
+    return BudgetStopper()
+
+
+def asha_scheduler(max_epochs: int) -> Any:
+    """Tune's ``AsyncHyperBandScheduler`` (ASHA, Li et al. 2018, arXiv 1810.05934) with
+    hptune's ``asha`` options: ``reduction_factor=3``, first rung at
+    ``max(1, (max_epochs - 1) // 9)`` epochs (Tune's ``grace_period``), one bracket."""
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    return AsyncHyperBandScheduler(
+        time_attr="epoch",
+        max_t=max_epochs,
+        grace_period=max(1, (max_epochs - 1) // 3**2),
+        reduction_factor=3,
+        brackets=1,
+    )
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_tune(
+    evaluator: Evaluator, ledger: Ledger, seed: int, *, searcher: str, max_concurrent_trials: int
+) -> dict[str, Any]:
+    """One Ray Tune run with ASHA on a local Ray of its own (2 CPUs, files in a temporary
+    directory removed afterwards); returns the chosen config.
+
+    Args:
+        searcher: ``"random"`` (``BasicVariantGenerator``) or ``"optuna"`` (``OptunaSearch``
+            with its default ``TPESampler(seed=seed)``).
+        max_concurrent_trials: Trials at once. 1 compares like with like: every other
+            method runs one trial at a time, and ASHA's decisions depend on concurrency.
+    """
+    import ray
+    from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.optuna import OptunaSearch
+
+    check_budget(ledger)
+    if ray.is_initialized():
+        raise HptuneError(
+            "Ray is already initialised in this process; the Ray Tune peers start and stop "
+            "a local Ray of their own: call ray.shutdown() first."
+        )
+    space = harness_space()
+    limit: int | None = max_concurrent_trials
+    if searcher == "random":
+        # Tune ignores max_concurrent_trials for this generator, which takes its own limit.
+        search_alg = BasicVariantGenerator(max_concurrent=limit, random_state=seed)
+        param_space, limit = ray_space(space), None
+    elif searcher == "optuna":
+        # metric and mode here too: the concurrency limiter Tune wraps it in does not pass
+        # TuneConfig's on.
+        search_alg = OptunaSearch(
+            space=OptunaDefineByRun(space), metric="val_accuracy", mode="max", seed=seed
+        )
+        param_space = None
+    else:
+        raise ConfigError(f"searcher must be 'random' or 'optuna', got {searcher!r}.")
+    best = BestOfTrials(evaluator.max_epochs)
+    callback = _ledger_callback(ledger, space, best)
+    # A short path: Ray's Unix socket paths inside it must stay under 108 characters.
+    temp_dir = tempfile.mkdtemp(prefix="hptune-peer-ray-")
+    # Workers inherit this environment; PYTHONPATH lets them import the trainable and the
+    # evaluator's class, which Ray pickles by reference.
+    path = os.pathsep.join([str(_REPO_ROOT), os.getcwd(), os.environ.get("PYTHONPATH", "")])
+    with _environment({**_RAY_ENV, "PYTHONPATH": path}):
+        try:
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                _temp_dir=temp_dir,
+            )
+            tune.Tuner(
+                tune.with_parameters(_ray_trainable, evaluator=evaluator, space=space, seed=seed),
+                param_space=param_space,
+                tune_config=tune.TuneConfig(
+                    metric="val_accuracy",
+                    mode="max",
+                    scheduler=asha_scheduler(evaluator.max_epochs),
+                    search_alg=search_alg,
+                    # Each trial spends >= 1 epoch, so the budget ends the run first.
+                    num_samples=ledger.budget_epochs - ledger.spent + 1,
+                    max_concurrent_trials=limit,
+                    # Tune's fastest setting: no new worker process (and torch import) per trial.
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="peer",
+                    storage_path=os.path.join(temp_dir, "results"),
+                    stop=_budget_stopper(callback),
+                    callbacks=[callback],
+                    verbose=0,
+                ),
+            ).fit()
+        finally:
+            ray.shutdown()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    return best.chosen()
+
+
+def ray_asha_random(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
+    """Ray Tune: random search (``BasicVariantGenerator``) with ASHA, one trial at a time."""
+    return run_tune(evaluator, ledger, seed, searcher="random", max_concurrent_trials=1)
+
+
+def ray_asha_optuna(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
+    """Ray Tune: ``OptunaSearch`` (Optuna's TPE) with ASHA, one trial at a time."""
+    return run_tune(evaluator, ledger, seed, searcher="optuna", max_concurrent_trials=1)
+
+
+PEER_METHODS: dict[str, Method] = {
+    "ray-asha-random": ray_asha_random,
+    "ray-asha-optuna": ray_asha_optuna,
+    "hyperopt-tpe": hyperopt_tpe,
+}
