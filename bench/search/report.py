@@ -205,9 +205,50 @@ def render(
     return "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
 
 
+INTRO = """# Search efficiency — results
+
+Every method searches the same space (`bench/search/space.py`: LR log-uniform 1e-4..1e-1,
+effective batch 32/64/128, weight decay log-uniform 1e-6..1e-2, warmup 0 or 2 epochs, adam
+with beta1 or sgd (nesterov) with momentum in 0.8..0.95, cosine or plateau scheduler) on
+each task under the same budget **counted in training epochs** (default: twenty full
+trainings, i.e. 20 x a trial's max epochs: 400 epochs on digits-mlp's 20-epoch table),
+over several seeds. Methods and their
+pruners: `bench/search/methods.py`; hptune's default is TPE + ASHA (the main job's pair),
+every other hptune strategy runs with ASHA too.
+
+**Replay mode** trains nothing: each proposed config is snapped to the nearest config of a
+dense table of full learning curves (`bench/data/<task>-curves.json.gz`, built once by
+`python -m bench replay-build --task <task>`; categoricals must match, numeric dimensions
+by normalized log/linear distance) and its cached curve is reported epoch by epoch through
+the same `report(epoch, value)` path into the method's pruner as a live run, so pruning
+decisions are the live ones for those values. The table was trained with one seed, so in
+replay the seeds vary the methods' randomness only, and a method gains nothing from
+proposing a config twice. The **oracle** is the table's best config (best validation
+accuracy at any epoch); "epochs to target" is the epochs spent until a method's best
+validation accuracy came within 0.5 points of it. Test accuracy is that of each method's
+chosen config (its best complete trial), trained the table's full epochs (best-val epoch).
+
+Tables: `digits-mlp` is the full grid (1008 configs x 20 epochs, 337 s to build on 2
+processes). `mnist1d-mlp` and `mnist1d-cnn` are **`--quick` tables** (192 configs x 10
+epochs: 4 LRs, 2 weight decays, one beta1/momentum of 0.9): the full builds did not fit
+this session on a shared 2-core machine. Their snapping is coarser, so their tables favour
+no method's fine placement of the LR; rebuild them without `--quick` for the full grid.
+Each table file records its exact command, build time, machine and versions.
+
+Reproduce everything: `python -m bench all` (or `python -m bench search --replay` for the
+replay tables below; `--quick` for a 5-seed replay run in a few minutes).
+"""
+
+
 def write_section(text: str, mode: str) -> None:
-    """Replace this mode's block in RESULTS.md (re-read just now), or append it."""
-    start, end = f"<!-- search:{mode}:start -->", f"<!-- search:{mode}:end -->"
+    """Replace this mode's block in RESULTS.md (re-read just now), or append it; the
+    search intro block likewise."""
+    _write_block("intro", INTRO)
+    _write_block(mode, text)
+
+
+def _write_block(name: str, text: str) -> None:
+    start, end = f"<!-- search:{name}:start -->", f"<!-- search:{name}:end -->"
     block = f"{start}\n{text}{end}"
     current = RESULTS_MD.read_text(encoding="utf-8")
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)

@@ -6,8 +6,10 @@ Options:
   per run; default 20 seeds. Without it, configs are trained live (default 5 seeds).
 * ``--quick``: replay only, 5 seeds, every task with a table: well under 15 minutes on 2
   cores. (Live mode costs minutes per method and seed even on digits-mlp.)
+* Ray Tune methods (``ray-*``) start a Ray runtime per run (about a minute each here), so
+  they run ``--slow-seeds`` seeds (default 5; 2 with ``--quick``), not ``--seeds``.
 * ``--tasks``, ``--methods``, ``--seeds N``, ``--budget E`` (epochs per run; default
-  ``20 x`` the task's max epochs, i.e. twenty full trainings), ``--workers`` (processes).
+  ``20 x`` the max epochs of a trial, i.e. twenty full trainings), ``--workers`` (processes).
 
 Each run's raw record (anytime curve, chosen config, its test accuracy) goes to
 ``bench/results/<mode>-<task>.json``; the tables and plots to ``bench/RESULTS.md`` and
@@ -47,14 +49,16 @@ def make_evaluator(task: str, replay: bool) -> Any:
     return ReplayEvaluator(_TABLES[task])
 
 
-def run_one(task: str, method: str, seed: int, replay: bool, budget: int) -> dict[str, Any]:
-    """One method on one task with one seed; never raises (errors are recorded)."""
+def run_one(task: str, method: str, seed: int, replay: bool, budget: int | None) -> dict[str, Any]:
+    """One method on one task with one seed; never raises (errors are recorded).
+    ``budget`` None: twenty full trainings (20 x the evaluator's max epochs)."""
     import torch
 
     from bench.search.methods import get_method
 
     torch.set_num_threads(1)
     evaluator = make_evaluator(task, replay)
+    budget = budget or 20 * evaluator.max_epochs
     ledger = Ledger(budget)
     start = time.perf_counter()
     record: dict[str, Any] = {"task": task, "method": method, "seed": seed, "budget": budget}
@@ -73,17 +77,24 @@ def _star(args: tuple) -> dict[str, Any]:
     return run_one(*args)
 
 
+def is_slow(method: str) -> bool:
+    """Methods whose runs cost about a minute of start-up each (Ray Tune)."""
+    return method.startswith("ray-")
+
+
 def run_all(
     tasks: Sequence[str], methods: Sequence[str], seeds: int, replay: bool,
-    budget: int | None, n_workers: int,
+    budget: int | None, n_workers: int, slow_seeds: int | None = None,
 ) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
     """Every (task, method, seed) run, in ``n_workers`` processes; records per task."""
     jobs = [
-        (task, method, seed, replay, budget or 20 * MAX_EPOCHS[task])
+        (task, method, seed, replay, budget)
         for task in tasks
         for method in methods
-        for seed in range(seeds)
+        for seed in range(min(seeds, slow_seeds or seeds) if is_slow(method) else seeds)
     ]
+    # Slow runs first, so the pool is not left waiting on one of them at the end.
+    jobs.sort(key=lambda job: not is_slow(job[1]))
     records: dict[str, list[dict[str, Any]]] = {task: [] for task in tasks}
     ctx = multiprocessing.get_context("spawn")
     start = time.perf_counter()
@@ -106,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=None)
     p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--slow-seeds", type=int, default=None, help="seeds of ray-* methods")
     p.add_argument("--budget", type=int, default=None, help="epochs per run")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
@@ -122,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = args.tasks or [t for t in TASKS if not replay or table_path(t).exists()]
     methods = args.methods or list(METHODS)
     command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
-    records = run_all(tasks, methods, seeds, replay, args.budget, args.workers)
+    slow_seeds = args.slow_seeds or (2 if args.quick else 5)
+    records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
     mode = "replay" if replay else "live"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     for task, recs in records.items():
