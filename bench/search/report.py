@@ -188,21 +188,22 @@ def task_section(task: str, records: Sequence[Mapping[str, Any]], mode: str) -> 
 def render(
     records: Mapping[str, Sequence[Mapping[str, Any]]], mode: str, command: str,
     unavailable: Mapping[str, str],
-) -> str:  # fmt: skip
-    """The Markdown of one mode (replay or live) for every task."""
+) -> dict[str, str]:  # fmt: skip
+    """Markdown blocks of one mode (replay or live): a header, then one per task, each with
+    the command, date, machine and versions of the run that produced it."""
     v = _versions()
-    head = [
-        f"## Search efficiency, {mode} mode",
-        "",
+    facts = (
         f"Command: `{command}`. Date: {datetime.date.today().isoformat()}. Machine: "
         f"{platform.machine()}, 2 CPU cores, no GPU, shared with other work (epochs are "
         f"counted, not seconds, so load does not change the tables; s/run does). Python "
-        f"{v['python']}, torch {v['torch']}, optuna {v['optuna']}.",
-        "",
-    ]
-    head += [f"- {name}: {why}" for name, why in unavailable.items()]
-    sections = [task_section(task, recs, mode) for task, recs in records.items() if recs]
-    return "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
+        f"{v['python']}, torch {v['torch']}, optuna {v['optuna']}."
+    )
+    notes = "".join(f"\n- {name}: {why}" for name, why in unavailable.items())
+    blocks = {mode: f"## Search efficiency, {mode} mode\n"}
+    for task, recs in records.items():
+        if recs:
+            blocks[f"{mode}:{task}"] = f"{task_section(task, recs, mode)}\n\n{facts}{notes}\n"
+    return blocks
 
 
 INTRO = """# Search efficiency — results
@@ -240,11 +241,12 @@ replay tables below; `--quick` for a 5-seed replay run in a few minutes).
 """
 
 
-def write_section(text: str, mode: str) -> None:
-    """Replace this mode's block in RESULTS.md (re-read just now), or append it; the
-    search intro block likewise."""
+def write_section(blocks: Mapping[str, str]) -> None:
+    """Replace each block in RESULTS.md (re-read just now), or append it; the search intro
+    block likewise. Blocks of tasks not in this run are left as they are."""
     _write_block("intro", INTRO)
-    _write_block(mode, text)
+    for name, text in blocks.items():
+        _write_block(name, text)
 
 
 def _write_block(name: str, text: str) -> None:

@@ -120,6 +120,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-seeds", type=int, default=None, help="seeds of ray-* methods")
     p.add_argument("--budget", type=int, default=None, help="epochs per run")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--report-only", action="store_true",
+        help="re-render RESULTS.md and plots from bench/results/<mode>-<task>.json",
+    )  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     return p
 
@@ -134,18 +138,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = args.tasks or [t for t in TASKS if not replay or table_path(t).exists()]
     methods = args.methods or list(METHODS)
     command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
-    slow_seeds = args.slow_seeds or (2 if args.quick else 5)
-    records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
     mode = "replay" if replay else "live"
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        saved = {t: json.loads((RESULTS_DIR / f"{mode}-{t}.json").read_text()) for t in tasks}
+        records = {t: d["records"] for t, d in saved.items()}
+        commands = {t: d["command"] for t, d in saved.items()}
+    else:
+        slow_seeds = args.slow_seeds or (2 if args.quick else 5)
+        records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        for task, recs in records.items():
+            recs.sort(key=lambda r: (methods.index(r["method"]), r["seed"]))
+            path = RESULTS_DIR / f"{mode}-{task}.json"
+            path.write_text(json.dumps({"command": command, "records": recs}, indent=0))
+        commands = dict.fromkeys(records, command)
+    blocks: dict[str, str] = {}
     for task, recs in records.items():
-        recs.sort(key=lambda r: (methods.index(r["method"]), r["seed"]))
-        path = RESULTS_DIR / f"{mode}-{task}.json"
-        path.write_text(json.dumps({"command": command, "records": recs}, indent=0))
-    text = report.render(records, mode=mode, command=command.strip(), unavailable=UNAVAILABLE)
-    print(text)
+        blocks.update(report.render({task: recs}, mode, commands[task].strip(), UNAVAILABLE))
+    print("\n\n".join(blocks.values()))
     if not args.no_write:
-        report.write_section(text, mode)
+        report.write_section(blocks)
     return 0
 
 
