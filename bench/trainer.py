@@ -28,8 +28,10 @@ Lightning by a callback at ``on_validation_end``.
   per batch) so that data loading is not what is compared.
 
 Repetitions are interleaved (hand, hptune, lightning, hand, ...) so a change in machine load
-hits all three alike; the table gives the median of the repetitions. Every run's final
-validation accuracy is kept as a check that the same work was done.
+hits all three alike; the table gives the median of the repetitions and the 1-minute load
+average at the end of each row (numbers taken under load move). Every run's final
+validation accuracy is kept as a check that the same work was done: with the same seed, data
+order and optimizer the three reach the same accuracy, to the printed digit.
 
 Run from the repository root: ``python -m bench.trainer [--quick] [--threads 1 2]``
 (needs ``pip install -c constraints.txt lightning``; without it the Lightning column is
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -256,7 +259,10 @@ def benchmark(
                 for _ in range(repeats):  # interleaved: load drift hits every trainer alike
                     for name in trainers:
                         runs[name].append(measure(name, task_name, batch_size, epochs, n_threads))
+                # The 1-minute load average as the row ends: other work on the machine
+                # skews samples/s, so the table says how quiet it was.
                 row = {"threads": n_threads, "task": task_name, "batch": batch_size}
+                row["load"] = os.getloadavg()[0]
                 for name, trainer_runs in runs.items():
                     row[name] = statistics.median(r.samples_per_s for r in trainer_runs)
                     row[f"{name}_runs"] = [asdict(r) for r in trainer_runs]
@@ -271,6 +277,7 @@ def format_row(row: dict[str, Any], trainers: Sequence[str]) -> str:
     cells += [f"{row[name]:,.0f}" for name in trainers]
     cells += [f"{row[name] / row['hand']:.2f}" for name in trainers if name != "hand"]
     cells.append(" / ".join(f"{row[f'{name}_acc']:.3f}" for name in trainers))
+    cells.append(f"{row['load']:.1f}")
     return "| " + " | ".join(cells) + " |"
 
 
@@ -278,7 +285,7 @@ def table(rows: list[dict[str, Any]], trainers: Sequence[str]) -> str:
     """The Markdown table of RESULTS.md."""
     others = [name for name in trainers if name != "hand"]
     head = ["threads", "task", "batch"] + [f"{name} samples/s" for name in trainers]
-    head += [f"{name}/hand" for name in others] + [f"val acc ({' / '.join(trainers)})"]
+    head += [f"{name}/hand" for name in others] + [f"val acc ({' / '.join(trainers)})", "load"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + [format_row(row, trainers) for row in rows])
 
