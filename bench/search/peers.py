@@ -366,12 +366,37 @@ def asha_scheduler(max_epochs: int) -> Any:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+def local_ray() -> Iterator[str]:
+    """A local Ray of its own (2 CPUs, no dashboard) whose files live in a temporary
+    directory, yielded and removed afterwards; Ray is shut down on the way out."""
+    import ray
+
+    if ray.is_initialized():
+        raise HptuneError(
+            "Ray is already initialised in this process; the Ray Tune peers start and stop "
+            "a local Ray of their own: call ray.shutdown() first."
+        )
+    # A short path: Ray's Unix socket paths inside it must stay under 108 characters.
+    temp_dir = tempfile.mkdtemp(prefix="hptune-peer-ray-")
+    # Workers inherit this environment; PYTHONPATH lets them import the trainable and the
+    # evaluator's class, which Ray pickles by reference.
+    path = os.pathsep.join([str(_REPO_ROOT), os.getcwd(), os.environ.get("PYTHONPATH", "")])
+    env = {**_RAY_ENV, "PYTHONPATH": path}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
-        yield
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            _temp_dir=temp_dir,
+        )
+        yield temp_dir
     finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -379,86 +404,87 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def _search_alg(searcher: str, space: Space, seed: int, max_concurrent_trials: int) -> tuple:
+    """``(search_alg, param_space, max_concurrent_trials for TuneConfig)``."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+    from ray.tune.search.optuna import OptunaSearch
+
+    if searcher == "random":
+        # Tune ignores max_concurrent_trials for this generator, which takes its own limit.
+        generator = BasicVariantGenerator(max_concurrent=max_concurrent_trials, random_state=seed)
+        return generator, ray_space(space), None
+    if searcher == "optuna":
+        # metric and mode here too: the concurrency limiter Tune wraps it in does not pass
+        # TuneConfig's on.
+        search = OptunaSearch(
+            space=OptunaDefineByRun(space), metric="val_accuracy", mode="max", seed=seed
+        )
+        return search, None, max_concurrent_trials
+    raise ConfigError(f"searcher must be 'random' or 'optuna', got {searcher!r}.")
+
+
+def _tuner(
+    evaluator: Evaluator, ledger: Ledger, seed: int, space: Space, search: tuple, callback: Any,
+    storage_path: str,
+) -> Any:  # fmt: skip
+    from ray import tune
+
+    search_alg, param_space, limit = search
+    return tune.Tuner(
+        # with_parameters puts the evaluator (a replay table, say) in Ray's object store once.
+        tune.with_parameters(_ray_trainable, evaluator=evaluator, space=space, seed=seed),
+        param_space=param_space,
+        tune_config=tune.TuneConfig(
+            metric="val_accuracy",
+            mode="max",
+            scheduler=asha_scheduler(evaluator.max_epochs),
+            search_alg=search_alg,
+            # Each trial spends >= 1 epoch, so the budget ends the run first.
+            num_samples=ledger.budget_epochs - ledger.spent + 1,
+            max_concurrent_trials=limit,
+            # Tune's fastest setting: no new worker process (and torch import) per trial.
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name="peer",
+            storage_path=storage_path,
+            stop=_budget_stopper(callback),
+            callbacks=[callback],
+            failure_config=tune.FailureConfig(fail_fast=True),
+            verbose=0,
+        ),
+    )
+
+
 def run_tune(
     evaluator: Evaluator, ledger: Ledger, seed: int, *, searcher: str, max_concurrent_trials: int
 ) -> dict[str, Any]:
-    """One Ray Tune run with ASHA on a local Ray of its own (2 CPUs, files in a temporary
-    directory removed afterwards); returns the chosen config.
+    """One Ray Tune run with ASHA on a :func:`local_ray`; returns the chosen config.
 
     Args:
         searcher: ``"random"`` (``BasicVariantGenerator``) or ``"optuna"`` (``OptunaSearch``
             with its default ``TPESampler(seed=seed)``).
         max_concurrent_trials: Trials at once. 1 compares like with like: every other
             method runs one trial at a time, and ASHA's decisions depend on concurrency.
-    """
-    import ray
-    from ray import tune
-    from ray.tune.search.basic_variant import BasicVariantGenerator
-    from ray.tune.search.optuna import OptunaSearch
 
+    Raises:
+        HptuneError: A trial failed (other than by diverging); Tune stops at the first.
+    """
     check_budget(ledger)
-    if ray.is_initialized():
-        raise HptuneError(
-            "Ray is already initialised in this process; the Ray Tune peers start and stop "
-            "a local Ray of their own: call ray.shutdown() first."
-        )
     space = harness_space()
-    limit: int | None = max_concurrent_trials
-    if searcher == "random":
-        # Tune ignores max_concurrent_trials for this generator, which takes its own limit.
-        search_alg = BasicVariantGenerator(max_concurrent=limit, random_state=seed)
-        param_space, limit = ray_space(space), None
-    elif searcher == "optuna":
-        # metric and mode here too: the concurrency limiter Tune wraps it in does not pass
-        # TuneConfig's on.
-        search_alg = OptunaSearch(
-            space=OptunaDefineByRun(space), metric="val_accuracy", mode="max", seed=seed
-        )
-        param_space = None
-    else:
-        raise ConfigError(f"searcher must be 'random' or 'optuna', got {searcher!r}.")
+    search = _search_alg(searcher, space, seed, max_concurrent_trials)
     best = BestOfTrials(evaluator.max_epochs)
     callback = _ledger_callback(ledger, space, best)
-    # A short path: Ray's Unix socket paths inside it must stay under 108 characters.
-    temp_dir = tempfile.mkdtemp(prefix="hptune-peer-ray-")
-    # Workers inherit this environment; PYTHONPATH lets them import the trainable and the
-    # evaluator's class, which Ray pickles by reference.
-    path = os.pathsep.join([str(_REPO_ROOT), os.getcwd(), os.environ.get("PYTHONPATH", "")])
-    with _environment({**_RAY_ENV, "PYTHONPATH": path}):
-        try:
-            ray.init(
-                address="local",
-                num_cpus=2,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                _temp_dir=temp_dir,
-            )
-            tune.Tuner(
-                tune.with_parameters(_ray_trainable, evaluator=evaluator, space=space, seed=seed),
-                param_space=param_space,
-                tune_config=tune.TuneConfig(
-                    metric="val_accuracy",
-                    mode="max",
-                    scheduler=asha_scheduler(evaluator.max_epochs),
-                    search_alg=search_alg,
-                    # Each trial spends >= 1 epoch, so the budget ends the run first.
-                    num_samples=ledger.budget_epochs - ledger.spent + 1,
-                    max_concurrent_trials=limit,
-                    # Tune's fastest setting: no new worker process (and torch import) per trial.
-                    reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name="peer",
-                    storage_path=os.path.join(temp_dir, "results"),
-                    stop=_budget_stopper(callback),
-                    callbacks=[callback],
-                    verbose=0,
-                ),
-            ).fit()
-        finally:
-            ray.shutdown()
-            shutil.rmtree(temp_dir, ignore_errors=True)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # OptunaSearch's "study created"
+    try:
+        with local_ray() as temp_dir:
+            storage = os.path.join(temp_dir, "results")
+            results = _tuner(evaluator, ledger, seed, space, search, callback, storage).fit()
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if results.errors:
+        raise HptuneError(f"a Ray Tune trial failed: {results.errors[0]!r}")
     return best.chosen()
 
 

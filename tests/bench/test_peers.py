@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +80,14 @@ class FakeEvaluator:
 
     def test_accuracy(self, config: dict[str, Any], seed: int) -> float:
         return score(config)
+
+
+class BrokenEvaluator(FakeEvaluator):
+    """Fails after its first epoch, as a bug in an evaluator would."""
+
+    def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
+        report(1, 0.5)
+        raise ValueError("broken evaluator")
 
 
 class RecordingLedger(Ledger):
@@ -249,16 +259,30 @@ def test_hyperopt_with_a_budget_below_one_trial_chooses_the_partial_one() -> Non
     assert chosen == ledger.trials[0][0]
 
 
+def test_hyperopt_lets_an_evaluator_error_through() -> None:
+    ledger = Ledger(30)
+    with pytest.raises(ValueError, match="broken evaluator"):
+        peers.hyperopt_tpe(BrokenEvaluator(), ledger, seed=0)
+    assert ledger.spent == 1
+
+
 # -- Ray Tune ---------------------------------------------------------------------------------
 
 
-def _peer_temp_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("hptune-peer-ray-*"))
+@pytest.fixture
+def temp_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A temporary directory of this test's own as ``tempfile``'s default, so the check that
+    the peer removed its Ray directory sees no other run's (other processes may run Ray
+    peers at the same time). Short: Ray's socket paths inside must stay under 108 chars."""
+    base = Path(tempfile.mkdtemp(prefix="pr"))
+    monkeypatch.setattr(tempfile, "tempdir", str(base))
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ray-asha-random", "ray-asha-optuna"])
-def test_ray_tune_with_asha_stops_at_the_budget(name: str) -> None:
+def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> None:
     try:
         import ray
     except ImportError:
@@ -267,7 +291,6 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str) -> None:
         pytest.skip("Ray not installed")
     if ray.is_initialized():
         pytest.fail("Ray is already initialised in this process; the peers start their own")
-    before = _peer_temp_dirs()
     ledger = RecordingLedger(30)
     chosen = peers.PEER_METHODS[name](FakeEvaluator(), ledger, 0)
 
@@ -282,7 +305,17 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str) -> None:
     assert chosen == best_full(ledger)
     peers.harness_space().flatten(chosen)
     assert not ray.is_initialized()
-    assert _peer_temp_dirs() <= before  # its temporary directory is gone
+    assert list(temp_base.iterdir()) == []  # its temporary directory is gone
+
+
+@pytest.mark.slow
+def test_ray_tune_stops_at_the_first_failed_trial_and_says_why(temp_base: Path) -> None:
+    ray = pytest.importorskip("ray")
+    ledger = Ledger(30)
+    with pytest.raises(HptuneError, match=r"a Ray Tune trial failed: .*broken evaluator"):
+        peers.ray_asha_random(BrokenEvaluator(), ledger, 0)
+    assert ledger.spent == 1  # fail fast: no trial after the broken one
+    assert not ray.is_initialized() and list(temp_base.iterdir()) == []
 
 
 def test_ray_refuses_to_run_inside_an_existing_ray(monkeypatch: pytest.MonkeyPatch) -> None:
