@@ -41,6 +41,7 @@ skipped). Prints a Markdown table for ``bench/RESULTS.md``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -57,6 +58,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from hptune.tasks import get_task
+from hptune.tasks.data import TaskData
 from hptune.training.recipe import train
 from hptune.trial import Trial
 
@@ -145,10 +147,12 @@ def run_hand(task_name: str, batch_size: int, epochs: int) -> tuple[list[float],
     return stamps, accuracy
 
 
-def run_hptune(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
+def run_hptune(
+    task_name: str, batch_size: int, epochs: int, data: TaskData | None = None
+) -> tuple[list[float], float]:
     """``hptune.training.recipe.train``; the live trial's reporter stamps each epoch's end."""
     task = get_task(task_name)
-    data = task.datasets()
+    data = task.datasets() if data is None else data
     config = {**HPARAMS, "batch_size": batch_size}
     stamps: list[float] = []
 
@@ -159,6 +163,15 @@ def run_hptune(task_name: str, batch_size: int, epochs: int) -> tuple[list[float
     trial = Trial(0, config, SEED, reporter=reporter)
     result = train(config, task, epochs=epochs + 1, seed=SEED, trial=trial, data=data, device="cpu")
     return stamps, result.final_value
+
+
+def run_hptune_no_test(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
+    """The recipe with a one-sample test split: what its test evaluations cost (ablation)."""
+    task = get_task(task_name)
+    data = task.datasets()
+    one = torch.utils.data.TensorDataset(*(tensor[:1] for tensor in data.test.tensors))
+    short = dataclasses.replace(data, test=one)
+    return run_hptune(task_name, batch_size, epochs, data=short)
 
 
 def run_lightning(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
@@ -215,6 +228,7 @@ RUNNERS: dict[str, Callable[[str, int, int], tuple[list[float], float]]] = {
     "hand": run_hand,
     "hptune": run_hptune,
     "lightning": run_lightning,
+    "hptune-no-test": run_hptune_no_test,
 }
 
 
@@ -294,15 +308,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bench.trainer`` (and ``python -m bench trainer``)."""
     parser = argparse.ArgumentParser(prog="python -m bench.trainer", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer cases, epochs, threads")
-    parser.add_argument("--epochs", type=int, default=None, help="timed epochs (default 5)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="timed epochs (default 10, --quick 5)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="repetitions per cell")
     parser.add_argument("--threads", type=int, nargs="+", default=None, help="default 1 2")
+    parser.add_argument(
+        "--trainers", nargs="+", choices=list(RUNNERS), default=None,
+        help="columns, hand first (default: hand hptune lightning)",
+    )  # fmt: skip
     parser.add_argument("--json", default=None, help="also write every run to this file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    trainers = ["hand", "hptune"] + (["lightning"] if lightning_available() else [])
-    if "lightning" not in trainers:
+    trainers = args.trainers or ["hand", "hptune", "lightning"]
+    if trainers[0] != "hand":
+        parser.error(f"--trainers must start with hand (the ratios divide by it); got {trainers}")
+    if "lightning" in trainers and not lightning_available():
         print("lightning is not installed: its column is skipped", file=sys.stderr)
+        trainers.remove("lightning")
     if "lightning" in trainers:
         quiet_lightning()
     if args.quick:
