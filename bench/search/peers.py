@@ -14,6 +14,24 @@ Rules shared by the peers, so that they differ from hptune only in how they sear
 - The chosen config is the best (highest best-epoch validation accuracy) of the trials that
   ran the full ``max_epochs``, as Optuna's ``best_trial`` only counts complete trials; if
   none did, the best partial one. Only epochs the ledger counted are looked at.
+- Errors other than a diverged run (``TrialDiverged``) end the run with that error.
+
+========================= ==========================================================================
+peer                      set-up
+========================= ==========================================================================
+``ray-asha-random``       Tune's ``BasicVariantGenerator(random_state=seed)`` + ASHA
+``ray-asha-optuna``       Tune's ``OptunaSearch(seed=seed)`` (its default ``TPESampler``) + ASHA
+``hyperopt-tpe``          ``fmin(tpe.suggest, rstate=default_rng(seed))``; no pruning (Hyperopt has
+                          none): every trial runs ``max_epochs``
+========================= ==========================================================================
+
+Ray Tune runs with hptune's ASHA options (:func:`asha_scheduler`), **one trial at a time**
+(every other method is sequential, and ASHA's decisions change with concurrency), with
+``reuse_actors=True`` (Tune's fastest setting: no new worker process per trial), on a local
+Ray of its own per run (:func:`local_ray`, 2 CPUs): its start-up, a few seconds, is part of
+each run's wall-clock time. Tune runs the trainable in worker processes, so a Tune callback
+counts each reported epoch in the ledger **in the driver**, and a Tune stopper ends the
+experiment once the ledger's budget is spent.
 
 Example:
     >>> from bench.search.peers import PEER_METHODS
