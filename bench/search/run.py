@@ -12,13 +12,14 @@ Options:
   ``20 x`` the max epochs of a trial, i.e. twenty full trainings), ``--workers`` (processes).
 
 Each run's raw record (anytime curve, chosen config, its test accuracy) goes to
-``bench/results/<mode>-<task>.json``; the tables and plots to ``bench/RESULTS.md`` and
+``bench/results/<mode>-<task>.json.gz``; the tables and plots to ``bench/RESULTS.md`` and
 ``bench/results/<task>-anytime[-live].png`` (see :mod:`bench.search.report`).
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import multiprocessing
 import sys
@@ -108,6 +109,17 @@ def run_all(
     return records
 
 
+def _save_records(path: Path, command: str, records: list[dict[str, Any]]) -> None:
+    # mtime=0: identical records give identical bytes.
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(json.dumps({"command": command, "records": records}).encode("utf-8"))
+
+
+def _load_records(path: Path) -> dict[str, Any]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
 def _parser() -> argparse.ArgumentParser:
     from bench.search.methods import METHODS
 
@@ -122,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument(
         "--report-only", action="store_true",
-        help="re-render RESULTS.md and plots from bench/results/<mode>-<task>.json",
+        help="re-render RESULTS.md and plots from bench/results/<mode>-<task>.json.gz",
     )  # fmt: skip
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     return p
@@ -140,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
     mode = "replay" if replay else "live"
     if args.report_only:
-        saved = {t: json.loads((RESULTS_DIR / f"{mode}-{t}.json").read_text()) for t in tasks}
+        saved = {t: _load_records(RESULTS_DIR / f"{mode}-{t}.json.gz") for t in tasks}
         records = {t: d["records"] for t, d in saved.items()}
         commands = {t: d["command"] for t, d in saved.items()}
     else:
@@ -149,8 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         for task, recs in records.items():
             recs.sort(key=lambda r: (methods.index(r["method"]), r["seed"]))
-            path = RESULTS_DIR / f"{mode}-{task}.json"
-            path.write_text(json.dumps({"command": command, "records": recs}, indent=0))
+            _save_records(RESULTS_DIR / f"{mode}-{task}.json.gz", command, recs)
         commands = dict.fromkeys(records, command)
     blocks: dict[str, str] = {}
     for task, recs in records.items():
