@@ -23,9 +23,9 @@ Lightning by a callback at ``on_validation_end``.
   split after an epoch that improves validation accuracy (a feature it has and the others
   lack; costed in RESULTS.md).
 * **lightning** is a ``LightningModule`` around the same model with logging, checkpointing,
-  progress bar, model summary and the sanity check off, on the CPU accelerator, fed the
-  same batched loader hptune uses (a ``BatchSampler`` over a ``TensorDataset``: one gather
-  per batch) so that data loading is not what is compared.
+  progress bar, model summary and the sanity check off, on the CPU accelerator, fed a
+  ``DataLoader`` over a ``BatchSampler`` (one gather per batch, not per sample; the same
+  batches as the other two) as a user who knows the trick would write it.
 
 Repetitions are interleaved (hand, hptune, lightning, hand, ...) so a change in machine load
 hits all three alike; the table gives the median of the repetitions and the 1-minute load
@@ -83,7 +83,7 @@ CASES: dict[str, tuple[int, ...]] = {
 
 @dataclass(frozen=True)
 class Run:
-    """One timed training run: throughput after the warm-up epoch, and where it ended."""
+    """One timed training run: throughput after the warm-up epoch, final val accuracy."""
 
     trainer: str
     samples_per_s: float
@@ -104,7 +104,8 @@ def adamw(model: nn.Module) -> torch.optim.Optimizer:
 
 
 def batched_loader(dataset: torch.utils.data.TensorDataset, batch_size: int, seed: int) -> Any:
-    """Shuffled batches gathered one batch at a time: the loader hptune's recipe uses."""
+    """Shuffled batches gathered one batch at a time by a DataLoader: the loader the recipe
+    used before ``TensorBatches`` (same batches, same random draws)."""
     generator = torch.Generator().manual_seed(seed)
     sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
     batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
