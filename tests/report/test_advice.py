@@ -19,7 +19,13 @@ from tests.report.conftest import sqlite_url
 
 def _grid_study(tmp_path, space, objective, direction="maximize", name="s"):
     study = create_study(
-        space, name=name, storage=sqlite_url(tmp_path), strategy="grid", direction=direction, seed=0
+        space,
+        name=name,
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        strategy_options={"shuffle": False},
+        direction=direction,
+        seed=0,
     )
     study.optimize(objective)
     return study

@@ -77,6 +77,7 @@ def test_escaping_of_values_reasons_and_notes(tmp_path):
         name="esc",
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        strategy_options={"shuffle": False},
         seed=0,
     )
 
@@ -140,6 +141,7 @@ def test_summary_and_leaderboard_numbers(tmp_path):
         name="nums",
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        strategy_options={"shuffle": False},
         direction="minimize",
         seed=0,
     )
@@ -176,6 +178,7 @@ def test_reports_of_degenerate_studies(tmp_path, shape):
         name=shape,
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        strategy_options={"shuffle": False},
         seed=0,
     )
 
@@ -208,7 +211,14 @@ def test_importance_ranks_the_parameter_that_matters(tmp_path):
     from hptune.report._summary import importance
 
     space = {"lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]), "junk": choice("a", "b")}
-    study = create_study(space, name="imp", storage=sqlite_url(tmp_path), strategy="grid", seed=0)
+    study = create_study(
+        space,
+        name="imp",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        strategy_options={"shuffle": False},
+        seed=0,
+    )
     study.optimize(lambda c, t: c["lr"] ** 2)
     result = importance(gather(study))
     assert result.method == "fANOVA"

@@ -70,3 +70,25 @@ def test_grid_resumes_where_it_stopped(tmp_path):
     ]
     assert sorted(map(_key, seen)) == sorted(map(_key, expected))
     assert [t.state for t in load_study("g", url).trials] == ["COMPLETE"] * 6
+
+
+def _grid_order(seed, **options):
+    from hptune.study import create_study
+
+    study = create_study(
+        {"lr": [1e-4, 1e-3, 1e-2, 1e-1], "batch_size": [32, 64, 128, 256]},
+        storage=None,
+        strategy="grid",
+        strategy_options=options,
+        seed=seed,
+    )
+    study.optimize(lambda config, trial: 0.0, n_trials=4)
+    return [(t.config["lr"], t.config["batch_size"]) for t in study.trials if t.state == "COMPLETE"]
+
+
+def test_a_partial_grid_spreads_over_the_space_in_a_seeded_order():
+    first = _grid_order(seed=0)
+    assert first == _grid_order(seed=0) and first != _grid_order(seed=1)
+    # In the space's own order, 4 of 16 points all have the smallest lr.
+    assert {lr for lr, _ in _grid_order(seed=0, shuffle=False)} == {1e-4}
+    assert len({lr for lr, _ in first}) > 1

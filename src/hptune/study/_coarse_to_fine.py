@@ -242,7 +242,7 @@ class CoarseToFineStrategy(Strategy):
         self._staged = _StagedSampler(self._coarse_sampler)
         return self._staged
 
-    def prepare(self, study: optuna.Study, space: Any) -> None:
+    def prepare(self, study: optuna.Study, space: Any, seed: int) -> None:
         self._plan = study.user_attrs.get(ATTR)
         if self._plan and self._plan.get("box") is not None:
             box = {n: _dist_from_record(d) for n, d in self._plan["box"].items()}

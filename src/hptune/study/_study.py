@@ -60,7 +60,7 @@ class Study:
         self.seed = seed
         n_existing = len(optuna_study.get_trials(deepcopy=False))
         optuna_study.sampler = PenalizingSampler(strategy.create_sampler(seed, n_existing))
-        strategy.prepare(optuna_study, space)
+        strategy.prepare(optuna_study, space, seed)
 
     @property
     def name(self) -> str:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import abc
 import importlib.util
+import random
 import warnings
 from collections.abc import Set
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -80,7 +81,7 @@ class Strategy(abc.ABC):
         """The Optuna sampler; ``n_existing_trials`` > 0 when a stored study is resumed
         (see :func:`hptune.study.derive_sampler_seed`)."""
 
-    def prepare(self, study: optuna.Study, space: Space) -> None:  # noqa: B027 - a hook
+    def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:  # noqa: B027 - a hook
         """Called when the study is created or loaded."""
 
     def begin(self, study: optuna.Study, space: Space, n_trials: int | None) -> None:  # noqa: B027
@@ -282,19 +283,25 @@ GRID_ATTR = "hptune.grid"
 
 
 class GridStrategy(Strategy):
-    """Every point of ``space.grid(n_points)`` exactly once.
+    """Every point of ``space.grid(n_points)`` exactly once, in an order shuffled by the
+    study seed.
 
     The points are enqueued as Optuna WAITING trials when the study is created (re-opening
     enqueues only points the study does not hold yet), and the study stops when no point
     waits. With several drivers on one shared study, the points are shared out among them.
+    The shuffle matters when the budget is smaller than the grid: in the space's own order
+    the first trials would all sit in one corner (the smallest lr, say); shuffled, any
+    prefix of the grid spreads over the whole space, as Optuna's GridSampler does.
 
     Args:
         n_points: Points per continuous dimension that sets no grid of its own (see
             :meth:`hptune.space.Space.grid`).
+        shuffle: Visit the points in an order shuffled by the study seed (default True);
+            False keeps the order of :meth:`hptune.space.Space.grid`.
     """
 
     name = "grid"
-    option_names = ("n_points",)
+    option_names = ("n_points", "shuffle")
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
         # Every parameter of a grid point is fixed; the sampler is never consulted for them.
@@ -302,10 +309,12 @@ class GridStrategy(Strategy):
             seed=_records.derive_sampler_seed(seed, n_existing_trials)
         )
 
-    def prepare(self, study: optuna.Study, space: Space) -> None:
+    def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:
         if GRID_ATTR in study.user_attrs:
             return
         points = space.grid(self.options.get("n_points"))
+        if self.options.get("shuffle", True):
+            random.Random(seed).shuffle(points)
         held = {_records.canonical_json(t.params) for t in study.get_trials(deepcopy=False)}
         held |= {_records.canonical_json(_fixed(t)) for t in study.get_trials(deepcopy=False)}
         n_new = 0
