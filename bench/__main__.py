@@ -51,6 +51,9 @@ def _run(command: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     valid = [*COMMANDS, "all"]
+    if argv[:1] in (["-h"], ["--help"]) or argv[:2] in (["all", "-h"], ["all", "--help"]):
+        print(__doc__)
+        return 0
     if not argv or argv[0] not in valid:
         print(__doc__, file=sys.stderr)
         given = repr(argv[0]) if argv else "nothing"
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command != "all":
         return _run(command, rest)
+    unknown = [a for a in rest if a != "--quick"]
+    if unknown:
+        print(f"error: 'all' takes only --quick; got {' '.join(unknown)}.", file=sys.stderr)
+        return 2
     quick = ["--quick"] if "--quick" in rest else []
     for name in ("search", "trainer", "overhead"):
         code = _run(name, quick if name != "overhead" else [])
