@@ -318,3 +318,44 @@ def test_lr_find_sweeps_the_task_and_is_seeded():
     assert a.suggested_lr is not None and 1e-4 < a.suggested_lr < 10.0
     with pytest.raises(ConfigError, match=re.escape("Unknown config key(s) 'momentum'")):
         lr_find(_task(), {"momentum": 0.9})
+
+
+@pytest.mark.parametrize("n", [10, 12])
+@pytest.mark.parametrize("batch_size", [3, 4, 5000])
+def test_tensor_batches_draw_exactly_what_the_dataloader_draws(n, batch_size):
+    """The recipe's fast loader must not change a single random draw: same batches, same
+    shuffling generator state and same global RNG state after every epoch, also when an
+    epoch is abandoned part-way."""
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
+
+    from hptune.training._recipe_parts import TensorBatches
+
+    data = TensorDataset(torch.arange(n * 2.0).reshape(n, 2), torch.arange(n))
+
+    def epochs(make):
+        torch.manual_seed(123)
+        g = torch.Generator().manual_seed(7)
+        loader = make(g)
+        seen = []
+        for epoch in range(3):
+            batches = []
+            for i, (x, y) in enumerate(loader):
+                batches.append((x.clone(), y.clone()))
+                if epoch == 1 and i == 0:
+                    break  # abandoned part-way
+            seen.append((batches, g.get_state().clone(), torch.get_rng_state().clone()))
+        return seen
+
+    fast = epochs(lambda g: TensorBatches(data, batch_size, g))
+    slow = epochs(
+        lambda g: DataLoader(
+            data,
+            sampler=BatchSampler(RandomSampler(data, generator=g), batch_size, False),
+            batch_size=None,
+        )
+    )
+    for (fb, fg, fr), (sb, sg, sr) in zip(fast, slow, strict=True):
+        assert len(fb) == len(sb)
+        for (fx, fy), (sx, sy) in zip(fb, sb, strict=True):
+            assert torch.equal(fx, sx) and torch.equal(fy, sy)
+        assert torch.equal(fg, sg) and torch.equal(fr, sr)
