@@ -85,6 +85,45 @@ def cpu_bound_s(n_workers: int, n: int = 16) -> float:
     return time.perf_counter() - start
 
 
+def growth_rows(n: int) -> list[str]:
+    """ms per trial in each quarter of an ``n``-trial run on one SQLite study: the driver
+    re-reads trials (budget counts, samplers), so a cost that grows with the study shows."""
+    rows = ["| loop | " + " | ".join(f"trials {i * n // 4}-{(i + 1) * n // 4}" for i in range(4)) + " |",
+            "|---|---|---|---|---|"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, make in (
+            ("hptune inline", lambda url: _hptune_quarter(url)),
+            ("optuna Study.optimize", lambda url: _optuna_quarter(url)),
+        ):
+            step = make(f"sqlite:///{tmp}/{label.split()[0]}.db")
+            cells = [f"{step(n // 4) * 1e3:.1f}" for _ in range(4)]
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def _hptune_quarter(url: str):
+    study = create_study(SPACE, storage=url, strategy="random", seed=0, name="growth")
+
+    def run(k: int) -> float:
+        start = time.perf_counter()
+        study.optimize(noop, n_trials=k)
+        return (time.perf_counter() - start) / k
+
+    return run
+
+
+def _optuna_quarter(url: str):
+    study = optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def run(k: int) -> float:
+        start = time.perf_counter()
+        study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=k)
+        return (time.perf_counter() - start) / k
+
+    return run
+
+
 def storage_rows(label: str, make_url, n: int) -> list[str]:
     rows = []
     for name, fn in (
@@ -102,6 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--pg-trials", type=int, default=300)
+    parser.add_argument(
+        "--growth",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also: per-trial overhead on SQLite over N trials (e.g. 10000), in 4 quarters, "
+        "hptune inline vs optuna: does the cost per trial grow with the study's size?",
+    )
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("optuna").setLevel(logging.WARNING)
@@ -124,6 +171,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         finally:
             server.stop()
+    if args.growth:
+        print(f"\nper-trial ms by quarter of a {args.growth}-trial SQLite study:", flush=True)
+        growth_rows(args.growth)
     start_1, start_2 = worker_startup_s(1), worker_startup_s(2)
     print(
         f"\nworker start-up (spawn + import torch): 1 worker {start_1:.2f} s, "
