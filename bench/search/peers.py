@@ -48,6 +48,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -401,6 +402,9 @@ def local_ray() -> Iterator[str]:
     path = os.pathsep.join([str(_REPO_ROOT), os.getcwd(), os.environ.get("PYTHONPATH", "")])
     env = {**_RAY_ENV, "PYTHONPATH": path}
     saved = {key: os.environ.get(key) for key in env}
+    # Ray Tune installs its own SIGINT handler and leaves it behind after the run; restore
+    # ours so Ctrl-C (and hptune's driver) behave as before in this process.
+    sigint = signal.getsignal(signal.SIGINT)
     os.environ.update(env)
     try:
         ray.init(
@@ -414,6 +418,7 @@ def local_ray() -> Iterator[str]:
         yield temp_dir
     finally:
         ray.shutdown()
+        signal.signal(signal.SIGINT, sigint)
         shutil.rmtree(temp_dir, ignore_errors=True)
         for key, value in saved.items():
             if value is None:

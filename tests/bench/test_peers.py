@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -292,8 +293,11 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> N
     if ray.is_initialized():
         pytest.fail("Ray is already initialised in this process; the peers start their own")
     ledger = RecordingLedger(30)
+    sigint = signal.getsignal(signal.SIGINT)
     chosen = peers.PEER_METHODS[name](FakeEvaluator(), ledger, 0)
 
+    # Ray Tune leaves its own SIGINT handler behind; the peer must put ours back.
+    assert signal.getsignal(signal.SIGINT) is sigint
     assert ledger.spent == 30 and len(ledger.curve) == 30
     lengths = [len(e) for _, e in ledger.trials]
     # every trial's counted epochs are 1, 2, ... in order (counted in the driver)

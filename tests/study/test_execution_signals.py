@@ -105,9 +105,12 @@ def test_signals_deferred_holds_ctrl_c_until_the_block_ends():
     from hptune.study._execution import signals_deferred
 
     reached_end_of_block = False
+    # Other libraries run earlier in this process (Ray Tune) may have left their own handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with pytest.raises(KeyboardInterrupt), signals_deferred():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # the handler would have run by now
         reached_end_of_block = True
     assert reached_end_of_block
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, previous)
