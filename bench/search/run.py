@@ -127,7 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="replay only, 5 seeds")
     p.add_argument("--replay", action="store_true", help="replay cached curves (20 seeds)")
     p.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
-    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=None)
+    p.add_argument(
+        "--methods", nargs="+", choices=list(METHODS), default=None,
+        help="run only these; their records replace theirs in the saved results, others stay",
+    )  # fmt: skip
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--slow-seeds", type=int, default=None, help="seeds of ray-* methods")
     p.add_argument("--budget", type=int, default=None, help="epochs per run")
@@ -159,10 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         slow_seeds = args.slow_seeds or (2 if args.quick else 5)
         records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        for task, recs in records.items():
-            recs.sort(key=lambda r: (methods.index(r["method"]), r["seed"]))
-            _save_records(RESULTS_DIR / f"{mode}-{task}.json.gz", command, recs)
         commands = dict.fromkeys(records, command)
+        order = list(METHODS)
+        for task, recs in records.items():
+            path = RESULTS_DIR / f"{mode}-{task}.json.gz"
+            if args.methods and path.exists():
+                # Re-measuring some methods: their new records replace their old ones, the
+                # other methods' saved records stay, and the command records both runs.
+                saved = _load_records(path)
+                recs[:0] = [r for r in saved["records"] if r["method"] not in methods]
+                commands[task] = f"{saved['command'].strip()}; then {command.strip()}"
+            recs.sort(key=lambda r: (order.index(r["method"]), r["seed"]))
+            _save_records(path, commands[task], recs)
     blocks: dict[str, str] = {}
     for task, recs in records.items():
         blocks.update(report.render({task: recs}, mode, commands[task].strip(), UNAVAILABLE))
