@@ -120,14 +120,20 @@ def _check_fraction(key: str, value: Any, upper: float) -> None:
 # -- boundary -------------------------------------------------------------------------------
 
 
-def _boundary(
-    data: ReportData, name: str, dim: FloatDimension | IntDimension, margin: float, top: float
-) -> Advice | None:
+def _best_with(data: ReportData, name: str, top: float) -> list | None:
+    """The best ``max(3, top share)`` complete trials that set ``name``; None under 3."""
     ranked = [t for t in data.ranked() if name in t.params]
     if len(ranked) < 3:
         return None
-    k = min(len(ranked), max(3, math.ceil(top * len(ranked))))
-    best = ranked[:k]
+    return ranked[: min(len(ranked), max(3, math.ceil(top * len(ranked))))]
+
+
+def _boundary(
+    data: ReportData, name: str, dim: FloatDimension | IntDimension, margin: float, top: float
+) -> Advice | None:
+    best = _best_with(data, name, top)
+    if best is None:
+        return None
     where = [position(dim, t.params[name]) for t in best]
     for side, bound, near in (
         ("upper", dim.high, [u >= 1 - margin for u in where]),
@@ -154,11 +160,10 @@ def _is_number(value: Any) -> bool:
 
 
 def _edge_choice(data: ReportData, name: str, values: list[float], top: float) -> Advice | None:
-    ranked = [t for t in data.ranked() if name in t.params]
-    if len(ranked) < 3:
+    best = _best_with(data, name, top)
+    if best is None:
         return None
-    k = min(len(ranked), max(3, math.ceil(top * len(ranked))))
-    best = ranked[:k]
+    k = len(best)
     chosen = {t.params[name] for t in best}
     for side, edge, beyond in (("largest", values[-1], "above"), ("smallest", values[0], "below")):
         if chosen == {edge}:
