@@ -43,7 +43,10 @@ def test_inline_resolves_module_function_strings():
     assert done.state is OutcomeState.COMPLETE and done.value == 4
     ex.submit(TrialJob(1, {}, 0, "no_such_module_xyz:f"))
     (bad,) = ex.wait()
-    assert bad.state is OutcomeState.FAILED and "cannot import module 'no_such_module_xyz'" in bad.reason
+    assert (
+        bad.state is OutcomeState.FAILED
+        and "cannot import module 'no_such_module_xyz'" in bad.reason
+    )
 
 
 def _with_attrs(config, trial):

@@ -28,5 +28,7 @@ def test_import_hptune_does_not_load_heavy_optional_packages():
         "import sys, hptune; "
         "print(sorted(m for m in ('ray', 'matplotlib', 'hptune.report', 'pandas') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
