@@ -12,7 +12,6 @@ their driver died do not count: resuming runs them again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 from hptune.exceptions import HptuneError
@@ -136,9 +135,6 @@ def remaining_trials(study: Study, total: int | None) -> int | None:
     if total is None:
         return None
     return max(0, total - study.n_counted_trials)
-
-
-Listener = Callable[..., None]
 
 
 def run(spec: StudySpec, *, listener: Any = None) -> Study:
