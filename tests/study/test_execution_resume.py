@@ -48,10 +48,14 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
         assert after[n].failure_reason.startswith("stale: its driver stopped (no heartbeat for ")
     assert load_study("k", url).n_counted_trials == 10
     assert all(t.state in ("COMPLETE", "FAILED") for t in after.values())
-    # Each stale trial was run again once, with its config and seed.
+    # Each stale trial that had reached a worker was run again once, with its config and
+    # seed. (The kill can land between an ask and the config being recorded: such a trial
+    # never ran, does not count, and is replaced by a fresh trial instead.)
+    dispatched = [n for n in stale if before[n].config]
+    assert dispatched
     frozen = optuna.load_study(study_name="k", storage=url).get_trials()
     retries = {t.user_attrs[RETRY_OF]: t for t in frozen if RETRY_OF in t.user_attrs}
-    assert sorted(retries) == sorted(stale)
+    assert sorted(retries) == sorted(dispatched)
     for n, retry in retries.items():
         assert retry.user_attrs[ATTEMPT] == 1 and retry.state.name == "COMPLETE"
         assert after[retry.number].config == before[n].config
@@ -64,6 +68,7 @@ def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
     old, fresh, mine = (ostudy.ask() for _ in range(3))
     for t in (old, fresh, mine):
         t.suggest_float("x", 0.0, 1.0)
+        t.set_user_attr("hptune.config", dict(t.params))  # as the driver records it
     other = Liveness(ostudy, "other", heartbeat_interval=0.1, grace_period=5.0)
     me = Liveness(ostudy, "me", heartbeat_interval=0.1, grace_period=5.0, max_retries=2)
     for t in (old, fresh):
@@ -82,3 +87,21 @@ def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
     retry = ostudy.get_trials()[-1]
     assert retry.state.name == "WAITING" and retry.user_attrs[RETRY_OF] == old.number
     assert me.reap() == []  # already reaped: nothing twice
+
+
+def test_reaped_trial_without_a_recorded_config_is_not_retried():
+    # A driver killed between the ask and recording the config: the trial never ran.
+    study = create_study(SPACE, name="u", storage=None, strategy="random", seed=0)
+    ostudy = study.optuna_study
+    ran, unsent = ostudy.ask(), ostudy.ask()
+    for t in (ran, unsent):
+        t.suggest_float("x", 0.0, 1.0)
+    ran.set_user_attr("hptune.config", {"x": ran.params["x"]})
+    other = Liveness(ostudy, "other", heartbeat_interval=0.1, grace_period=5.0)
+    for t in (ran, unsent):
+        other.claim(t._trial_id)
+        ostudy._storage.set_trial_system_attr(t._trial_id, "hptune.heartbeat", time.time() - 60)
+    me = Liveness(ostudy, "me", heartbeat_interval=0.1, grace_period=5.0, max_retries=1)
+    assert sorted(t.number for t in me.reap()) == [ran.number, unsent.number]
+    retries = [t.user_attrs[RETRY_OF] for t in ostudy.get_trials() if RETRY_OF in t.user_attrs]
+    assert retries == [ran.number]

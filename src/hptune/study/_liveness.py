@@ -12,7 +12,9 @@ leaves its trials RUNNING in storage for ever. Every driver therefore
   with the reason ``"stale: its driver stopped (no heartbeat for N s)"``;
 * with ``max_retries > 0``, enqueues a reaped trial (and a trial whose worker process died)
   again with the same parameters and the same seed, recording ``hptune.retry_of`` (the
-  number it repeats) and ``hptune.attempt`` (1 for the first retry).
+  number it repeats) and ``hptune.attempt`` (1 for the first retry). A trial reaped before
+  its config was recorded never reached a worker and is not retried: it does not count
+  against the budget, so the study simply asks a new one.
 
 We keep our own heartbeat rather than Optuna's ``RDBStorage(heartbeat_interval=...)``:
 Optuna's refreshes from a thread of ``Study.optimize`` only, works on RDB storages only,
@@ -131,7 +133,11 @@ class Liveness:
         """Enqueue ``trial`` again (same parameters, same seed) when ``reason`` is retryable
         and attempts are left; True when it did."""
         attempt = int(trial.user_attrs.get(ATTEMPT, 0))
-        if not reason.startswith(RETRYABLE) or attempt >= self.max_retries or not trial.params:
+        if not reason.startswith(RETRYABLE) or attempt >= self.max_retries:
+            return False
+        if _records.CONFIG not in trial.user_attrs:
+            # Its driver died between the ask and recording the drawn config: nothing ran,
+            # and its params may be partial. It does not count, so a fresh trial replaces it.
             return False
         user_attrs: dict[str, Any] = {RETRY_OF: trial.number, ATTEMPT: attempt + 1}
         if _records.SEED in trial.user_attrs:
