@@ -105,6 +105,25 @@ def test_split_windows_cut_effective_batches_exactly():
     _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 10), (10, 13)])))
 
 
+def test_one_step_windows_are_bit_identical_to_plain_steps():
+    # accumulation_steps=1 takes the fast path (no cut, no loss weighting): same bits as a
+    # plain zero_grad/backward/step loop, in float32 where a stray rounding would show.
+    x, y = (t.float() for t in _data(13))
+    model, ref = _model().float(), _model().float()
+    acc = GradientAccumulator(_sgd(model), 1, model=model)
+    for window in acc.split_windows(_batches(x, y, 5)):
+        assert window.sizes == [len(window.micro_batches[0][0])]
+        for xb, yb in window:
+            window.backward(nn.functional.mse_loss(model(xb), yb))
+    opt = _sgd(ref)
+    for xb, yb in _batches(x, y, 5):
+        opt.zero_grad()
+        nn.functional.mse_loss(ref(xb), yb).backward()
+        opt.step()
+    assert acc.optimizer_steps == 3
+    assert all(torch.equal(p, q) for p, q in zip(_params(model), _params(ref), strict=True))
+
+
 @pytest.mark.parametrize(("reduction", "per_sample_divisor"), [("mean", 2), ("sum", 1)])
 def test_seed_helper_is_exact_and_returns_mean_loss_per_sample(reduction, per_sample_divisor):
     # MSELoss(reduction="mean") averages over n * 2 elements, "sum" sums them: per sample the

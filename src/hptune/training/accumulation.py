@@ -143,7 +143,9 @@ class Window:
             weight = 1.0 / self.n_samples
         else:
             raise ConfigError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        scaled = loss * weight
+        # A window of one mean-reduced micro-batch has weight 1.0: skip the multiply (an
+        # extra autograd node per step; the result is bit-identical either way).
+        scaled = loss if weight == 1.0 else loss * weight
         if self._acc.scaler is not None:
             scaled = self._acc.scaler.scale(scaled)
         scaled.backward()
@@ -240,7 +242,10 @@ class GradientAccumulator:
         window is then exactly one loader batch, whatever its size (see ``plan_batch``).
         """
         for batch in loader:
-            parts = _split_batch(batch, self.accumulation_steps)
+            if self.accumulation_steps == 1:
+                parts = [batch]  # nothing to cut (and tensor_split costs per batch)
+            else:
+                parts = _split_batch(batch, self.accumulation_steps)
             parts = [part for part in parts if self.n_samples_fn(part) > 0]
             if parts:
                 yield Window(self, parts)
