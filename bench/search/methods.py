@@ -6,10 +6,13 @@ name                        what runs
 hptune-default              ``hptune.create_study(strategy="tpe", pruner="asha")``: the pair
                             hptune's main job (README, ``examples/mnist1d.yaml``) uses
 hptune-tpe-nopruner         hptune's TPE without a pruner (isolates what ASHA adds)
+hptune-tpe-<pruner>         hptune's TPE with each other pruner: ``median``, ``hyperband``,
+                            and ``asha-late`` (ASHA with ``min_resource`` a quarter of the
+                            epochs: fewer, later rungs); the pruner ablation
 hptune-<strategy>           every other hptune strategy (grid, random, sobol, cmaes, gp,
                             coarse-to-fine) with **ASHA**, the default pruner of the main
                             job, so the strategies differ in one thing only. Grid uses
-                            ``n_points=3`` (648 points, in the space's fixed order).
+                            ``n_points=3`` (648 points, shuffled by the study seed).
 optuna-tpe                  Optuna's defaults: ``TPESampler(seed=seed)``, no pruner
 optuna-tpe-hyperband        ``TPESampler(seed=seed)`` + ``HyperbandPruner()`` with Optuna's
                             defaults (``min_resource=1``, ``max_resource="auto"``,
@@ -74,8 +77,13 @@ def _quiet() -> None:
     logging.getLogger("hptune").setLevel(logging.WARNING)
 
 
-def hptune_method(strategy: str, pruner: str, **strategy_options: Any) -> Method:
-    """A method that runs ``hptune.create_study(storage=None, ...)`` + ``study.optimize``."""
+def hptune_method(
+    strategy: str, pruner: str,
+    pruner_options: Callable[[int], dict[str, Any]] | None = None,
+    **strategy_options: Any,
+) -> Method:  # fmt: skip
+    """A method that runs ``hptune.create_study(storage=None, ...)`` + ``study.optimize``;
+    ``pruner_options(max_epochs)`` gives the pruner's options (default: hptune's)."""
     from hptune.study import create_study
     from hptune.trial import TrialPruned
 
@@ -84,6 +92,7 @@ def hptune_method(strategy: str, pruner: str, **strategy_options: Any) -> Method
         study = create_study(
             space(), storage=None, strategy=strategy, pruner=pruner, seed=seed,
             epochs=evaluator.max_epochs, strategy_options=strategy_options,
+            pruner_options=pruner_options(evaluator.max_epochs) if pruner_options else None,
         )  # fmt: skip
 
         def objective(config: dict[str, Any], trial: Any) -> float:
@@ -198,6 +207,11 @@ def seed_grid(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]
 
 METHODS["hptune-default"] = hptune_method("tpe", "asha")
 METHODS["hptune-tpe-nopruner"] = hptune_method("tpe", "none")
+METHODS["hptune-tpe-median"] = hptune_method("tpe", "median")
+METHODS["hptune-tpe-hyperband"] = hptune_method("tpe", "hyperband")
+METHODS["hptune-tpe-asha-late"] = hptune_method(
+    "tpe", "asha", lambda epochs: {"min_resource": max(1, epochs // 4)}
+)
 METHODS["hptune-random"] = hptune_method("random", "asha")
 METHODS["hptune-sobol"] = hptune_method("sobol", "asha")
 METHODS["hptune-grid"] = hptune_method("grid", "asha", n_points=3)
