@@ -132,6 +132,33 @@ def test_pruned_trials_are_recorded():
     assert "PRUNED" in [t.state for t in study.trials[1:]]
 
 
+def _hyperband_run(name, seed, storage=None):
+    """A seeded TPE + Hyperband search whose curves depend on the config only; returns
+    each trial's (state, steps reported) in order."""
+
+    def objective(config, trial):
+        for step in range(1, 19):
+            trial.report(step, config["lr"] * step)
+        return config["lr"] * 18
+
+    study = create_study(
+        SPACE, name=name, storage=storage, strategy="tpe", pruner="hyperband", seed=seed, epochs=18
+    )
+    study.optimize(objective, n_trials=24)
+    return [(t.state, len(t.intermediate_values)) for t in study.trials]
+
+
+def test_hyperband_pruning_follows_the_seed_not_the_study_name(tmp_path):
+    # Optuna picks a trial's Hyperband bracket by hashing the study name; hptune by the
+    # seed, so a seeded search prunes the same under any name (unnamed studies get a
+    # clock-based name) and on any storage.
+    first = _hyperband_run("a", 0)
+    assert {state for state, _ in first} == {"COMPLETE", "PRUNED"}
+    assert _hyperband_run(None, 0) == first
+    assert _hyperband_run("b", 0, f"sqlite:///{tmp_path / 'h.db'}") == first
+    assert _hyperband_run("a", 1) != first
+
+
 def test_reopening_with_another_space_fails(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
     create_study(SPACE, name="s", storage=url, seed=0)

@@ -23,7 +23,7 @@ from hptune.study._driver import NOTES_ATTR, Driver, RunLimits
 from hptune.study._execution import make_executor, sigterm_as_interrupt
 from hptune.study._storage import open_storage
 from hptune.study._view import PenalizingSampler
-from hptune.study.pruners import create_pruner
+from hptune.study.pruners import create_pruner, seed_pruner
 from hptune.study.strategies import Strategy, create_strategy
 
 DEFAULT_STORAGE = "sqlite:///hptune.db"
@@ -60,6 +60,7 @@ class Study:
         self.seed = seed
         n_existing = len(optuna_study.get_trials(deepcopy=False))
         optuna_study.sampler = PenalizingSampler(strategy.create_sampler(seed, n_existing))
+        seed_pruner(optuna_study.pruner, seed)
         strategy.prepare(optuna_study, space, seed)
 
     @property

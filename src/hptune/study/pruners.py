@@ -18,7 +18,12 @@ asha       ``SuccessiveHalvingPruner`` (asynchronous successive halving, Li et a
 hyperband  ``HyperbandPruner`` (Li et al. 2016, arXiv 1603.06560): ``reduction_factor=3``;
            ``max_resource=E`` (``"auto"`` when unknown);
            ``min_resource=max(1, (E - 1) // reduction_factor**2)`` (1 when unknown).
+           Brackets follow the study's seed (see :class:`SeededHyperbandPruner`).
 ========== =================================================================================
+
+TPE + Hyperband is the main job's pair: in ``bench/RESULTS.md`` it is ahead of or level
+with TPE + ASHA on every benchmark task (as Optuna's own benchmarks recommend Hyperband for
+TPE: the "Which Sampler and Pruner Should be Used?" table of its tutorial).
 
 A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: report epochs
 1-based (``1..E``) so that rungs fall where the table says.
@@ -34,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -135,11 +141,41 @@ def _asha(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     return optuna.pruners.SuccessiveHalvingPruner(**options)
 
 
+class SeededHyperbandPruner(optuna.pruners.HyperbandPruner):
+    """Optuna's ``HyperbandPruner`` with trials assigned to brackets by the study's seed.
+
+    Optuna assigns trial ``n`` to a bracket by a hash of ``"{study_name}_{n}"``, so two runs
+    of one seeded search under different study names (hptune names an unnamed study by the
+    clock) prune differently. :class:`~hptune.study.Study` calls :meth:`seed_brackets` with
+    the study's recorded seed: every driver of a study, and every re-run of a seeded search,
+    then puts each trial number in the same bracket. Unseeded, it behaves as Optuna's.
+    """
+
+    bracket_key: str | None = None
+
+    def seed_brackets(self, seed: int) -> None:
+        """Assign brackets from ``seed`` (and the trial number) from now on."""
+        self.bracket_key = f"seed-{seed}"
+
+    def _get_bracket_id(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
+        if self.bracket_key is None:
+            return super()._get_bracket_id(study, trial)
+        # Optuna's hash reads only ``study.study_name``; hand it the seed's key instead.
+        keyed = types.SimpleNamespace(study_name=self.bracket_key)
+        return super()._get_bracket_id(keyed, trial)  # type: ignore[arg-type]
+
+
+def seed_pruner(pruner: optuna.pruners.BasePruner, seed: int) -> None:
+    """Tie a pruner's own randomness (Hyperband's brackets) to the study's seed."""
+    if isinstance(pruner, SeededHyperbandPruner):
+        pruner.seed_brackets(seed)
+
+
 def _hyperband(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     rf = options.setdefault("reduction_factor", 3)
     options.setdefault("max_resource", "auto" if epochs is None else epochs)
     options.setdefault("min_resource", _min_resource(epochs, rf, 1))
-    return optuna.pruners.HyperbandPruner(**options)
+    return SeededHyperbandPruner(**options)
 
 
 register_pruner("none", _none, options=())
