@@ -3,14 +3,16 @@
 =========================== ================================================================
 name                        what runs
 =========================== ================================================================
-hptune-default              ``hptune.create_study(strategy="tpe", pruner="asha")``: the pair
-                            hptune's main job (README, ``examples/mnist1d.yaml``) uses
-hptune-tpe-nopruner         hptune's TPE without a pruner (isolates what ASHA adds)
-hptune-tpe-<pruner>         hptune's TPE with each other pruner: ``median``, ``hyperband``,
-                            and ``asha-late`` (ASHA with ``min_resource`` a quarter of the
+hptune-default              ``hptune.create_study(strategy="tpe", pruner="hyperband")``: the
+                            pair hptune's main job (README, ``examples/mnist1d.yaml``) uses.
+                            It was TPE + ASHA until the pruner ablation below showed
+                            Hyperband ahead or level on every task (bench/RESULTS.md)
+hptune-tpe-nopruner         hptune's TPE without a pruner (isolates what pruning adds)
+hptune-tpe-<pruner>         hptune's TPE with each other pruner: ``asha``, ``median``, and
+                            ``asha-late`` (ASHA with ``min_resource`` a quarter of the
                             epochs: fewer, later rungs); the pruner ablation
 hptune-<strategy>           every other hptune strategy (grid, random, sobol, cmaes, gp,
-                            coarse-to-fine) with **ASHA**, the default pruner of the main
+                            coarse-to-fine) with **Hyperband**, the pruner of the main
                             job, so the strategies differ in one thing only. Grid uses
                             ``n_points=3`` (648 points, shuffled by the study seed).
 optuna-tpe                  Optuna's defaults: ``TPESampler(seed=seed)``, no pruner
@@ -205,19 +207,19 @@ def seed_grid(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]
     return _seed_search(seed_grid_configs(), evaluator, ledger, seed)
 
 
-METHODS["hptune-default"] = hptune_method("tpe", "asha")
+METHODS["hptune-default"] = hptune_method("tpe", "hyperband")
 METHODS["hptune-tpe-nopruner"] = hptune_method("tpe", "none")
+METHODS["hptune-tpe-asha"] = hptune_method("tpe", "asha")
 METHODS["hptune-tpe-median"] = hptune_method("tpe", "median")
-METHODS["hptune-tpe-hyperband"] = hptune_method("tpe", "hyperband")
 METHODS["hptune-tpe-asha-late"] = hptune_method(
     "tpe", "asha", lambda epochs: {"min_resource": max(1, epochs // 4)}
 )
-METHODS["hptune-random"] = hptune_method("random", "asha")
-METHODS["hptune-sobol"] = hptune_method("sobol", "asha")
-METHODS["hptune-grid"] = hptune_method("grid", "asha", n_points=3)
-METHODS["hptune-cmaes"] = hptune_method("cmaes", "asha")
-METHODS["hptune-gp"] = hptune_method("gp", "asha")
-METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "asha")
+METHODS["hptune-random"] = hptune_method("random", "hyperband")
+METHODS["hptune-sobol"] = hptune_method("sobol", "hyperband")
+METHODS["hptune-grid"] = hptune_method("grid", "hyperband", n_points=3)
+METHODS["hptune-cmaes"] = hptune_method("cmaes", "hyperband")
+METHODS["hptune-gp"] = hptune_method("gp", "hyperband")
+METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "hyperband")
 METHODS["optuna-tpe"] = optuna_method(optuna.pruners.NopPruner)
 METHODS["optuna-tpe-hyperband"] = optuna_method(optuna.pruners.HyperbandPruner)
 

@@ -170,7 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # Re-measuring some methods: their new records replace their old ones, the
                 # other methods' saved records stay, and the command records both runs.
                 saved = _load_records(path)
-                recs[:0] = [r for r in saved["records"] if r["method"] not in methods]
+                # Records of methods since renamed or removed are dropped, not re-rendered.
+                recs[:0] = [
+                    r
+                    for r in saved["records"]
+                    if r["method"] not in methods and r["method"] in order
+                ]
                 commands[task] = f"{saved['command'].strip()}; then {command.strip()}"
             recs.sort(key=lambda r: (order.index(r["method"]), r["seed"]))
             _save_records(path, commands[task], recs)
