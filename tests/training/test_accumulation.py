@@ -197,6 +197,48 @@ def test_no_sync_for_all_but_the_last_micro_batch_of_each_window():
     assert not model.inside
 
 
+def test_real_ddp_accumulates_exactly_and_syncs_once_per_window(tmp_path):
+    # A real DistributedDataParallel (gloo, one process, file rendezvous: no network).
+    import torch.distributed as dist
+
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1
+    )
+    try:
+        x, y = _data(14)
+        ddp = nn.parallel.DistributedDataParallel(_model())
+        entered = []
+        no_sync = ddp.no_sync
+
+        @contextlib.contextmanager
+        def counting_no_sync():
+            entered.append(True)
+            with no_sync():
+                yield
+
+        ddp.no_sync = counting_no_sync
+        _accumulate(ddp, _batches(x, y, 2), 3)  # windows of 3, 3, 1 micro-batches
+        reference = _reference(_model(), x, y, [(0, 6), (6, 12), (12, 14)])
+        _assert_same(_params(ddp.module), _params(reference))
+        assert len(entered) == 4  # 2 + 2 + 0 micro-batches under no_sync
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_bare_plateau_scheduler_is_refused_with_the_way_to_step_it():
+    from hptune.training import WarmupScheduler, create_lr_scheduler
+
+    model = _model()
+    opt = _sgd(model)
+    with pytest.raises(ConfigError, match=re.escape("call scheduler.step(metric=val_loss)")):
+        GradientAccumulator(opt, 2, scheduler=create_lr_scheduler(opt, "plateau"))
+    with pytest.raises(ConfigError, match="moves on a metric"):
+        GradientAccumulator(opt, 2, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(opt))
+    warm = create_lr_scheduler(opt, "plateau", warmup_steps=2)
+    assert isinstance(warm, WarmupScheduler)
+    assert GradientAccumulator(opt, 2, scheduler=warm).scheduler is warm
+
+
 def test_grad_scaler_skipped_step_does_not_advance_scheduler():
     x, y = _data(12)
     x[7, 0] = float("nan")  # poisons the second window (samples 4..7)

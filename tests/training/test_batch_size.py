@@ -16,6 +16,8 @@ from hptune.training.batch_size import (
     is_oom_error,
     plan_batch,
 )
+from hptune.training.schedulers import WarmupScheduler, create_lr_scheduler, needs_metric
+from tests.training.test_schedulers import OPTIONS as SCHEDULER_OPTIONS
 
 # ---------------------------------------------------------------- plan_batch
 
@@ -274,3 +276,35 @@ def test_model_probe_runs_real_steps_and_restores_the_model():
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in model.parameters())
     assert not model.training
+
+
+@pytest.mark.parametrize("warmup_steps", [0, 3])
+@pytest.mark.parametrize("name", sorted(SCHEDULER_OPTIONS))
+def test_linear_policy_doubles_every_later_lr_of_any_scheduler(name, warmup_steps):
+    # Two identical runs; one doubles its batch (linear policy: LR x2) after step 5. Every LR
+    # after that must be exactly twice the other run's: no scheduler undoes the change.
+    # (cosine's eta_min is an absolute floor, so it is left at 0 here.)
+    options = {**SCHEDULER_OPTIONS[name], **({"eta_min": 0.0} if name == "cosine" else {})}
+
+    def run(grow_at: int | None) -> list[list[float]]:
+        opt = _two_group_optimizer()
+        sched = create_lr_scheduler(opt, name, warmup_steps=warmup_steps, **options)
+        sizer = DynamicBatchSizer(
+            16, 64, growth_factor=2, lr_policy="linear", optimizer=opt, scheduler=sched
+        )
+        lrs = []
+        for step in range(1, 16):
+            opt.step()
+            if isinstance(sched, WarmupScheduler) or not needs_metric(sched):
+                sched.step()
+            if needs_metric(sched):
+                sched.step(metric=1.0)
+            if step == grow_at:
+                sizer.increase_batch_size()
+            lrs.append([g["lr"] for g in opt.param_groups])
+        return lrs
+
+    plain, grown = run(None), run(5)
+    assert grown[:4] == plain[:4]
+    for before, after in zip(plain[4:], grown[4:], strict=True):
+        assert after == pytest.approx([2 * lr for lr in before], rel=1e-9, abs=1e-12)

@@ -407,3 +407,16 @@ def test_layer_map_accepts_types_and_globs_and_rejects_unmatched_words():
         ConfigError, match=re.escape("default must be a finite number >= 0; got -0.5.")
     ):
         apply_weight_decay_by_layer(model, {"conv": 0.1}, default=-0.5)
+
+
+def test_a_group_added_later_names_its_parameters_as_the_docstring_says():
+    # Fine-tuning: the head starts frozen (left out of the groups), then is unfrozen.
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+    for p in model[1].parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.AdamW(param_groups(model, 0.01), lr=1e-3)
+    assert all(name.startswith("0.") for g in opt.param_groups for name in g["param_names"])
+    for p in model[1].parameters():
+        p.requires_grad_(True)
+    opt.add_param_group({"params": [model[1].weight], "param_names": ["1.weight"]})
+    assert opt.state_dict()["param_groups"][-1]["param_names"] == ["1.weight"]

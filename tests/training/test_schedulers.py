@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as tls
 
-from hptune.exceptions import ConfigError
+from hptune.exceptions import ConfigError, HptuneError
 from hptune.training import schedulers as sch
 from hptune.training.schedulers import (
     WarmupScheduler,
@@ -475,3 +475,54 @@ def test_load_state_dict_refuses_a_different_setup():
         WarmupScheduler(_opt(), 3).load_state_dict(saved)
     with pytest.raises(ConfigError, match=re.escape("Not a WarmupScheduler state_dict")):
         WarmupScheduler(_opt(), 3).load_state_dict({"warmup_steps": 3})
+
+
+def test_plateau_without_warmup_takes_the_metric_by_any_name_and_refuses_none():
+    # warmup_steps=0 returns the plateau itself: a loop written for WarmupScheduler
+    # (step(metric=...)) must work on it unchanged.
+    runs = []
+    for call in ("metric", "metrics", "positional"):
+        opt = _opt()
+        sched = create_lr_scheduler(opt, "plateau", patience=0, factor=0.5)
+        for value in (1.0, 2.0):
+            if call == "positional":
+                sched.step(value)
+            else:
+                sched.step(**{call: value})
+        runs.append(sched.get_last_lr())
+    assert runs == [[0.05, 0.005]] * 3
+    sched = create_lr_scheduler(_opt(), "plateau")
+    with pytest.raises(HptuneError, match=re.escape("moves only on a metric: call step(metric=")):
+        sched.step()
+    with pytest.raises(ConfigError, match=re.escape("got the metric twice")):
+        sched.step(1.0, metric=1.0)
+
+
+def test_a_registered_metric_driven_scheduler_gets_metrics_behind_warmup():
+    class Halving:
+        """Halves the LR on every evaluation: metric-driven, but no ReduceLROnPlateau."""
+
+        def __init__(self, optimizer):
+            self.optimizer, self.n = optimizer, 0
+
+        def step(self, metric):
+            self.n += 1
+            for group in self.optimizer.param_groups:
+                group["lr"] *= 0.5
+
+        def get_last_lr(self):
+            return [group["lr"] for group in self.optimizer.param_groups]
+
+        def state_dict(self):
+            return {"n": self.n}
+
+        def load_state_dict(self, state):
+            self.n = state["n"]
+
+    register_scheduler("halving", Halving, needs_metric=True)
+    for warmup in (0, 2):
+        opt = _opt()
+        sched = create_lr_scheduler(opt, "halving", warmup_steps=warmup)
+        assert needs_metric(sched)
+        lrs = _lr_run(opt, sched, 4, metric_offset=warmup)
+        assert lrs[-1] == pytest.approx([0.1 * 0.5 ** (4 - warmup), 0.01 * 0.5 ** (4 - warmup)])

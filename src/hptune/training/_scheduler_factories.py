@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as tls
 
-from hptune.exceptions import ConfigError
+from hptune.exceptions import ConfigError, HptuneError
 
 logger = logging.getLogger("hptune.training.schedulers")
 
@@ -84,9 +84,31 @@ def _momentum_ok(optimizer: torch.optim.Optimizer, sched: str, cycle_momentum: b
 
 
 class _LoggedReduceLROnPlateau(tls.ReduceLROnPlateau):
-    """torch's ReduceLROnPlateau, logging each reduction (torch 2.7 removed ``verbose``)."""
+    """torch's ReduceLROnPlateau, logging each reduction (torch 2.7 removed ``verbose``).
 
-    def step(self, metrics: Any, epoch: Any = None) -> None:  # type: ignore[override]
+    ``step`` takes the metric as torch does (``step(value)``, ``step(metrics=value)``) or as
+    every hptune scheduler does (``step(metric=value)``), so a loop written against
+    :class:`~hptune.training.WarmupScheduler` works when ``warmup_steps`` is 0. A call
+    without a metric is refused with a message, not torch's bare ``TypeError``.
+    """
+
+    def step(  # type: ignore[override]
+        self, metrics: Any = None, epoch: Any = None, *, metric: Any = None
+    ) -> None:
+        if metric is not None:
+            if metrics is not None:
+                raise ConfigError(
+                    f"ReduceLROnPlateau.step got the metric twice ({metrics!r} and "
+                    f"metric={metric!r}). Pass it once: step(metric=val_loss)."
+                )
+            metrics = metric
+        if metrics is None:
+            raise HptuneError(
+                "The plateau scheduler moves only on a metric: call step(metric=val_loss) "
+                "once per evaluation, not step() per optimizer step. (A WarmupScheduler "
+                "around it takes both: step() per optimizer step, step(metric=...) per "
+                "evaluation.)"
+            )
         before = [float(group["lr"]) for group in self.optimizer.param_groups]
         super().step(metrics, epoch)
         for i, (old, group) in enumerate(zip(before, self.optimizer.param_groups, strict=True)):

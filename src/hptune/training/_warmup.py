@@ -38,6 +38,13 @@ def scheduler_needs_metric(scheduler: Any) -> bool:
     return bool(getattr(scheduler, "needs_metric", False))
 
 
+def steps_per_optimizer_step(scheduler: Any) -> bool:
+    """Whether ``step()`` belongs after every optimizer step: False only for a bare
+    metric-driven scheduler, which moves at evaluations alone (a :class:`WarmupScheduler`
+    takes both kinds of call, whatever it wraps)."""
+    return isinstance(scheduler, WarmupScheduler) or not scheduler_needs_metric(scheduler)
+
+
 def _set_lr(group: dict[str, Any], value: float) -> None:
     # A tensor LR (capturable optimizers) must be updated in place, as torch does.
     if isinstance(group["lr"], torch.Tensor):

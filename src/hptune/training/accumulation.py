@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from hptune.exceptions import ConfigError, HptuneError
+from hptune.training._warmup import steps_per_optimizer_step
 
 __all__ = ["GradientAccumulator", "Window", "batch_len", "train_with_gradient_accumulation"]
 
@@ -85,7 +86,9 @@ class Window:
     Created by :meth:`GradientAccumulator.windows` / :meth:`~GradientAccumulator.split_windows`;
     iterate it to get the micro-batches and call :meth:`backward` once per micro-batch. When
     the loop over the window ends, the accumulator steps the optimizer (and the scheduler).
-    Breaking out of the loop early skips the step and discards the window's gradients.
+    Breaking out of the loop early skips the step; the gradients already accumulated stay
+    in ``.grad`` until the next window zeroes them (call ``optimizer.zero_grad()`` if
+    anything reads them in between).
 
     Under DDP (a model with ``no_sync()``), every micro-batch but the last runs inside
     ``model.no_sync()``, so gradients are all-reduced once per window; the forward pass must
@@ -162,8 +165,8 @@ class GradientAccumulator:
         model: the model; needed for ``no_sync`` under DDP and used for gradient clipping
             (otherwise the optimizer's parameters are clipped).
         scheduler: stepped once after every optimizer step that was not skipped (torch
-            schedulers and hptune's ``WarmupScheduler``; not ``ReduceLROnPlateau``, which
-            wants a metric at evaluation time).
+            schedulers and hptune's ``WarmupScheduler``; a bare ``ReduceLROnPlateau``, which
+            wants a metric at evaluation time, is refused).
         max_grad_norm: clip the total gradient norm to this value, after unscaling.
         scaler: a ``torch.amp.GradScaler`` for mixed precision. A step the scaler skips
             (inf/NaN gradients) does not advance the scheduler. A skip is detected by the
@@ -207,6 +210,13 @@ class GradientAccumulator:
         if max_grad_norm is not None and not max_grad_norm > 0:
             raise ConfigError(
                 f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}"
+            )
+        if scheduler is not None and not steps_per_optimizer_step(scheduler):
+            raise ConfigError(
+                f"{type(scheduler).__name__} moves on a metric at evaluation time, not per "
+                "optimizer step, so the accumulator cannot step it. Leave scheduler= out and "
+                "call scheduler.step(metric=val_loss) after each evaluation, or wrap it in "
+                "WarmupScheduler, which takes both kinds of call."
             )
         self.optimizer = optimizer
         self.accumulation_steps = accumulation_steps

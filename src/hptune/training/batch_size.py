@@ -91,9 +91,10 @@ class DynamicBatchSizer:
     of every parameter group is multiplied by ``1`` (``"keep"``), ``b'/b`` (``"linear"``, the
     linear scaling rule of Goyal et al. 2017, arXiv 1706.02677) or ``sqrt(b'/b)`` (``"sqrt"``,
     Krizhevsky 2014, arXiv 1404.5997; Hoffer et al. 2017, arXiv 1705.08741), so the ratios
-    between groups are kept. A group's ``initial_lr`` and a given scheduler's ``base_lrs``
-    (torch schedulers, hptune's ``WarmupScheduler``) are scaled too, so that a scheduler does
-    not undo the change at its next step.
+    between groups are kept. The LRs a given scheduler computes from are scaled too (a
+    group's ``initial_lr``, ``max_lr`` and ``min_lr``; the scheduler's ``base_lrs`` and
+    ``max_lrs``, through a ``WarmupScheduler`` to the scheduler after it), so that it does not
+    undo the change at its next step. Absolute floors (``eta_min``) are not scaled.
 
     Args:
         initial_batch_size: the starting batch size.
@@ -194,12 +195,10 @@ class DynamicBatchSizer:
     def _scale_lrs(self, factor: float) -> None:
         if self.optimizer is not None:
             for group in self.optimizer.param_groups:
-                group["lr"] *= factor
-                if "initial_lr" in group:
-                    group["initial_lr"] *= factor
-        base_lrs = getattr(self.scheduler, "base_lrs", None)
-        if base_lrs is not None:
-            self.scheduler.base_lrs = [lr * factor for lr in base_lrs]
+                for key in _GROUP_LR_KEYS:
+                    if key in group:
+                        group[key] *= factor
+        _scale_schedule(self.scheduler, factor)
 
     def state_dict(self) -> dict[str, Any]:
         """The sizer's state (batch size, LR factor, plateau tracking) for checkpoints."""
@@ -216,6 +215,30 @@ class DynamicBatchSizer:
             )
         for key, value in state_dict.items():
             setattr(self, key, value)
+
+
+# LRs that schedulers keep in the optimizer's groups: torch's schedulers start from
+# initial_lr; OneCycleLR reads max_lr and min_lr of each group at every step.
+_GROUP_LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
+# LRs that schedulers keep on themselves, one per group (CyclicLR's max_lrs).
+_SCHEDULER_LR_ATTRS = ("base_lrs", "max_lrs")
+
+
+def _scale_schedule(scheduler: Any, factor: float) -> None:
+    """Scale the LRs a scheduler computes from, so its next step keeps the new LR.
+
+    Follows a wrapped scheduler (``WarmupScheduler.after``) and the parts of torch's
+    ``SequentialLR``/``ChainedScheduler``. Absolute floors (``eta_min``, a plateau's
+    ``min_lrs``) are left alone: they are limits, not the schedule's scale.
+    """
+    if scheduler is None:
+        return
+    for attr in _SCHEDULER_LR_ATTRS:
+        values = getattr(scheduler, attr, None)
+        if isinstance(values, list):
+            setattr(scheduler, attr, [lr * factor for lr in values])
+    for inner in [getattr(scheduler, "after", None), *getattr(scheduler, "_schedulers", ())]:
+        _scale_schedule(inner, factor)
 
 
 _OOM_MARKERS = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")

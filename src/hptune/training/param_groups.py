@@ -234,7 +234,9 @@ def param_groups(
     ``weight_decay``, ``param_names`` (a key torch itself keeps and saves in
     ``state_dict``) and, when ``lr_map`` is given, ``lr_scale``, which
     :func:`hptune.training.create_optimizer` turns into ``lr * lr_scale``. Key matching is
-    described in the module docstring.
+    described in the module docstring. Because torch wants ``param_names`` in all groups or
+    in none, a group added later (unfrozen layers) names its parameters too:
+    ``opt.add_param_group({"params": [p], "param_names": ["head.weight"]})``.
 
     Weight decay of a parameter: 0 if ``no_decay`` exempts it, else the value of the first
     matching ``decay_map`` key, else ``weight_decay``. The exemption wins over

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from hptune.exceptions import ConfigError
 from hptune.training._lr_find import lr_find
@@ -46,6 +45,7 @@ from hptune.training._recipe_parts import (
     resolve_device,
     seed_everything,
 )
+from hptune.training._warmup import steps_per_optimizer_step
 from hptune.training.accumulation import GradientAccumulator
 from hptune.training.batch_size import plan_batch
 from hptune.training.schedulers import create_lr_scheduler, needs_metric
@@ -262,7 +262,7 @@ def train(
         plan.accumulation_steps,
         model=model,
         # A bare plateau moves only on metrics; everything else steps per optimizer step.
-        scheduler=None if isinstance(scheduler, ReduceLROnPlateau) else scheduler,
+        scheduler=scheduler if steps_per_optimizer_step(scheduler) else None,
         max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else grad_clip,
         scaler=torch.amp.GradScaler("cuda") if use_amp else None,
     )

@@ -224,11 +224,26 @@ def create_lr_scheduler(
         if isinstance(err, ConfigError):
             raise
         raise ConfigError(f"Scheduler {entry.name!r} rejected its options: {err}") from err
+    if entry.needs_metric and not scheduler_needs_metric(scheduler):
+        _mark_metric_driven(entry.name, scheduler)
     if warmup_steps == 0:
         return scheduler
     return WarmupScheduler(
         optimizer, warmup_steps, after=scheduler, start_factor=warmup_start_factor
     )
+
+
+def _mark_metric_driven(name: str, scheduler: Any) -> None:
+    """Record on the object what its registration says, so that :func:`needs_metric` and a
+    :class:`WarmupScheduler` around it know to feed it metrics rather than plain steps."""
+    try:
+        scheduler.needs_metric = True
+    except AttributeError as err:
+        raise ConfigError(
+            f"Scheduler {name!r} is registered with needs_metric=True, but its object "
+            f"({type(scheduler).__name__}) does not take a 'needs_metric' attribute. Give "
+            "its class a class attribute needs_metric = True."
+        ) from err
 
 
 def _register_builtins() -> None:
