@@ -10,7 +10,7 @@ from typing import Any
 
 from hptune.exceptions import ConfigError
 from hptune.execution.base import ObjectiveRef, OutcomeState, TrialJob, TrialOutcome
-from hptune.trial import Reporter, Trial, TrialPruned
+from hptune.trial import Reporter, Trial, TrialDiverged, TrialPruned
 
 
 def resolve_objective(ref: ObjectiveRef) -> Callable[..., Any]:
@@ -71,7 +71,12 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
     except TrialPruned:
         return outcome(OutcomeState.PRUNED)
     except Exception as exc:  # the objective's failure is the trial's, not the study's
-        return outcome(OutcomeState.FAILED, reason=one_line(exc), traceback=tb.format_exc())
+        return outcome(
+            OutcomeState.FAILED,
+            reason=one_line(exc),
+            traceback=tb.format_exc(),
+            diverged=isinstance(exc, TrialDiverged),
+        )
     try:
         value = float(value)
     except (TypeError, ValueError):

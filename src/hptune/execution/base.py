@@ -48,7 +48,9 @@ class TrialOutcome:
     what a non-finite value means); ``reason`` is a one-line explanation for FAILED
     (``"ValueError: bad input"``, ``"worker killed by signal 9"``, ``"timed out after 30 s"``)
     and ``traceback`` the full text where one exists. ``attrs`` holds what the objective
-    recorded with ``trial.set_attr``.
+    recorded with ``trial.set_attr``. ``diverged`` marks a FAILED outcome whose objective
+    raised :class:`hptune.trial.TrialDiverged` (or a subclass): the sampler must learn that
+    region is bad.
     """
 
     number: int
@@ -56,6 +58,7 @@ class TrialOutcome:
     value: float | None = None
     reason: str | None = None
     traceback: str | None = None
+    diverged: bool = False
     duration_s: float = 0.0
     last_step: int | None = None
     worker: str | None = None

@@ -14,9 +14,11 @@ reports to the pruner; when one ends it tells Optuna the outcome:
   traceback in user attributes; the study goes on. A crashed worker's trial is enqueued
   again when ``max_retries`` allows (see ``_liveness``).
 
-Execution (see ``docs/architecture.md``): the driver waits on the executor with a timeout of
-``heartbeat_interval``, so that between outcomes it refreshes its trials' heartbeats and
-reaps stale trials of dead drivers (``_liveness``). Several drivers may share one study:
+Execution (see ``docs/architecture.md``): a background thread refreshes the heartbeats of
+the driver's running trials, and the driver waits on the executor with a timeout of
+``heartbeat_interval``, so that between outcomes it reaps stale trials of dead drivers
+(``_liveness``). A trial another driver reaped anyway is stopped at its next report and its
+outcome dropped, with a warning. Several drivers may share one study:
 queued trials are popped race-free and the ``max_total_trials`` budget is checked against
 storage before each ask (``_budget``). ``deterministic=True`` runs in fixed batches
 (``_batch``). Any exception in the loop (Ctrl-C, SIGTERM turned into KeyboardInterrupt by
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -40,10 +43,12 @@ from hptune.study import _budget, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
-from hptune.trial import TrialDiverged, is_finite
+from hptune.trial import is_finite
 
 if TYPE_CHECKING:
     from hptune.study._study import Study
+
+logger = logging.getLogger("hptune.study")
 
 #: Study user attribute collecting the notes strategies return (boundary warnings...).
 NOTES_ATTR = "hptune.notes"
@@ -108,27 +113,36 @@ class Driver:
     def run(self) -> None:
         self.study.strategy.begin(self.ostudy, self.study.space, self.limits.n_trials)
         self.liveness.reap()
-        self.executor.start(self.on_report)
+        self.liveness.start()
         try:
-            if self.limits.deterministic:
-                self._run_batches()
-            else:
-                self._run_async()
-            for outcome in self.executor.shutdown():
-                self._tell(outcome)
-        except BaseException:
-            self._abort()
-            raise
+            self.executor.start(self.on_report)
+            try:
+                if self.limits.deterministic:
+                    self._run_batches()
+                else:
+                    self._run_async()
+                for outcome in self.executor.shutdown():
+                    self._tell(outcome)
+            except BaseException:
+                # A second Ctrl-C must not cut the recording of the running trials short:
+                # it is held back until they are recorded, then raised.
+                with signals_deferred():
+                    self._abort()
+                raise
+        finally:
+            self.liveness.stop()
         self._record_notes(self.study.strategy.finish(self.ostudy))
 
     def on_report(self, number: int, step: int, value: float) -> bool:
-        """Relay ``trial.report(step, value)`` to Optuna; True when the pruner says stop."""
+        """Relay ``trial.report(step, value)`` to Optuna; True when the pruner says stop
+        (or when the trial was reaped by another driver: running on is pointless)."""
         otrial = self.running.get(number)
         if otrial is None:
             return False
-        # Inline trials block the wait loop: reports are their chance to keep heartbeats.
-        self.liveness.beat([t._trial_id for t in self.running.values()])
-        otrial.report(value, step)
+        try:
+            otrial.report(value, step)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return True
         return otrial.should_prune()
 
     # -- loops ---------------------------------------------------------------------------
@@ -179,7 +193,6 @@ class Driver:
             self._tell(self.held.pop(number))
 
     def _keep_alive(self) -> None:
-        self.liveness.beat([t._trial_id for t in self.running.values()])
         self.liveness.maybe_reap()
 
     # -- starting trials -------------------------------------------------------------------
@@ -262,10 +275,13 @@ class Driver:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
+        self.liveness.release(otrial._trial_id)
         try:
             frozen = self._tell_optuna(otrial, outcome)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            return  # reaped as stale by another driver while we missed heartbeats
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
+            if not self._finished_elsewhere(otrial):
+                raise
+            return
         if frozen.state == TrialState.FAIL and outcome.reason:
             self.liveness.retry(frozen, outcome.reason)
         if self.listener is not None:
@@ -281,8 +297,21 @@ class Driver:
         if outcome.state is OutcomeState.COMPLETE:
             return self._fail(otrial, f"objective returned {outcome.value}", None, penalize=True)
         reason = outcome.reason or "failed"
-        diverged = reason.startswith(f"{TrialDiverged.__name__}:")
-        return self._fail(otrial, reason, outcome.traceback, penalize=diverged)
+        return self._fail(otrial, reason, outcome.traceback, penalize=outcome.diverged)
+
+    def _finished_elsewhere(self, otrial: optuna.Trial) -> bool:
+        """Whether another driver finished (reaped) this trial; warns when it did."""
+        frozen = self.ostudy._storage.get_trial(otrial._trial_id)
+        if not frozen.state.is_finished():
+            return False
+        logger.warning(
+            "trial %d was finished by another driver (%s: %s) while this one ran it; "
+            "this run's outcome is dropped",
+            otrial.number,
+            frozen.state.name,
+            frozen.user_attrs.get(_records.FAILURE, ""),
+        )
+        return True
 
     def _fail(
         self, otrial: optuna.Trial, reason: str, traceback: str | None, penalize: bool
@@ -301,7 +330,8 @@ class Driver:
             self._tell(outcome)
         for number in list(self.running):
             otrial = self.running.pop(number)
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            self.liveness.release(otrial._trial_id)
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
                 self._fail(otrial, "interrupted", None, penalize=False)
 
     def _record_notes(self, notes: list[str]) -> None:

@@ -5,8 +5,9 @@ leaves its trials RUNNING in storage for ever. Every driver therefore
 
 * stamps each trial it runs with its driver id and a heartbeat (wall-clock seconds since
   the epoch, in the trial's *system* attributes ``hptune.driver`` / ``hptune.heartbeat``, so
-  they never show up among a record's ``attrs``), refreshed at least every
-  ``heartbeat_interval`` seconds from its wait loop (and from reports, for inline trials);
+  they never show up among a record's ``attrs``), refreshed every ``heartbeat_interval``
+  seconds by a background thread of the driver, so that a long inline trial (which blocks
+  the driver's loop) or a trial that reports rarely stays alive as long as its driver is;
 * reaps, when it starts and then every ``heartbeat_interval``, every RUNNING trial of
   another driver whose heartbeat is older than ``grace_period``: the trial becomes FAILED
   with the reason ``"stale: its driver stopped (no heartbeat for N s)"``;
@@ -24,16 +25,19 @@ sync (NTP) and ``grace_period`` well above any skew.
 
 Reaping is race-free enough for several reapers: marking a trial FAILED goes through
 ``storage.set_trial_state_values``, which raises ``UpdateFinishedTrialError`` for the loser.
-A live driver whose trial was reaped (it missed heartbeats for longer than the grace
-period) finds the trial finished when it tells the outcome, and drops it.
+A live driver whose trial was reaped anyway (its storage was unreachable for longer than
+the grace period, say) finds the trial finished when it reports or tells: the trial is
+stopped and its outcome dropped with a warning; the reaped record (and its retry) stand.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import socket
+import threading
 import time
 from typing import Any
 
@@ -42,12 +46,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hptune.study import _records
 
+logger = logging.getLogger("hptune.study")
+
 HEARTBEAT = "hptune.heartbeat"
 DRIVER = "hptune.driver"
 RETRY_OF = "hptune.retry_of"
 ATTEMPT = "hptune.attempt"
 #: Failure reasons worth another attempt: nothing in the config caused them.
-RETRYABLE = ("stale", "worker killed by signal", "worker exited with code")
+RETRYABLE = ("stale", "worker killed by signal", "worker exited with code", "Ray worker died")
 
 
 def new_driver_id() -> str:
@@ -86,24 +92,59 @@ class Liveness:
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
         self.max_retries = max_retries
-        self._last_beat = 0.0
         self._last_reap = 0.0
+        self._mine: set[int] = set()  # trial ids this driver runs; guarded by _lock
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def claim(self, trial_id: int) -> None:
-        """Mark a trial this driver just started as its own, with a fresh heartbeat."""
+        """Mark a trial this driver just started as its own, with a fresh heartbeat; the
+        heartbeat thread keeps it fresh until :meth:`release`."""
         self.storage.set_trial_system_attr(trial_id, DRIVER, self.driver_id)
         self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+        with self._lock:
+            self._mine.add(trial_id)
 
-    def beat(self, trial_ids: list[int], force: bool = False) -> None:
-        """Refresh the heartbeats of ``trial_ids`` when ``heartbeat_interval`` has passed."""
-        now = time.monotonic()
-        if not force and now - self._last_beat < self.heartbeat_interval:
-            return
-        self._last_beat = now
+    def release(self, trial_id: int) -> None:
+        """Stop the heartbeats of a trial this driver has told (or given up)."""
+        with self._lock:
+            self._mine.discard(trial_id)
+
+    def start(self) -> None:
+        """Start the heartbeat thread (a daemon: it dies with the driver, as it must)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._beat_loop, name="hptune-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the heartbeat thread and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def beat(self) -> None:
+        """Refresh the heartbeat of every trial this driver runs, now."""
+        with self._lock:
+            trial_ids = sorted(self._mine)
         for trial_id in trial_ids:
-            # A trial reaped by another driver raises here; our tell will notice it.
+            # A trial reaped by another driver raises here; the driver notices at its
+            # next report or tell.
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
                 self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+
+    def _beat_loop(self) -> None:
+        while not self._stop.wait(self.heartbeat_interval):
+            try:
+                self.beat()
+            except Exception:  # a storage hiccup: the next beat tries again
+                logger.warning(
+                    "heartbeat failed; retrying in %s s", self.heartbeat_interval, exc_info=True
+                )
 
     def maybe_reap(self) -> list[FrozenTrial]:
         """:meth:`reap`, at most once per ``heartbeat_interval``."""
