@@ -7,6 +7,7 @@ Every command that prints results takes ``--json`` for scripts.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Annotated, Any
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     # hptune draws its own progress; Optuna's per-trial INFO lines would interleave with it.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except Exit as exc:
         return exc.code
     except SpecError as exc:
@@ -59,18 +60,40 @@ def main(argv: list[str] | None = None) -> int:
     except HptuneError as exc:
         err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    except Exception as exc:
+        usage = _usage_error(exc)
+        if usage is None:
+            raise
+        return usage
+    # Typer turns Ctrl-C into the exit code 130 and returns it (standalone_mode=False);
+    # older Typer raised Abort instead. Commands themselves return None.
+    if code == INTERRUPTED:
         err.print("interrupted: completed trials are kept; continue with `hptune resume`.")
-        return 130
-    except typer.Abort:
-        return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
+        return INTERRUPTED
+    return code if isinstance(code, int) else 0
 
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
-    return 0
+
+INTERRUPTED = 130
+
+
+def _usage_error(exc: Exception) -> int | None:
+    """Show a command-line usage error (bad option, missing argument, ...) as click does and
+    return its exit code; None for any other exception.
+
+    Typer up to 0.2x raised click's exceptions, later releases raise those of the copy of
+    click they carry (``typer._click``); both have ``show()`` and ``exit_code``.
+    """
+    bases = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            bases.append(importlib.import_module(module).ClickException)
+        except (ImportError, AttributeError):
+            continue
+    if bases and isinstance(exc, tuple(bases)):
+        exc.show()  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    if isinstance(exc, typer.Exit):
+        return int(exc.exit_code)
+    return None
