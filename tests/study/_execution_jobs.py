@@ -1,7 +1,8 @@
 """Objectives and a driver program for the execution tests (real processes need importable
 code). Run as ``python -m tests.study._execution_jobs URL NAME STRATEGY JSON_KWARGS``: it
 opens (or creates) the study and runs ``optimize(**kwargs)``; exits 130 on
-KeyboardInterrupt (Ctrl-C or SIGTERM) after the driver has cleaned up."""
+KeyboardInterrupt (Ctrl-C or SIGTERM) after the driver has cleaned up. With ``go_file`` in
+the kwargs it prints "ready" and waits for that file before it opens the study."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 from hptune.space import choice, uniform
 from hptune.study import create_study
@@ -32,9 +34,20 @@ def jittery(config, trial):
     return (config["x"] - 0.3) ** 2 + (trial.seed % 7) * 1e-6
 
 
+def staggered(config, trial):
+    """Sleeps 0.2-0.5 s by its config, so that parallel trials do not finish together."""
+    time.sleep(0.2 + 0.3 * config["x"])
+    return config["x"]
+
+
 def main(argv: list[str]) -> int:
     url, name, strategy, kwargs = argv[0], argv[1], argv[2], json.loads(argv[3])
     space = GRID_SPACE if strategy == "grid" else SPACE
+    go = kwargs.pop("go_file", None)
+    if go is not None:  # a barrier: several drivers create or open the study at one moment
+        print("ready", flush=True)
+        while not Path(go).exists():
+            time.sleep(0.01)
     study = create_study(
         space,
         name=name,

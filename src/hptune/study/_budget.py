@@ -15,7 +15,9 @@ than ``max_total_trials`` trials that count. The storage is the only thing they 
 Queued (WAITING) trials are grid points and retries. :func:`pop_waiting` takes one the way
 Optuna's own ``Study.ask`` does, with ``storage.set_trial_state_values(..., RUNNING)``,
 which only one driver can win; unlike ``ask`` it never creates a new trial when the queue
-is empty, so a grid driver that finds no point left stops instead of running a random one.
+is empty, so a grid driver that finds no point left stops instead of running a random one;
+and a grid point is never evaluated twice, even when two drivers re-enqueued it at once
+(see its ``unique``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.study import _records
+from hptune.study._liveness import RETRY_OF
 
 #: Failure reasons of trials that never had a fair run; they do not use up the budget.
-NOT_COUNTED = ("interrupted", "stale")
+NOT_COUNTED = ("interrupted", "stale", "duplicate")
 
 
 def counts(trial: FrozenTrial) -> bool:
@@ -48,15 +51,56 @@ def n_used(ostudy: optuna.Study, up_to_number: int | None = None) -> int:
     )
 
 
-def pop_waiting(ostudy: optuna.Study) -> int | None:
-    """Move one WAITING trial to RUNNING and return its id; None when none is left."""
+def holds(trial: FrozenTrial) -> bool:
+    """Whether a trial holds its point of a grid: it counts, runs, or waits to run."""
+    return counts(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
+
+
+def grid_point(trial: FrozenTrial) -> str:
+    """A trial's parameters as canonical JSON; a queued trial's are still its fixed ones."""
+    params = trial.params or trial.system_attrs.get("fixed_params", {})
+    return _records.canonical_json(dict(params))
+
+
+def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
+    """Move one WAITING trial to RUNNING and return its id; None when none is left.
+
+    With ``unique`` (grids), a popped trial whose point another trial already holds is
+    failed as ``"duplicate: ..."`` (not counted) and the next one is popped. Of several
+    copies of a point, the one that runs is the copy popped while no other copy runs or has
+    counted and no lower-numbered copy waits: two drivers popping copies at once keep the
+    lower-numbered one, and a copy popped later finds it held.
+    """
     storage = ostudy._storage  # as optuna.Trial does; the calls below are public API
     for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
-            if storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
-                return trial._trial_id
+            if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+                continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another driver ran it already
+        # A retry repeats a failed trial on purpose (liveness enqueues it once).
+        holder = _holder(ostudy, trial) if unique and RETRY_OF not in trial.user_attrs else None
+        if holder is None:
+            return trial._trial_id
+        storage.set_trial_user_attr(
+            trial._trial_id, _records.FAILURE, f"duplicate: grid point of trial {holder}"
+        )
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return None
+
+
+def _holder(ostudy: optuna.Study, popped: FrozenTrial) -> int | None:
+    """The number of another trial that holds ``popped``'s grid point, if any."""
+    point = grid_point(popped)
+    for other in ostudy.get_trials(deepcopy=False):
+        if other.number == popped.number or grid_point(other) != point:
+            continue
+        # A higher-numbered copy that runs was popped at the same moment as ours (had it
+        # been popped earlier, ours waited below it and it dropped itself): it drops
+        # itself when it sees ours. Every copy is enqueued WAITING, in number order.
+        lower = other.number < popped.number
+        if counts(other) or (lower and other.state in (TrialState.WAITING, TrialState.RUNNING)):
+            return other.number
     return None
 
 

@@ -244,9 +244,6 @@ class CoarseToFineStrategy(Strategy):
 
     def prepare(self, study: optuna.Study, space: Any, seed: int) -> None:
         self._plan = study.user_attrs.get(ATTR)
-        if self._plan and self._plan.get("box") is not None:
-            box = {n: _dist_from_record(d) for n, d in self._plan["box"].items()}
-            self._fine = _BoxSampler(self._tpe, box)
 
     def begin(self, study: optuna.Study, space: Any, n_trials: int | None) -> None:
         if self._plan is not None:
@@ -267,7 +264,15 @@ class CoarseToFineStrategy(Strategy):
         if any(t.number in running and t.state == TrialState.RUNNING for t in coarse):
             return None  # the box needs every coarse result
         if self._fine is None:
-            self._fine = _BoxSampler(self._tpe, self._narrow(study, coarse))
+            # The box is built once per study and recorded; a re-opened study reads it back.
+            # (Built here, not in prepare: create_sampler may be called again in between.)
+            recorded = self._plan.get("box")
+            box = (
+                {n: _dist_from_record(d) for n, d in recorded.items()}
+                if recorded is not None
+                else self._narrow(study, coarse)
+            )
+            self._fine = _BoxSampler(self._tpe, box)
         self._staged.active = self._fine
         return "fine"
 

@@ -174,6 +174,8 @@ class Driver:
         jobs: list[TrialJob] = []
         while len(jobs) < self.limits.batch_size and self._may_start():
             stage = self.study.strategy.next_stage(self.ostudy, frozenset(self.running))
+            if stage is None and jobs:
+                break  # the strategy waits for this batch (coarse-to-fine's coarse stage)
             job = None if stage is None else self._ask(stage)
             if job is None:
                 self.exhausted = True
@@ -222,11 +224,13 @@ class Driver:
             return self._ask_now(stage)
 
     def _ask_now(self, stage: str) -> TrialJob | None:
-        trial_id = _budget.pop_waiting(self.ostudy)
+        trial_id = _budget.pop_waiting(self.ostudy, unique=self.queue_only)
         if trial_id is None and self.queue_only:
             return None
         if trial_id is None:
             trial_id = self.ostudy._storage.create_new_trial(self.ostudy._study_id)
+            number = self.ostudy._storage.get_trial_number_from_id(trial_id)
+            self.study.first_new_trial(number)
         otrial = optuna.Trial(self.ostudy, trial_id)
         total = self.limits.max_total_trials
         if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:

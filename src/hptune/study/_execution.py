@@ -4,7 +4,7 @@
 in the driver), ``"process"`` (persistent spawn workers, :class:`ProcessExecutor`) or
 ``"ray"`` (:class:`RayExecutor`; ``executor_options`` such as ``ray_address``,
 ``num_cpus_per_trial``, ``num_gpus_per_trial``). ``None`` picks inline for one worker and
-the process pool for more.
+the process pool for more, or for a ``trial_timeout`` (only a process can be stopped).
 
 SIGTERM (what ``kill``, systemd, Kubernetes and batch schedulers send before SIGKILL) is
 turned into ``KeyboardInterrupt`` while a driver runs, so it stops exactly as on Ctrl-C:
@@ -52,15 +52,27 @@ def make_executor(
                 "optimize: give n_workers or executor, not both (an Executor object carries "
                 "its own settings, executor_options included); or pass executor by name."
             )
-        return executor
+        if isinstance(executor, InlineExecutor) and trial_timeout_s is not None:
+            executor = "inline"  # refused below, with the reason
+        else:
+            return executor
     if executor is None:
-        executor = "inline" if n_workers == 1 and not options else "process"
+        # A trial in the driver's own process cannot be stopped at a deadline: a per-trial
+        # timeout takes a worker process, even for one worker.
+        inline = n_workers == 1 and not options and trial_timeout_s is None
+        executor = "inline" if inline else "process"
     if executor not in EXECUTORS:
         raise ConfigError(
             f"optimize: executor must be an hptune Executor or one of {', '.join(EXECUTORS)}, "
             f"got {executor!r}."
         )
     if executor == "inline":
+        if trial_timeout_s is not None:
+            raise ConfigError(
+                "optimize: trial_timeout needs trials in worker processes (a trial in this "
+                "process cannot be stopped at a deadline); use executor='process', or leave "
+                "executor out."
+            )
         if n_workers != 1 or options:
             raise ConfigError(
                 f"optimize: the inline executor runs one trial at a time in this process; "

@@ -7,6 +7,7 @@ it) while :class:`TrialRecord` gives the same facts typed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import hashlib
@@ -169,8 +170,12 @@ class TrialRecord:
 
 
 def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
-    """Read a :class:`TrialRecord` back from an Optuna trial written by the driver."""
-    ua = frozen.user_attrs
+    """Read a :class:`TrialRecord` back from an Optuna trial written by the driver.
+
+    The record owns copies of the trial's nested values: the trial may be Optuna's cached
+    object (``get_trials(deepcopy=False)``), which editing a record must never change.
+    """
+    ua = copy.deepcopy(frozen.user_attrs)
     duration = _duration(frozen.datetime_start, frozen.datetime_complete)
     state = _STATE_NAMES[frozen.state]
     return TrialRecord(

@@ -8,6 +8,7 @@ import datetime
 import importlib
 import math
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,27 @@ class Study:
         self.space = space
         self.strategy = strategy
         self.seed = seed
-        n_existing = len(optuna_study.get_trials(deepcopy=False))
-        optuna_study.sampler = PenalizingSampler(strategy.create_sampler(seed, n_existing))
+        self._sampler_key: int | None = len(optuna_study.get_trials(deepcopy=False))
+        self._install_sampler(self._sampler_key)
         seed_pruner(optuna_study.pruner, seed)
         strategy.prepare(optuna_study, space, seed)
+
+    def _install_sampler(self, key: int) -> None:
+        self.optuna_study.sampler = PenalizingSampler(self.strategy.create_sampler(self.seed, key))
+
+    def first_new_trial(self, number: int) -> None:
+        """Called by the driver with the number of the first trial it creates (not one
+        popped from the queue), before that trial is sampled.
+
+        The sampler was seeded by the number of trials the study held when it was loaded.
+        Several drivers that load a study at the same moment see the same count and would
+        draw the same configs; their first trials, though, get different numbers, so the
+        sampler is re-seeded by that number when the two differ. A driver alone on its study
+        creates trial number == count, and keeps the sampler it has (and its sequence).
+        """
+        if self._sampler_key is not None and number != self._sampler_key:
+            self._install_sampler(number)
+        self._sampler_key = None  # once per Study object: later optimize() calls continue
 
     @property
     def name(self) -> str:
@@ -117,6 +135,8 @@ class Study:
                 arguments, or for Ray ``ray_address``, ``num_cpus_per_trial``,
                 ``num_gpus_per_trial``, ``max_concurrent``, ``init_kwargs``.
             trial_timeout: Seconds after which a trial is stopped and recorded FAILED.
+                Trials then run in worker processes (one for ``n_workers=1``): only a
+                process can be stopped; the inline executor refuses it.
             max_total_trials: A budget shared by every driver of the study: no trial starts
                 once the study's trials that count (COMPLETE, PRUNED, FAILED but not
                 interrupted or stale) plus those running anywhere reach it.
@@ -309,39 +329,91 @@ def create_study(
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
+    backend = open_storage(storage)
+    kwargs = {
+        "study_name": name,
+        "storage": backend,
+        "sampler": optuna.samplers.RandomSampler(),  # replaced by the strategy's in Study
+        "pruner": pr,
+        "direction": direction,
+    }
     try:
-        ostudy = optuna.create_study(
-            study_name=name,
-            storage=open_storage(storage),
-            sampler=optuna.samplers.RandomSampler(),  # replaced by the strategy's in Study
-            pruner=pr,
-            direction=direction,
-            load_if_exists=load_if_exists,
-        )
+        ostudy = optuna.create_study(**kwargs)
+        created = True
     except optuna.exceptions.DuplicatedStudyError:
-        raise HptuneError(
-            f"a study named {name!r} already exists in {storage!r}; open it with "
-            f"hptune.load_study({name!r}, {storage!r}), pass load_if_exists=True, or choose "
-            "another name."
-        ) from None
-    attrs = ostudy.user_attrs
-    if _SPACE in attrs:
-        seed = _check_reopened(ostudy, space, direction, seed)
-    elif ostudy.get_trials(deepcopy=False):
-        raise HptuneError(
-            f"study {name!r} holds trials not written by hptune; choose another name."
-        )
-    else:
-        seed = secrets.randbits(32) if seed is None else seed
-        ostudy.set_user_attr(_SPACE, space.to_dict())
-        ostudy.set_user_attr(_FINGERPRINT, space.fingerprint())
-        ostudy.set_user_attr(_SEED, seed)
-        ostudy.set_user_attr(_DIRECTION, direction)
-    ostudy.set_user_attr(_STRATEGY, {"name": strategy, "options": dict(strategy_options or {})})
-    ostudy.set_user_attr(
-        _PRUNER, {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
-    )
+        if not load_if_exists:
+            raise HptuneError(
+                f"a study named {name!r} already exists in {storage!r}; open it with "
+                f"hptune.load_study({name!r}, {storage!r}), pass load_if_exists=True, or "
+                "choose another name."
+            ) from None
+        ostudy = optuna.load_study(study_name=name, storage=backend, sampler=kwargs["sampler"])
+        ostudy.pruner = pr
+        created = False
+    strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
+    pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
+    if created or not _await_creator(ostudy):
+        return _initialize(ostudy, space, strat, seed, direction, strategy_attr, pruner_attr)
+    seed = _check_reopened(ostudy, space, direction, seed)
+    ostudy.set_user_attr(_STRATEGY, strategy_attr)
+    ostudy.set_user_attr(_PRUNER, pruner_attr)
     return Study(ostudy, space, strat, seed)
+
+
+def _initialize(
+    ostudy: optuna.Study,
+    space: Space,
+    strategy: Strategy,
+    seed: int | None,
+    direction: str,
+    strategy_attr: dict[str, Any],
+    pruner_attr: dict[str, Any],
+) -> Study:
+    """Record a new study's attributes and prepare it (a grid enqueues its points).
+
+    ``hptune.space`` is written last: a driver that loads the study meanwhile (several
+    machines started at once on one PostgreSQL study) waits for it, so it never sees half
+    the attributes, and never enqueues a grid a second time.
+    """
+    seed = secrets.randbits(32) if seed is None else seed
+    ostudy.set_user_attr(_FINGERPRINT, space.fingerprint())
+    ostudy.set_user_attr(_SEED, seed)
+    ostudy.set_user_attr(_DIRECTION, direction)
+    ostudy.set_user_attr(_STRATEGY, strategy_attr)
+    ostudy.set_user_attr(_PRUNER, pruner_attr)
+    study = Study(ostudy, space, strategy, seed)
+    ostudy.set_user_attr(_SPACE, space.to_dict())
+    return study
+
+
+#: How long a driver waits for another driver to finish creating the study it loads, and
+#: how long an empty study must stay without hptune's first attribute before it is adopted.
+INIT_WAIT_S, ADOPT_AFTER_S = 60.0, 2.0
+
+
+def _await_creator(ostudy: optuna.Study) -> bool:
+    """Wait until the driver that created this study has initialized it (True), or find
+    that none will: an empty study made by Optuna itself, which is adopted (False)."""
+    start, name = time.monotonic(), ostudy.study_name
+    while True:
+        attrs = ostudy.user_attrs
+        if _SPACE in attrs:
+            return True
+        waited = time.monotonic() - start
+        if _FINGERPRINT not in attrs:  # hptune's first attribute, written before any trial
+            if ostudy.get_trials(deepcopy=False):
+                raise HptuneError(
+                    f"study {name!r} holds trials not written by hptune; choose another name."
+                )
+            if waited > ADOPT_AFTER_S:
+                return False
+        elif waited > INIT_WAIT_S:
+            raise HptuneError(
+                f"study {name!r} was being created by another driver that has not finished "
+                f"in {INIT_WAIT_S:.0f} s (it may have died): delete it with "
+                f"optuna.delete_study(study_name={name!r}, storage=...) and start again."
+            )
+        time.sleep(0.2)
 
 
 def _check_reopened(ostudy: optuna.Study, space: Space, direction: str, seed: int | None) -> int:
@@ -393,9 +465,9 @@ def load_study(name: str, storage: str | optuna.storages.BaseStorage = DEFAULT_S
     ostudy = optuna.load_study(
         study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler()
     )
-    attrs = ostudy.user_attrs
-    if _SPACE not in attrs:
+    if not _await_creator(ostudy):
         raise HptuneError(f"study {name!r} was not written by hptune (no {_SPACE!r} attribute).")
+    attrs = ostudy.user_attrs
     strat, pr = attrs[_STRATEGY], attrs[_PRUNER]
     ostudy.pruner = create_pruner(pr["name"], epochs=pr["epochs"], **pr["options"])
     strategy = create_strategy(strat["name"], **strat["options"])

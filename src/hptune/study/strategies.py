@@ -47,7 +47,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
 
 from hptune.exceptions import ConfigError
-from hptune.study import _records
+from hptune.study import _budget, _records
 
 if TYPE_CHECKING:
     from hptune.space import Space
@@ -286,9 +286,12 @@ class GridStrategy(Strategy):
     """Every point of ``space.grid(n_points)`` exactly once, in an order shuffled by the
     study seed.
 
-    The points are enqueued as Optuna WAITING trials when the study is created (re-opening
-    enqueues only points the study does not hold yet), and the study stops when no point
-    waits. With several drivers on one shared study, the points are shared out among them.
+    The points are enqueued as Optuna WAITING trials when the study is created, and the
+    study stops when no point waits. Re-opening the study enqueues again every point that no
+    trial holds (none counts, runs or waits for it: its trial was interrupted, or reaped as
+    stale), so a resumed grid is complete. With several drivers on one shared study, the
+    points are shared out among them; should two drivers both re-enqueue a point, the
+    driver that pops the later copy drops it (see ``hptune.study._budget``).
     The shuffle matters when the budget is smaller than the grid: in the space's own order
     the first trials would all sit in one corner (the smallest lr, say); shuffled, any
     prefix of the grid spreads over the whole space, as Optuna's GridSampler does.
@@ -310,29 +313,22 @@ class GridStrategy(Strategy):
         )
 
     def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:
-        if GRID_ATTR in study.user_attrs:
-            return
         points = space.grid(self.options.get("n_points"))
         if self.options.get("shuffle", True):
             random.Random(seed).shuffle(points)
-        held = {_records.canonical_json(t.params) for t in study.get_trials(deepcopy=False)}
-        held |= {_records.canonical_json(_fixed(t)) for t in study.get_trials(deepcopy=False)}
+        held = {_budget.grid_point(t) for t in study.get_trials(deepcopy=False) if _budget.holds(t)}
         n_new = 0
         for config in points:
             params = space.flatten(config)
             if _records.canonical_json(params) not in held:
                 study.enqueue_trial(params)
                 n_new += 1
-        study.set_user_attr(GRID_ATTR, {"size": len(points), "enqueued": n_new})
+        if n_new or GRID_ATTR not in study.user_attrs:
+            study.set_user_attr(GRID_ATTR, {"size": len(points), "enqueued": n_new})
 
     def next_stage(self, study: optuna.Study, running: Set[int]) -> str | None:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         return self.name if waiting else None
-
-
-def _fixed(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    # Optuna keeps an enqueued trial's params in this system attribute until it runs.
-    return dict(trial.system_attrs.get("fixed_params", {}))
 
 
 for _cls in (GridStrategy, RandomStrategy, SobolStrategy, TPEStrategy, CmaEsStrategy, GPStrategy):
