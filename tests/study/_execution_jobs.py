@@ -69,3 +69,9 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def slow(config, trial):
+    """Sleeps 30 s: only a timeout ends it early."""
+    time.sleep(30.0)
+    return 0.0

@@ -182,3 +182,16 @@ def test_coarse_to_fine_without_n_trials_uses_n_coarse_trials():
     stages = [t.stage for t in study.trials]
     n = min(5, len(stages))
     assert stages[:n] == ["coarse"] * n and stages[n:] == ["fine"] * (len(stages) - n)
+
+
+def test_coarse_to_fine_in_deterministic_batches_runs_every_trial():
+    study = create_study(
+        {"x": uniform(0, 1)},
+        storage=None,
+        strategy="coarse-to-fine",
+        seed=0,
+        direction="minimize",
+    )
+    study.optimize(lambda c, t: (c["x"] - 0.3) ** 2, n_trials=10, deterministic=True, batch_size=3)
+    stages = [t.stage for t in study.trials]
+    assert len(stages) == 10 and stages.count("coarse") == 4 and stages.count("fine") == 6

@@ -274,3 +274,57 @@ def test_listener_sees_every_start_and_finish_with_final_state():
     finishes = [e[1:] for e in recorder.events if e[0] == "finish"]
     assert [s[1] for s in starts] == [0, 1, 2]
     assert finishes == [(0, "COMPLETE"), (1, "FAILED"), (2, "COMPLETE")]
+
+
+class _Exploded(TrialDiverged):
+    """A user's own divergence error, raised without a message."""
+
+
+def test_any_trial_diverged_is_penalized_message_or_not():
+    def objective(config, trial):
+        if trial.number == 0:
+            raise _Exploded()
+        if trial.number == 1:
+            raise TrialDiverged()
+        return 1.0
+
+    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study.optimize(objective, n_trials=3)
+    assert [t.failure_reason for t in study.trials[:2]] == ["_Exploded", "TrialDiverged"]
+    penalized = [bool(x.user_attrs.get("hptune.penalize")) for x in study.optuna_study.trials]
+    assert penalized == [True, True, False]
+
+
+def test_a_record_is_a_copy_that_cannot_change_the_study(tmp_path):
+    study = create_study(SPACE, storage=f"sqlite:///{tmp_path / 'c.db'}", strategy="random", seed=0)
+    study.optimize(lambda c, t: 1.0, n_trials=1)
+    record = study.trials[0]
+    before = dict(record.config)
+    record.config["lr"] = -1.0
+    record.attrs["x"] = 1
+    assert study.best_config == before and study.trials[0].attrs == {}
+
+
+def test_studies_loaded_at_the_same_moment_draw_different_configs(tmp_path):
+    # Two drivers (machines) open one study while it holds no trial: equally seeded, they
+    # would propose the same configs; the second re-seeds by its first trial's number.
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    create_study(SPACE, name="m", storage=url, strategy="random", seed=0)
+    first, second = load_study("m", url), load_study("m", url)
+    first.optimize(lambda c, t: 1.0, n_trials=3)
+    second.optimize(lambda c, t: 1.0, n_trials=3)
+    configs = [json.dumps(t.config, sort_keys=True) for t in load_study("m", url).trials]
+    assert len(set(configs)) == 6
+    # Alone on its study, a driver keeps the sequence its seed gives (resume included).
+    alone = create_study(SPACE, name="a", storage=url, strategy="random", seed=0)
+    alone.optimize(lambda c, t: 1.0, n_trials=3)
+    assert [t.config for t in alone.trials] == [t.config for t in first.trials[:3]]
+
+
+def test_trial_timeout_stops_a_trial_in_a_worker_process_and_inline_refuses_it():
+    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study.optimize("tests.study._execution_jobs:slow", n_trials=1, trial_timeout=0.5)
+    (trial,) = study.trials
+    assert trial.state == "FAILED" and trial.failure_reason.startswith("timed out after 0.5 s")
+    with pytest.raises(ConfigError, match=re.escape("trial_timeout needs trials in worker")):
+        study.optimize(lambda c, t: 1.0, n_trials=1, trial_timeout=1.0, executor="inline")
