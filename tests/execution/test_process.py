@@ -324,7 +324,7 @@ def test_crashes_and_timeouts_fail_only_their_trial_and_workers_are_replaced(poo
         job(91, obj.segfault),
         job(92, obj.exit_3),
         job(93, obj.out_of_memory),
-        job(94, obj.sleep, timeout_s=1.0, seconds=60),
+        job(94, obj.sleep, timeout_s=2.0, seconds=60),
     ]
     out = run_all(pool, crashes + [job(95 + n, obj.double, x=n) for n in range(3)])
     assert {n: out[n].reason for n in range(90, 95)} == {
@@ -332,11 +332,11 @@ def test_crashes_and_timeouts_fail_only_their_trial_and_workers_are_replaced(poo
         91: "worker killed by signal 11 (SIGSEGV)",
         92: "worker exited with code 3",
         93: "MemoryError",
-        94: "timed out after 1.0 s",
+        94: "timed out after 2.0 s",
     }
     assert {out[n].state for n in range(90, 95)} == {OutcomeState.FAILED}
     assert out[90].last_step == 0 and out[94].last_step == 0  # reported step 0, then died
-    assert out[94].duration_s >= 1.0
+    assert out[94].duration_s >= 2.0
     assert "MemoryError" in out[93].traceback  # an ordinary failure, from run_job
     assert [out[95 + n].value for n in range(3)] == [0.0, 2.0, 4.0]
     after = remember(pool)

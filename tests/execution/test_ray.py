@@ -234,11 +234,12 @@ def test_timeout_kills_the_task(ray_cluster, tmp_path):
     pid_file = tmp_path / "pid"
     with RayExecutor() as ex:
         ex.start(Recorder())
-        sleeper = TrialJob(0, {"pid_file": str(pid_file)}, 0, _sleep, timeout_s=2.0)
+        # The clock runs from submission, a Ray worker's start included: 6 s, not less.
+        sleeper = TrialJob(0, {"pid_file": str(pid_file)}, 0, _sleep, timeout_s=6.0)
         out = run_all(ex, [sleeper, TrialJob(1, {"x": 1.0}, 0, _objective)])
         # Both CPUs are free again: two more trials run side by side.
         after = run_all(ex, [TrialJob(n, {"x": 1.0}, 0, _objective) for n in (2, 3)])
-    assert out[0].state is OutcomeState.FAILED and out[0].reason == "timed out after 2.0 s"
+    assert out[0].state is OutcomeState.FAILED and out[0].reason == "timed out after 6.0 s"
     assert out[1].state is OutcomeState.COMPLETE
     assert _process_gone(int(pid_file.read_text()))
     assert [after[n].state for n in (2, 3)] == [OutcomeState.COMPLETE] * 2

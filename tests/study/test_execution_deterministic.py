@@ -1,4 +1,4 @@
-"""Deterministic parallel mode: the same configs (and pruning decisions) for 1 and 2 real
+"""Deterministic parallel mode: the same configs (and pruning decisions) for 1, 2 and 4 real
 worker processes, with an objective whose timing is random."""
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ def run(n_workers: int, deterministic: bool = True) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_same_configs_for_one_and_two_workers():
-    one, two = run(1), run(2)
-    assert one == two
+def test_same_configs_for_one_two_and_four_workers():
+    one, two, four = run(1), run(2), run(4)
+    assert one == two == four
     assert len(one) == 12 and len({x for _, x, _, _ in one}) == 12
     assert {s for _, _, s, _ in one} <= {"COMPLETE", "PRUNED"}
 

@@ -17,12 +17,17 @@ from tests.study._execution_jobs import SPACE
 from tests.study.test_execution_signals import start_driver, wait_for_states
 
 FAST = {"heartbeat_interval": 0.2, "grace_period": 1.0}
+STAGGERED = "tests.study._execution_jobs:staggered"
 
 
 @pytest.mark.slow
 def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
     url = f"sqlite:///{tmp_path / 'k.db'}"
-    proc = start_driver(url, "k", "random", n_workers=2, max_total_trials=10, **FAST)
+    # Staggered trials (0.2-0.5 s) do not finish together, and 20 of them on 2 workers
+    # leave seconds for the poll to find 3 complete and 2 running before the budget is done.
+    proc = start_driver(
+        url, "k", "random", n_workers=2, max_total_trials=20, objective=STAGGERED, **FAST
+    )
     wait_for_states(url, "k", {"COMPLETE": 3, "RUNNING": 2}, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -34,9 +39,9 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
 
     study = load_study("k", url)
     study.optimize(
-        "tests.study._execution_jobs:sleepy",
+        STAGGERED,
         n_workers=2,
-        max_total_trials=10,
+        max_total_trials=20,
         max_retries=1,
         **FAST,
     )
@@ -46,7 +51,7 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
     for n in stale:
         assert after[n].state == "FAILED"
         assert after[n].failure_reason.startswith("stale: its driver stopped (no heartbeat for ")
-    assert load_study("k", url).n_counted_trials == 10
+    assert load_study("k", url).n_counted_trials == 20
     assert all(t.state in ("COMPLETE", "FAILED") for t in after.values())
     # Each stale trial that had reached a worker was run again once, with its config and
     # seed. (The kill can land between an ask and the config being recorded: such a trial
