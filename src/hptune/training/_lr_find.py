@@ -43,13 +43,14 @@ def lr_find(
 
     Returns:
         The :class:`~hptune.training.lr_finder.LRFinderResult` (``suggested_lr``,
-        ``suggested_range``, the curve, and ``plot(path)``).
+        ``suggested_range``, the curve, and ``plot(path)``). Both suggestions are ``None``
+        only when the smoothed loss never fell; ``no_suggestion_reason`` then says why.
 
     Example:
         >>> from hptune.tasks import get_task
-        >>> result = lr_find(get_task("digits-mlp"), {"batch_size": 32}, n_steps=50)  # doctest: +SKIP
-        >>> result.suggested_lr  # doctest: +SKIP
-        0.0123...
+        >>> result = lr_find(get_task("digits-mlp"), {"batch_size": 32})  # doctest: +SKIP
+        >>> result.suggested_lr, result.suggested_range  # doctest: +SKIP
+        (0.0215..., (0.00486..., 0.0657...))
     """
     config = dict(config or {})
     cfg = parse_config(config)
