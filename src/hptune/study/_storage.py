@@ -6,15 +6,22 @@ and ``synchronous=NORMAL`` (a commit no longer waits for the disk: the driver wr
 small transactions per trial, which ``FULL`` made cost ~15 ms each). Together they keep the
 database consistent through any crash of the program; a power failure may lose the last
 few trials' writes. WAL needs a local file system (not NFS), as SQLite documents.
+
+A URL that cannot be opened (a missing directory, an unreachable server, a missing database
+driver) is a one-line :class:`~hptune.exceptions.HptuneError` naming the URL and the
+problem, never a database library's traceback.
 """
 
 from __future__ import annotations
 
+import random
+import time
+from pathlib import Path
 from typing import Any
 
 import optuna
 
-from hptune.exceptions import ConfigError
+from hptune.exceptions import ConfigError, HptuneError
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -24,8 +31,33 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.close()
 
 
-def open_storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
-    """The Optuna storage for ``storage`` (see the module docstring for SQLite)."""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a ``sqlite:`` URL; None for other URLs and in-memory SQLite."""
+    if not url.startswith("sqlite:"):
+        return None
+    from sqlalchemy.engine import make_url  # Optuna's own dependency for RDB storage
+
+    try:
+        database = make_url(url).database
+    except Exception:  # a malformed URL: opening it gives the error
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage | None, *, create: bool = True) -> Any:
+    """The Optuna storage for ``storage`` (see the module docstring for SQLite).
+
+    Args:
+        storage: A database URL, an Optuna storage (returned as is) or None (in memory).
+        create: Whether a SQLite file that does not exist may be created. Commands that
+            only read a study pass False, so a mistyped path is reported rather than
+            replaced by a new empty database.
+
+    Raises:
+        HptuneError: The storage cannot be opened; the message names the URL and why.
+    """
     if storage is None:
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, optuna.storages.BaseStorage):
@@ -35,11 +67,63 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> Any:
             f"storage must be a database URL such as 'sqlite:///hptune.db', an Optuna "
             f"storage, or None (in memory); got {storage!r}."
         )
-    if not storage.startswith("sqlite:") or storage.endswith(":memory:"):
-        return storage  # Optuna builds the storage from the URL
-    import sqlalchemy  # Optuna's own dependency for RDB storage
+    check_sqlite_file(storage, create=create)
+    rdb = _rdb_storage(storage)
+    if sqlite_file(storage) is not None:
+        import sqlalchemy
 
-    rdb = optuna.storages.RDBStorage(storage)
-    sqlalchemy.event.listen(rdb.engine, "connect", _sqlite_pragmas)
-    rdb.engine.dispose()  # connections opened before the listener lack the settings
+        sqlalchemy.event.listen(rdb.engine, "connect", _sqlite_pragmas)
+        rdb.engine.dispose()  # connections opened before the listener lack the settings
     return rdb
+
+
+#: Attempts at opening a database whose tables another process is creating at that moment.
+_SCHEMA_ATTEMPTS = 5
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for ``url``, surviving a race on a fresh database.
+
+    Optuna creates its tables when it first opens a database; several drivers started at
+    once on an empty PostgreSQL database (hptune's "start it on every machine") collide
+    there with "duplicate key value violates unique constraint" or "relation already
+    exists" (Optuna issue 1092, whose advice is to create the schema first by hand). The
+    loser simply opens it again: by then the tables exist.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
+            if attempt == _SCHEMA_ATTEMPTS - 1:
+                raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+            time.sleep(0.2 * (attempt + 1) * (1 + random.random()))
+        except Exception as exc:  # SQLAlchemy, a missing driver, an incompatible schema
+            raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+    raise AssertionError("unreachable")
+
+
+def check_sqlite_file(url: str, *, create: bool) -> None:
+    """Raise HptuneError when the SQLite file of ``url`` cannot be opened: it does not exist
+    (and ``create`` is False), or its directory does not exist. Other URLs pass."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise HptuneError(
+            f"cannot open storage {url!r}: the directory {folder} does not exist; create it "
+            "(mkdir -p) or fix the path."
+        )
+    if not create and not path.is_file():
+        raise HptuneError(
+            f"cannot open storage {url!r}: no database file at {path.resolve()}; check the "
+            "path (a relative sqlite:///name.db is relative to the working directory) or "
+            "run a study there first with `hptune run`."
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
