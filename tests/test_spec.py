@@ -71,7 +71,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
         ),
         (
             BASE + "strategyy: tpe\n",
-            "s.yaml:5: strategyy: unknown key; did you mean 'strategy'? valid: name, storage",
+            "s.yaml:5: strategyy: unknown key (did you mean 'strategy'?); valid: name, storage",
         ),
         (
             BASE + "direction: max\n",
@@ -83,7 +83,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
         (BASE + "budget: {trials: 0}\n", "s.yaml:5: budget.trials: must be >= 1, got 0"),
         (
             BASE + "budget: {trails: 3}\n",
-            "s.yaml:5: budget.trails: unknown key; did you mean 'trials'?",
+            "s.yaml:5: budget.trails: unknown key (did you mean 'trials'?); valid: trials",
         ),
         (
             BASE + "budget: {timeout: soon}\n",
@@ -101,7 +101,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
         ),
         (
             BASE + "training: {colour: red}\n",
-            "s.yaml:5: training.colour: unknown key valid: max_micro_batch",
+            "s.yaml:5: training.colour: unknown key; valid: max_micro_batch",
         ),
         (
             "name: n\nspace: {lr: 0.1}\n",
@@ -185,3 +185,22 @@ def test_forms_with_commas_inside_flow_mappings_keep_their_commas():
     assert opt["adam"] == {"beta1": "uniform(0.85, 0.95)"}
     assert opt["sgd"] == {"momentum": "uniform(0.8, 0.99)", "nesterov": "choice(true, false)"}
     assert spec.space["tag"] == "choice('a', 'b')"
+
+
+def test_spec_error_locates_problems_found_after_parsing():
+    from hptune.spec import spec_error
+
+    spec = parse_spec(
+        "name: n\ntask: t\nspace:\n  optimizer:\n    choice:\n      sgd: {momentum: 0.9}\n",
+        "s.yaml",
+    )
+    error = spec_error(
+        spec, [(("space", "optimizer", "sgd", "momentum"), "too much"), (("metric",), "bad")]
+    )
+    # The space path goes through the YAML's `choice:` key; a key the spec lacks has no line.
+    assert error.errors == [
+        "s.yaml:6: space.optimizer.sgd.momentum: too much",
+        "s.yaml: metric: bad",
+    ]
+    # The line map plays no part in equality: the same spec a line lower is the same spec.
+    assert parse_spec(BASE) == parse_spec("\n" + BASE)

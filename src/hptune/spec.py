@@ -100,6 +100,10 @@ class StudySpec:
     workers: int = 1
     training: dict[str, Any] = dataclasses.field(default_factory=dict)
     source: str = "<string>"
+    #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
+    lines: dict[tuple[str, ...], int] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def build_space(self) -> Any:
         from hptune.space import Space
@@ -209,9 +213,7 @@ class _Checker:
     ) -> None:
         for key in mapping:
             if key not in allowed:
-                close = difflib.get_close_matches(str(key), list(allowed), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                self.error((*path, str(key)), f"unknown key{hint} valid: {', '.join(allowed)}")
+                self.error((*path, str(key)), unknown_key_message(key, allowed))
 
     def typed(self, data: dict, key: str, kind: type | tuple, what: str, path=()) -> Any:
         value = data.get(key)
@@ -224,6 +226,13 @@ class _Checker:
             self.error((*path, key), f"expected {what}, got {value!r}")
             return None
         return value
+
+
+def unknown_key_message(key: Any, allowed: Any) -> str:
+    """``unknown key (did you mean 'lr'?); valid: lr, batch_size, ...``"""
+    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return f"unknown key{hint}; valid: {', '.join(map(str, allowed))}"
 
 
 def _named(checker: _Checker, data: dict, key: str, valid: Callable[[], list[str]], default: str):
@@ -402,8 +411,26 @@ def parse_spec(
         name=name, task=task, space=space, storage=storage, metric=metric,
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
-        training=training, source=source,
+        training=training, source=source, lines=lines,
     )  # fmt: skip
+
+
+def spec_error(spec: StudySpec, problems: list[tuple[tuple[str, ...], str]]) -> SpecError:
+    """A :class:`SpecError` for problems found after parsing (by ``runner.check_spec``),
+    each named like the parser's own errors: the spec's file, the line and the key path.
+
+    Args:
+        spec: The spec; its ``lines`` locate the keys (a spec built in Python has none,
+            and the errors then name the key path only).
+        problems: ``(key path, message)``; a path into the space uses parameter names
+            (``("space", "optimizer", "sgd", "momentum")``), mapped onto the YAML keys.
+    """
+    checker = _Checker(spec.source, spec.lines)
+    for path, message in problems:
+        if path[:1] == ("space",):
+            path = _yaml_path(spec.lines, path)
+        checker.error(path, message)
+    return SpecError(checker.errors)
 
 
 def load_spec(path: str | Path) -> StudySpec:

@@ -1,0 +1,176 @@
+"""hptune.runner: the checks that keep a bad or changed spec from running, on real specs,
+the real recipe and the built-in tasks' real models, and real SQLite files."""
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hptune import runner
+from hptune.exceptions import HptuneError
+from hptune.spec import SpecError, load_spec, parse_spec
+from hptune.study import load_study
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+BASE = """\
+name: n
+task: digits-mlp
+budget: {trials: 1, epochs: 1}
+space:
+  lr: loguniform(1e-3, 1e-1)
+"""
+
+
+def _errors(text: str) -> list[str]:
+    spec = parse_spec(textwrap.dedent(text), "s.yaml")
+    with pytest.raises(SpecError) as info:
+        runner.check_spec(spec)
+    return info.value.errors
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "  model: {bogus: 3}\n",
+            "s.yaml:6: space.model.bogus: not an option of task 'digits-mlp'; valid options: "
+            "depth, dropout, width. Fix or remove the key.",
+        ),
+        (
+            # Only the low end of the range is rejected: the middle (0) is a fine decay.
+            "  weight_decay: uniform(-1, 1)\n",
+            "s.yaml:6: space.weight_decay: uniform(-1.0, 1.0) reaches -1.0 at its low end: "
+            "the recipe rejects -1.0: config['weight_decay'] must be a finite number >= 0; "
+            "got -1.0.",
+        ),
+        (
+            "  model: {dropout: uniform(0, 1)}\n",
+            "s.yaml:6: space.model.dropout: uniform(0.0, 1.0) reaches 1.0 at its high end: "
+            "model.dropout must be a number in [0, 1), got 1.0.",
+        ),
+        (
+            "  optimizer: {choice: {adam: {}, sgd: {momentum: uniform(-0.5, 0.9)}}}\n",
+            "s.yaml:6: space.optimizer.sgd.momentum: uniform(-0.5, 0.9) reaches -0.5 at its low "
+            "end: Option 'momentum' of optimizer 'sgd' must be a number in [0, 1); got -0.5.",
+        ),
+        ("  optimizer: adamm\n", "s.yaml:6: space.optimizer: Unknown optimizer 'adamm'."),
+        (
+            # The middle of the range (1.25) fails already: blamed on the option itself.
+            "  scheduler: {choice: {cosine: {}, plateau: {factor: uniform(0.5, 2)}}}\n",
+            "s.yaml:6: space.scheduler.plateau.factor: Scheduler 'plateau': option "
+            "factor=1.25 is invalid; it must be a float in (0, 1).",
+        ),
+        (
+            "  optimizer:\n    choice:\n      adam: {}\n      sgdd: {}\n",
+            "s.yaml:9: space.optimizer.sgdd: Unknown optimizer 'sgdd'.",
+        ),
+        (
+            "  batch_size: choice(0, 64)\n",
+            "s.yaml:6: space.batch_size: the recipe rejects 0: config['batch_size'] must be an "
+            "integer >= 1; got 0.",
+        ),
+        (
+            "  lrr: 0.1\n",
+            "s.yaml:6: space.lrr: not a config key of the recipe: unknown key (did you mean "
+            "'lr'?); valid: lr, batch_size, weight_decay, decay_map, warmup_epochs, "
+            "warmup_steps, optimizer, scheduler, grad_clip, model (options of your own model "
+            "go under model:)",
+        ),
+        (
+            "metric: val_acc\n",
+            "s.yaml:6: metric: unknown metric 'val_acc'; valid: val_accuracy, val_loss",
+        ),
+        (
+            "metric: val_loss\ndirection: maximize\n",
+            "s.yaml:7: direction: maximize does not fit metric 'val_loss', which is better "
+            "lower; use direction: minimize",
+        ),
+    ],
+)
+def test_check_spec_names_file_line_and_key_of_what_trials_would_reject(extra, expected):
+    (error,) = _errors(BASE + extra)
+    assert error.startswith(expected), error
+
+
+def test_check_spec_reports_every_problem_at_once():
+    errors = _errors(BASE + "  lrr: 0.1\n  model: {bogus: 3}\nmetric: val_acc\n")
+    assert [e.split(": ")[1] for e in errors] == ["metric", "space.lrr", "space.model.bogus"]
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.name)
+def test_the_examples_pass(example, monkeypatch):
+    monkeypatch.chdir(EXAMPLES)  # custom_model.yaml names a module there
+    runner.check_spec(load_spec(example))
+
+
+def _run(text: str, storage: str):
+    return runner.run(parse_spec(text, "s.yaml").replace(storage=storage))
+
+
+@pytest.mark.slow
+def test_a_study_refuses_a_spec_that_changes_what_a_trial_means(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    _run(BASE, storage)
+    cases = [
+        (BASE.replace("epochs: 1", "epochs: 2"), "budget.epochs 1 -> 2"),
+        (BASE.replace("digits-mlp", "mnist1d-mlp"), "task 'digits-mlp' -> 'mnist1d-mlp'"),
+        (
+            BASE + "metric: val_loss\ndirection: minimize\n",
+            "metric 'val_accuracy' -> 'val_loss', direction 'maximize' -> 'minimize'",
+        ),
+        (BASE + "training: {grad_clip: 0.5}\n", "training.grad_clip (unset) -> 0.5"),
+    ]
+    for text, change in cases:
+        message = (
+            f"study 'n' was run with a different spec: {change}; its trials would not be "
+            "comparable with new ones. Run it as a new study (--name NEW, or another name: in "
+            "the spec), or restore"
+        )
+        with pytest.raises(HptuneError, match=re.escape(message)):
+            _run(text, storage)
+    study = load_study("n", storage)
+    assert runner.stored_spec(study).budget.epochs == 1 and len(study.trials) == 1
+    # What does not change a trial's meaning may change: budget, strategy, pruner, output.
+    allowed = BASE.replace("trials: 1", "trials: 2") + (
+        "strategy: random\npruner: median\nworkers: 1\ntraining: {save_best: false}\n"
+    )
+    study = _run(allowed, storage)
+    assert len(study.trials) == 2 and runner.stored_spec(study).strategy == "random"
+    # A study run from a spec whose task the recipe trains reports once per epoch.
+    assert study.optuna_study.user_attrs[runner.STEP_UNIT_ATTR] == "epoch"
+
+
+def test_rerun_refuses_trials_that_never_finished(tmp_path):
+    from hptune.study import create_study
+
+    study = create_study({"x": 1.0}, name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
+    study.optuna_study.set_user_attr(runner.SPEC_ATTR, runner.spec_to_dict(parse_spec(BASE)))
+    with pytest.raises(
+        HptuneError, match=re.escape("study 's' has no trial 0; it has no trials yet.")
+    ):
+        runner.check_rerun(study, 0)
+    study.optuna_study.ask()  # a trial left RUNNING
+    with pytest.raises(
+        HptuneError,
+        match=re.escape(
+            "trial 0 of 's' never finished (RUNNING), so there is no result to reproduce; "
+            "`hptune resume` runs it again."
+        ),
+    ):
+        runner.check_rerun(study, 0)
+
+
+def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
+    # The main job's space has more kinds of config than are checked as a grid (216 > 200),
+    # so each choice value and branch is varied on its own; its ranges still reach both ends.
+    text = (EXAMPLES / "mnist1d.yaml").read_text()
+    assert parse_spec(text).build_space().grid_size(n_points=1) > runner._MAX_CHECKED_CONFIGS
+    bad = text.replace("momentum: uniform(0.8, 0.99)", "momentum: uniform(0.5, 1.0)")
+    with pytest.raises(SpecError) as info:
+        runner.check_spec(parse_spec(bad, "m.yaml"))
+    assert info.value.errors == [
+        "m.yaml:22: space.optimizer.sgd.momentum: uniform(0.5, 1.0) reaches 1.0 at its high "
+        "end: Option 'momentum' of optimizer 'sgd' must be a number in [0, 1); got 1.0. Use "
+        "e.g. 0.9, or 0 to disable momentum."
+    ]
