@@ -308,3 +308,25 @@ def test_edge_of_a_numeric_choice_is_advised_and_silent_inside():
     ]
     inside = [a.message for a in advise(_choice_study(peak=0.01)) if "lr" in a.message]
     assert inside == []
+
+
+def test_failure_groups_mask_numbers_and_put_the_largest_group_first():
+    from hptune.report._advice import failure_groups
+    from hptune.study import TrialRecord
+
+    def failed(number, reason):
+        return TrialRecord(
+            number=number, state="FAILED", value=None, config={}, failure_reason=reason
+        )
+
+    trials = [
+        failed(0, "RuntimeError: worker killed"),
+        failed(1, "TrialDiverged: loss 96.2 at epoch 1"),
+        TrialRecord(number=2, state="COMPLETE", value=0.5, config={}),
+        failed(3, "TrialDiverged: loss 2611 at epoch 3"),
+    ]
+    groups = failure_groups(trials)
+    assert [(reason, [t.number for t in g]) for reason, g in groups] == [
+        ("TrialDiverged: loss 96.2 at epoch 1", [1, 3]),
+        ("RuntimeError: worker killed", [0]),
+    ]

@@ -98,3 +98,69 @@ def test_parallel_coordinates_normalize_log_dims_in_log_space(tmp_path):
     assert _y(lr, 1e-3) == pytest.approx(1 / 3)  # a third of the decades, not 0.009
     assert _y(choice(32, 64, 128), 64) == 0.5
     assert np.isnan(_y(lr, None))  # an inactive conditional parameter
+
+
+def _figure(kind: str, study):
+    """The matplotlib figure of a plot kind, drawn (so ticks are placed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from hptune.report._plots import _PLOTS
+
+    fig = _PLOTS[kind](gather(study))
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_parallel_coordinates_show_an_absent_parameter_as_absent(curve_study):
+    from hptune.report._parallel import ABSENT_Y
+
+    study, _ = curve_study
+    ax = _figure("parallel", study).axes[0]
+    names = [label.get_text() for label in ax.get_xticklabels()]
+    k = names.index("optimizer.sgd.momentum")
+    without = [t for t in gather(study).complete if "optimizer.sgd.momentum" not in t.params]
+    assert without  # adam trials: the premise
+    for line in ax.lines:
+        if line.get_linestyle() == "-":  # a solid line joins only neighbouring axes
+            xs, ys = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+            drawn = np.isfinite(ys[:-1]) & np.isfinite(ys[1:])
+            assert (np.diff(xs)[drawn] == 1).all(), (xs, ys)
+    absent = [
+        (x, y)
+        for line in ax.lines
+        if line.get_marker() == "o"
+        for x, y in zip(line.get_xdata(), line.get_ydata())
+        if x == k
+    ]
+    assert absent == [(k, ABSENT_Y)] * len(without)
+
+
+def test_the_lr_plot_shows_diverged_trials_on_the_worse_edge(curve_study):
+    study, _ = curve_study
+    data = gather(study)
+    diverged = sorted(t.params["lr"] for t in data.trials if t.number in data.diverged)
+    assert diverged  # the fixture diverges above lr = 0.3
+    ax = _figure("lr", study).axes[0]
+    (marks,) = [line for line in ax.lines if line.get_label().startswith("diverged")]
+    assert sorted(marks.get_xdata()) == diverged
+    assert set(marks.get_ydata()) == {0.03}  # axes fraction: the bottom, as higher is better
+    assert marks.get_label() == f"diverged ({len(diverged)}, no value)"
+
+
+def test_learning_curves_have_whole_steps_named_after_the_unit(tmp_path):
+    from hptune.runner import STEP_UNIT_ATTR
+
+    study = create_study({"x": uniform(0, 1)}, name="two", storage=sqlite_url(tmp_path), seed=0)
+
+    def objective(config, trial):
+        for step in (1, 2):  # two steps: matplotlib's own ticks would be 1.0, 1.2, ... 2.0
+            trial.report(step, config["x"] * step)
+        return config["x"]
+
+    study.optimize(objective, n_trials=3)
+    ax = _figure("curves", study).axes[0]
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+    assert ticks == [1.0, 2.0] and ax.get_xlabel() == "step"
+    study.optuna_study.set_user_attr(STEP_UNIT_ATTR, "epoch")  # as a run from a spec sets it
+    assert _figure("curves", study).axes[0].get_xlabel() == "epoch"

@@ -26,12 +26,13 @@ import dataclasses
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from hptune.exceptions import ConfigError
 from hptune.report._data import ReportData, fmt, gather, is_categorical, position
 from hptune.space import FloatDimension, IntDimension
-from hptune.study import Study
+from hptune.study import Study, TrialRecord
 
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 _REASON_CHARS = 60
@@ -196,18 +197,31 @@ def _boundary_advice(name, dim, side, bound, best, margin) -> Advice:
 # -- failures -------------------------------------------------------------------------------
 
 
+def failure_groups(trials: Iterable[TrialRecord]) -> list[tuple[str, list[TrialRecord]]]:
+    """The FAILED trials grouped by reason with numbers masked ("nan at epoch 3" and "nan at
+    epoch 5" are one group): ``(first trial's reason, trials)``, largest group first (on a
+    tie, the group that failed first). The report and ``hptune status`` both list these."""
+    groups: dict[str, list[tuple[str, TrialRecord]]] = defaultdict(list)
+    for t in trials:
+        if t.state == "FAILED":
+            reason = _reason(t)
+            groups[_NUMBER.sub("N", reason)].append((reason, t))
+    ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0][1].number))
+    return [(g[0][0], [t for _, t in g]) for g in ordered]
+
+
+def _reason(t: TrialRecord) -> str:
+    return (t.failure_reason or "no reason recorded").splitlines()[0]
+
+
 def _failures(data: ReportData, fraction: float) -> Advice | None:
     failed = [t for t in data.trials if t.state == "FAILED"]
     if not failed or len(failed) < fraction * len(data.trials):
         return None
-    groups: dict[str, list[Any]] = defaultdict(list)
-    for t in failed:
-        reason = (t.failure_reason or "no reason recorded").splitlines()[0]
-        groups[_NUMBER.sub("N", reason)].append((t.number, reason))
-    ordered = sorted(groups.values(), key=lambda g: (-len(g), g[0][0]))
-    parts = [f"{len(g)} × {_short(g[0][1])!r}" for g in ordered]
+    groups = failure_groups(failed)
+    parts = [f"{len(g)} × {_short(reason)!r}" for reason, g in groups]
     message = f"{len(failed)} of {len(data.trials)} trials failed: {', '.join(parts)}."
-    evidence = {"reasons": {g[0][1]: [number for number, _ in g] for g in ordered}}
+    evidence = {"reasons": {reason: [t.number for t in g] for reason, g in groups}}
     return Advice("failures", message, evidence)
 
 

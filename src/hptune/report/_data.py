@@ -41,6 +41,8 @@ class ReportData:
             :class:`~hptune.trial.TrialDiverged`).
         notes: What the strategy noted about the study.
         source: The study itself (for Optuna's importance evaluators).
+        step_unit: What a step of the learning curves is: ``"epoch"`` for a study run
+            from a spec whose task the recipe trains, else ``"step"``.
     """
 
     name: str
@@ -50,6 +52,7 @@ class ReportData:
     diverged: frozenset[int]
     notes: tuple[str, ...] = ()
     source: Study | None = dataclasses.field(default=None, compare=False, repr=False)
+    step_unit: str = "step"
 
     @property
     def maximize(self) -> bool:
@@ -106,8 +109,18 @@ def gather(study: Study) -> ReportData:
         for n, d in study.space.dimensions()
         if isinstance(d, (*_NUMERIC, Choice, Conditional))
     )
+    from hptune.runner import STEP_UNIT_ATTR
+
+    unit = study.optuna_study.user_attrs.get(STEP_UNIT_ATTR)
     return ReportData(
-        study.name, study.direction, trials, dims, diverged, tuple(study.notes), study
+        study.name,
+        study.direction,
+        trials,
+        dims,
+        diverged,
+        tuple(study.notes),
+        study,
+        unit if unit in ("epoch", "step") else "step",
     )
 
 

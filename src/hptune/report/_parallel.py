@@ -4,8 +4,10 @@ One vertical axis per parameter and one for the objective; each COMPLETE trial i
 across them, coloured by its value, the best drawn last so they stay visible. Every axis
 is normalized to [0, 1] over the parameter's declared range, in the dimension's own scale
 (log dimensions in log space), so a line near the top of an axis means "near the upper
-bound" on every axis alike. Categorical values are evenly spaced. A line skips the axis
-of a conditional parameter its trial does not have (another branch was chosen).
+bound" on every axis alike. Categorical values are evenly spaced. A parameter a trial does
+not have (a conditional one of another branch) is shown as absent: a hollow marker below the
+axis, labelled "absent", reached by dotted segments, so no line seems to cross the axis at
+a value.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import numpy as np
 
 from hptune.report._data import Empty, ReportData, choices, fmt, is_categorical, position
 from hptune.report._plots import figure, register_plot, text, value_label
+
+#: Where a parameter a trial does not have is drawn: below its axis's [0, 1] range.
+ABSENT_Y = -0.16
 
 
 @register_plot("parallel")
@@ -47,12 +52,29 @@ def parallel(data: ReportData) -> Any:
     colors = ScalarMappable(Normalize(lo, hi), "viridis" if data.maximize else "viridis_r")
     xs = np.arange(len(axes) + 1)
     for row, value in zip(rows, values):
-        present = ~np.isnan(row)
-        ax.plot(xs[present], row[present], color=colors.to_rgba(value), lw=1.2, alpha=0.75)
-    _draw_axes(ax, axes, lo, hi)
+        _trial_line(ax, xs, row, colors.to_rgba(value))
+    _draw_axes(ax, axes, lo, hi, absent=np.isnan(rows).any(axis=0))
     fig.colorbar(colors, ax=ax, label=value_label(data), pad=0.02)
     ax.set_title("Parallel coordinates (complete trials; bright = better)")
     return fig
+
+
+def _trial_line(ax: Any, xs: np.ndarray, row: np.ndarray, color: Any) -> None:
+    """Solid between the values a trial has (NaN breaks the line at an absent one), dotted
+    to and from the hollow "absent" markers."""
+    ax.plot(xs, row, color=color, lw=1.2, alpha=0.75)
+    missing = np.isnan(row)
+    if not missing.any():
+        return
+    ys = np.where(missing, ABSENT_Y, row)
+    dotted_x: list[float] = []
+    dotted_y: list[float] = []
+    for i in range(len(xs) - 1):
+        if missing[i] or missing[i + 1]:
+            dotted_x += [xs[i], xs[i + 1], math.nan]
+            dotted_y += [ys[i], ys[i + 1], math.nan]
+    ax.plot(dotted_x, dotted_y, color=color, lw=0.8, ls=":", alpha=0.6)
+    ax.plot(xs[missing], ys[missing], "o", ms=4, mfc="white", mec=color, ls="none")
 
 
 def _y(dim: Any, x: Any) -> float:
@@ -70,9 +92,13 @@ def _labels(dim: Any) -> list[str]:
     return [repr(v) for v in choices(dim)]
 
 
-def _draw_axes(ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float) -> None:
+def _draw_axes(
+    ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float, absent: np.ndarray
+) -> None:
     for i, (_, dim) in enumerate(axes):
-        ax.axvline(i, color="#444444", lw=1)
+        ax.vlines(i, 0.0, 1.0, color="#444444", lw=1)  # the range only; "absent" is below
+        if absent[i]:
+            ax.text(i + 0.04, ABSENT_Y, "absent", fontsize=7, va="center", color="#777777")
         if is_categorical(dim):
             values = choices(dim)
             labels, ticks = [str(v) for v in values], [_y(dim, v) for v in values]
@@ -82,7 +108,7 @@ def _draw_axes(ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float) -> No
         for y, label in zip(ticks, labels):
             ax.text(i + 0.04, y, text(label), fontsize=7, va="center", color="#333333")
     n = len(axes)
-    ax.axvline(n, color="#444444", lw=1)
+    ax.vlines(n, 0.0, 1.0, color="#444444", lw=1)
     ax.text(n + 0.04, 0.0, fmt(lo), fontsize=7, va="center")
     ax.text(n + 0.04, 1.0, fmt(hi), fontsize=7, va="center")
     names = [text(name) + (" (log)" if getattr(dim, "log", False) else "") for name, dim in axes]
@@ -96,4 +122,4 @@ def _draw_axes(ax: Any, axes: list[tuple[str, Any]], lo: float, hi: float) -> No
     ax.grid(False)
     ax.spines[["left", "bottom"]].set_visible(False)
     ax.set_xlim(-0.1, n + 0.45)
-    ax.set_ylim(-0.06, 1.06)
+    ax.set_ylim(ABSENT_Y - 0.06 if absent.any() else -0.06, 1.06)

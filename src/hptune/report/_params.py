@@ -1,5 +1,8 @@
 """The objective against each parameter: a scatter per numeric parameter (log axis for
-log dimensions, range bounds dashed), a strip plot with boxes per categorical one."""
+log dimensions, range bounds dashed), a strip plot with boxes per categorical one.
+
+Diverged trials have no value but are the evidence for "above this LR it diverges": they
+are drawn as red crosses on the worse edge of each panel (the bottom when maximizing)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,16 @@ from typing import Any
 import numpy as np
 
 from hptune.report._data import Empty, ReportData, choices, is_categorical
-from hptune.report._plots import BLUE, GREEN, GREY, figure, register_plot, text, value_label
+from hptune.report._plots import (
+    BLUE,
+    GREEN,
+    GREY,
+    RED,
+    figure,
+    register_plot,
+    text,
+    value_label,
+)
 
 
 @register_plot("lr")
@@ -34,22 +46,46 @@ def _params(data: ReportData) -> Any:
 
 
 def _panels(data: ReportData, dims: list[Any], ncols: int, width: float) -> Any:
-    if not data.complete:
+    if not data.complete and not data.diverged:
         raise Empty("no complete trial yet.")
     nrows = math.ceil(len(dims) / ncols)
     fig = figure(width, 3.0 * nrows)
     for i, (name, dim) in enumerate(dims):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         trials = [t for t in data.complete if name in t.params]
+        diverged = [t for t in data.trials if t.number in data.diverged and name in t.params]
         ax.set_title(text(name))
         ax.set_ylabel(value_label(data) if i % ncols == 0 else "")
-        if not trials:
+        if not trials and not diverged:
             ax.text(0.5, 0.5, "no complete trial has it", ha="center", transform=ax.transAxes)
         elif is_categorical(dim):
             _strip(ax, dim, name, trials, data.best)
+            index = {repr(v): j for j, v in enumerate(choices(dim))}
+            _diverged(ax, [index.get(repr(t.params[name]), math.nan) for t in diverged], data)
         else:
             _scatter(ax, dim, name, trials, data.best)
+            _diverged(ax, [t.params[name] for t in diverged], data)
     return fig
+
+
+def _diverged(ax: Any, xs: list[float], data: ReportData) -> None:
+    """Red crosses for diverged trials at their parameter value, on the worse edge."""
+    if not xs:
+        return
+    edge = 0.03 if data.maximize else 0.97
+    ax.plot(
+        xs,
+        [edge] * len(xs),
+        "x",
+        color=RED,
+        ms=6,
+        mew=1.6,
+        transform=ax.get_xaxis_transform(),  # x in data, y in axes fractions
+        clip_on=False,
+        label=f"diverged ({len(xs)}, no value)",
+        zorder=5,
+    )
+    ax.legend(loc="best")
 
 
 def _scatter(ax: Any, dim: Any, name: str, trials: list[Any], best: Any) -> None:

@@ -201,7 +201,10 @@ def _curves(data: ReportData) -> Any:
     for t in sorted(reported, key=lambda t: (order.get(t.state, 0), t is best)):
         _curve(ax, t, best)
     _curve_limits(ax, [t for t in reported if t.state != "FAILED"] or reported)
-    ax.set(xlabel="step", ylabel="reported value", title="Learning curves")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    ax.set(xlabel=data.step_unit, ylabel="reported value", title="Learning curves")
     ax.legend(handles=_curve_legend(best, {t.state for t in reported}), loc="best")
     return fig
 
