@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
+from hptune.study._storage import check_sqlite_file, open_storage
 
 SpecPath = Annotated[Path, typer.Argument(help="The YAML spec file.", show_default=False)]
 Name = Annotated[str, typer.Argument(help="The study name.", show_default=False)]
@@ -44,6 +47,27 @@ def _overridden(
         if value is not None:
             changes[key] = value
     return spec.replace(**changes) if changes else spec
+
+
+def _load(name: str, storage: str) -> Study:
+    """The study ``name`` for a command that reads it: a SQLite file that does not exist is
+    an error (a mistyped path must not leave a new empty database behind)."""
+    check_sqlite_file(storage, create=False)
+    return load_study(name, storage)
+
+
+@contextlib.contextmanager
+def _writing(path: Path, what: str) -> Iterator[None]:
+    """Create the folders an output file goes in (as ``mkdir -p``); a folder or file that
+    cannot be made is a one-line error naming it, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise HptuneError(
+            f"cannot write the {what} to {path}: {exc.strerror or exc}{where}; choose another path."
+        ) from None
 
 
 def _record_json(r: TrialRecord) -> dict[str, Any]:
@@ -92,6 +116,10 @@ def _run(spec: StudySpec, json_out: bool, resume_name: str | None = None) -> Non
         study = runner.resume(resume_name, spec.storage) if resume_name else runner.run(spec)
         _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
         return
+    if not resume_name:  # refuse a bad spec, storage or change before drawing anything
+        runner.check_spec(spec)
+        check_sqlite_file(spec.storage, create=True)
+        runner.check_same_meaning(spec)
     existing = _existing_study(spec)
     done = 0 if existing is None else existing.n_counted_trials
     remaining = None if spec.budget.trials is None else max(0, spec.budget.trials - done)
@@ -155,7 +183,7 @@ def resume(
     json_out: Json = False,
 ) -> None:
     """Continue a study with the spec it was run from until its budget is spent."""
-    study = load_study(name, storage)
+    study = _load(name, storage)
     spec = runner.stored_spec(study).replace(storage=storage)
     if workers is not None:
         spec = spec.replace(workers=workers)
@@ -167,8 +195,9 @@ def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> 
     """List the studies in a storage."""
     import optuna
 
+    opened = open_storage(storage, create=False)
     try:
-        summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+        summaries = optuna.get_all_study_summaries(opened, include_best_trial=True)
     except Exception as exc:
         raise HptuneError(f"cannot open storage {storage!r}: {exc}") from exc
     rows = [
@@ -201,14 +230,15 @@ def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> 
 @app.command()
 def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> None:
     """Trials per state, the best so far and the time spent."""
-    study = load_study(name, storage)
+    from hptune.report._advice import failure_groups
+
+    study = _load(name, storage)
     trials = study.trials
     counts = _state_counts(study)
     compute_s = sum(r.duration or 0.0 for r in trials)
-    failures: dict[str, int] = {}
-    for r in trials:
-        if r.state == "FAILED":
-            failures[r.failure_reason or "?"] = failures.get(r.failure_reason or "?", 0) + 1
+    # Reasons that differ only in numbers (the epoch, the loss) are one group, as in the report.
+    groups = failure_groups(trials)
+    failures = {reason: len(group) for reason, group in groups}
     data = {
         "study": name,
         "direction": study.direction,
@@ -228,8 +258,10 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
     if best:
         out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
     out.print(f"time spent in trials: {compute_s:.1f} s")
-    for reason, n in sorted(failures.items(), key=lambda kv: -kv[1]):
-        out.print(f"  failed ×{n}: {reason}", markup=False)
+    for reason, group in groups:
+        alike = len({r.failure_reason for r in group}) > 1
+        more = f" (and {len(group) - 1} alike, numbers differ)" if alike else ""
+        out.print(f"  failed ×{len(group)}: {reason}{more}", markup=False)
     for note in study.notes:
         out.print(f"note: {note}", markup=False)
 
@@ -244,12 +276,13 @@ def best(
     json_out: Json = False,
 ) -> None:
     """The best trial's config (optionally exported as YAML)."""
-    study = load_study(name, storage)
+    study = _load(name, storage)
     data = _best_json(study)
     if data is None:
         raise HptuneError(f"study {name!r} has no completed trial yet.")
     if export is not None:
-        study.export_best(export)
+        with _writing(export, "best config"):
+            study.export_best(export)
     if json_out:
         _emit_json(data)
         return
@@ -274,7 +307,7 @@ def show(
     json_out: Json = False,
 ) -> None:
     """Everything recorded about one trial."""
-    r = _record(load_study(name, storage), trial)
+    r = _record(_load(name, storage), trial)
     if json_out:
         _emit_json(_record_json(r))
         return
@@ -301,20 +334,35 @@ def rerun(
     storage: Storage = STORAGE_DEFAULT,
     json_out: Json = False,
 ) -> None:
-    """Run one trial again with its config and seed; print the original and new metric."""
-    study = load_study(name, storage)
+    """Run one trial again with its config and seed and check it does what it did: the same
+    value, the same value where it was pruned, or the same failure."""
+    study = _load(name, storage)
+    record = runner.check_rerun(study, trial)  # before saying "re-running"
+    unit = study.optuna_study.user_attrs.get(runner.STEP_UNIT_ATTR, "step")
     if not json_out:
-        out.print(f"re-running trial #{trial} of {name} with its recorded config and seed ...")
+        stop = ""
+        if record.state == "PRUNED":
+            stop = f", stopping after {unit} {max(record.intermediate_values)} as the pruner did"
+        out.print(
+            f"re-running trial #{trial} of {name} with its recorded config and seed{stop} ..."
+        )
     result = runner.rerun(study, trial)
     if json_out:
         _emit_json(dataclasses.asdict(result) | {"identical": result.identical})
+        if not result.identical:
+            raise Exit(1)
         return
-    out.print(f"original: {fmt(result.original)}\nrerun:    {fmt(result.new)}")
-    if result.reason:
-        out.print(f"rerun failed: {result.reason}", markup=False)
+    at = f" (at {unit} {result.step})" if result.step is not None else ""
+    original = result.original_reason if result.original_state == "FAILED" else None
+    out.print(f"original: {_outcome(result.original, original)}{at}", markup=False)
+    out.print(f"rerun:    {_outcome(result.new, result.reason)}{at}", markup=False)
     out.print("identical" if result.identical else "[yellow]different[/yellow]")
     if not result.identical:
         raise Exit(1)
+
+
+def _outcome(value: float | None, failure: str | None) -> str:
+    return f"failed: {failure}" if failure else fmt(value)
 
 
 @app.command("lr-find")
@@ -338,21 +386,39 @@ def lr_find_command(
         shown = {k: v for k, v in config.items() if k != "lr"}
         out.print(f"LR range test on {spec.task} with {shown} ...")
     result = lr_find(get_task(spec.task), config, seed=spec.seed or 0, n_steps=n_steps)
-    result.plot(plot)
-    low, high = result.suggested_range
+    with _writing(plot, "plot"):
+        result.plot(plot)
+    span = result.suggested_range
+    # Why the test found nothing to suggest, in words (newer LRFinderResult has it).
+    why = getattr(result, "no_suggestion_reason", None)
     if json_out:
         _emit_json(
             {
                 "suggested_lr": result.suggested_lr,
-                "suggested_range": [low, high],
+                "suggested_range": None if span is None else list(span),
+                "no_suggestion_reason": why,
                 "stop_reason": result.stop_reason,
                 "plot": str(plot),
             }
         )
         return
-    out.print(f"suggested lr: {result.suggested_lr:.3g}")
-    out.print(f"search range: loguniform({low:.3g}, {high:.3g})")
+    for line in _lr_find_lines(result.suggested_lr, span, why):
+        out.print(line, markup=False)
     out.print(f"stopped: {result.stop_reason}; plot saved to {plot}")
+
+
+def _lr_find_lines(lr: float | None, span: Any, why: str | None) -> list[str]:
+    """What the LR range test suggests, and a line saying so when it found nothing."""
+    lines = []
+    if lr is not None:
+        lines.append(f"suggested lr: {lr:.3g}")
+    if span is not None:
+        lines.append(f"search range: loguniform({span[0]:.3g}, {span[1]:.3g})")
+    if lr is None or span is None:
+        missing = "search range" if lr is not None else "suggested lr or search range"
+        reason = why or "the loss never fell steadily over a stretch of LRs"
+        lines.append(f"no {missing}: {reason}; read the curve in the plot")
+    return lines
 
 
 @app.command()
@@ -362,28 +428,42 @@ def report(
     output: Annotated[Path, typer.Option("-o", "--output", help="The HTML file.")] = Path(
         "report.html"
     ),
+    json_out: Json = False,
 ) -> None:
     """One self-contained HTML report: plots, leaderboard and advice."""
     from hptune.report import advise, write_report
 
-    study = load_study(name, storage)
-    path = write_report(study, output)
+    study = _load(name, storage)
+    with _writing(output, "report"):
+        path = write_report(study, output)
+    advice = advise(study)
+    if json_out:
+        _emit_json({"report": str(path), "advice": [dataclasses.asdict(a) for a in advice]})
+        return
     out.print(f"report written to {path}")
-    for advice in advise(study):
-        out.print(f"advice: {advice.message}", markup=False)
+    for item in advice:
+        out.print(f"advice: {item.message}", markup=False)
 
 
 @app.command()
 def plot(
     name: Name,
-    kind: Annotated[str, typer.Option(help="history, lr, importance, curves, ...")] = "history",
+    kind: Annotated[
+        str, typer.Option(help="history, curves, lr, params, parallel or importance.")
+    ] = "history",
     storage: Storage = STORAGE_DEFAULT,
     output: Annotated[Path, typer.Option("-o", "--output", help="The PNG file.")] = Path(
         "plot.png"
     ),
+    json_out: Json = False,
 ) -> None:
     """A single plot of a study as PNG."""
     from hptune.report import plot as draw
 
-    draw(load_study(name, storage), kind, output)
-    out.print(f"{kind} plot written to {output}")
+    study = _load(name, storage)
+    with _writing(output, "plot"):
+        path = draw(study, kind, output)
+    if json_out:
+        _emit_json({"plot": str(path), "kind": kind})
+        return
+    out.print(f"{kind} plot written to {path}")
