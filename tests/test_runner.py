@@ -165,7 +165,7 @@ def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
     # The main job's space has more kinds of config than are checked as a grid (216 > 200),
     # so each choice value and branch is varied on its own; its ranges still reach both ends.
     text = (EXAMPLES / "mnist1d.yaml").read_text()
-    assert parse_spec(text).build_space().grid_size(n_points=1) > runner._MAX_CHECKED_CONFIGS
+    assert parse_spec(text).build_space().grid_size(n_points=1) > runner._check._MAX_CHECKED_CONFIGS
     bad = text.replace("momentum: uniform(0.8, 0.99)", "momentum: uniform(0.5, 1.0)")
     with pytest.raises(SpecError) as info:
         runner.check_spec(parse_spec(bad, "m.yaml"))

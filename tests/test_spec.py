@@ -204,3 +204,10 @@ def test_spec_error_locates_problems_found_after_parsing():
     ]
     # The line map plays no part in equality: the same spec a line lower is the same spec.
     assert parse_spec(BASE) == parse_spec("\n" + BASE)
+
+
+def test_direction_defaults_from_the_metric():
+    assert parse_spec(BASE + "metric: val_loss\n").direction == "minimize"
+    assert parse_spec(BASE + "metric: val_accuracy\n").direction == "maximize"
+    assert parse_spec(BASE).direction == "maximize"  # val_accuracy, the default metric
+    assert parse_spec(BASE + "metric: val_loss\ndirection: maximize\n").direction == "maximize"

@@ -6,9 +6,9 @@ The contract (DESIGN.md)::
     storage: sqlite:///hptune.db    # default; postgresql+psycopg://... for many machines
     task: mnist1d-mlp               # a built-in task, or "package.module:function"
     metric: val_accuracy            # what the task reports
-    direction: maximize
+    direction: maximize             # default: minimize for a metric named *loss, else maximize
     seed: 0
-    strategy: tpe                   # or {name: coarse-to-fine, coarse_fraction: 0.4}
+    strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
     workers: 2
@@ -393,7 +393,8 @@ def parse_spec(
         or DEFAULT_STORAGE
     )
     metric = checker.typed(data, "metric", str, "a metric name") or "val_accuracy"
-    direction = data.get("direction", "maximize")
+    # A loss is minimized and anything else (accuracies) maximized unless the spec says.
+    direction = data.get("direction", "minimize" if metric.endswith("loss") else "maximize")
     if direction not in ("minimize", "maximize"):
         checker.error(("direction",), f"expected minimize or maximize, got {direction!r}")
     seed = checker.typed(data, "seed", int, "an integer seed")

@@ -109,9 +109,7 @@ def gather(study: Study) -> ReportData:
         for n, d in study.space.dimensions()
         if isinstance(d, (*_NUMERIC, Choice, Conditional))
     )
-    from hptune.runner import STEP_UNIT_ATTR
-
-    unit = study.optuna_study.user_attrs.get(STEP_UNIT_ATTR)
+    unit = study.optuna_study.user_attrs.get(_records.STEP_UNIT)
     return ReportData(
         study.name,
         study.direction,

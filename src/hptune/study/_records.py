@@ -33,6 +33,9 @@ FAILURE = "hptune.failure_reason"
 TRACEBACK = "hptune.traceback"
 #: Set on a FAILED trial whose region the sampler must learn is bad (NaN, divergence).
 PENALIZE = "hptune.penalize"
+#: ``"epoch"`` when a study's trials report once per epoch (a task trained by the recipe),
+#: else ``"step"``; set by the runner, read by the report to label learning curves.
+STEP_UNIT = "hptune.step_unit"
 
 _STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: "COMPLETE",

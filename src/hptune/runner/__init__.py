@@ -1,0 +1,52 @@
+"""Run a study from a spec: the glue between the YAML spec, the task, the recipe and the
+study. The CLI is a thin layer over these functions; Python users may call them too.
+
+A study run from a spec stores the spec in its user attributes (``hptune.spec``), so
+``resume``, ``rerun`` and ``lr-find`` need nothing but the study's name and storage.
+
+The trial budget (``budget.trials``) counts across runs and machines: a run starts only the
+trials still missing. Trials that ended as ``interrupted`` (Ctrl-C) or were reaped after
+their driver died do not count: resuming runs them again.
+"""
+
+from hptune.runner._base import (
+    OUTPUT_DIR,
+    SPEC_ATTR,
+    make_objective,
+    spec_from_dict,
+    spec_to_dict,
+    stored_spec,
+)
+from hptune.runner._check import check_spec
+from hptune.runner._rerun import RerunResult, check_rerun, rerun
+from hptune.runner._study import (
+    MEANING,
+    STEP_UNIT_ATTR,
+    check_same_meaning,
+    open_study,
+    remaining_trials,
+    representative_config,
+    resume,
+    run,
+)
+
+__all__ = [
+    "MEANING",
+    "OUTPUT_DIR",
+    "SPEC_ATTR",
+    "STEP_UNIT_ATTR",
+    "RerunResult",
+    "check_rerun",
+    "check_same_meaning",
+    "check_spec",
+    "make_objective",
+    "open_study",
+    "remaining_trials",
+    "representative_config",
+    "rerun",
+    "resume",
+    "run",
+    "spec_from_dict",
+    "spec_to_dict",
+    "stored_spec",
+]

@@ -1,0 +1,55 @@
+"""What the runner's modules share: the spec as stored with its study, and the objective
+that trains a spec's task."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hptune.exceptions import HptuneError
+from hptune.spec import Budget, StudySpec
+from hptune.study import Study
+
+SPEC_ATTR = "hptune.spec"
+
+
+def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
+    """The spec as a JSON-able dict (stored with the study)."""
+    data = dataclasses.asdict(spec)
+    data.pop("lines", None)  # tuple keys; only the spec file's errors need them
+    return data
+
+
+def spec_from_dict(data: dict[str, Any]) -> StudySpec:
+    data = dict(data)
+    data["budget"] = Budget(**data.get("budget", {}))
+    return StudySpec(**data)
+
+
+def stored_spec(study: Study) -> StudySpec:
+    """The spec a study was run from; an error for studies made in Python."""
+    data = study.optuna_study.user_attrs.get(SPEC_ATTR)
+    if data is None:
+        raise HptuneError(
+            f"study {study.name!r} was not run from a spec (created in Python?), so there is no "
+            "task to run; use study.optimize(objective) from Python."
+        )
+    return spec_from_dict(data)
+
+
+#: Where ``training.save_best`` writes each trial's best weights: ``<OUTPUT_DIR>/<study>/``.
+OUTPUT_DIR = "hptune-out"
+
+
+def make_objective(spec: StudySpec) -> Any:
+    """The picklable objective that trains ``spec.task`` for one config."""
+    from hptune.tasks.objective import TaskObjective
+
+    return TaskObjective(
+        task=spec.task,
+        epochs=spec.budget.epochs,
+        metric=spec.metric,
+        direction=spec.direction,
+        training=dict(spec.training),
+        output_dir=f"{OUTPUT_DIR}/{spec.name}" if spec.training.get("save_best") else None,
+    )

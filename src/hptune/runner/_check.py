@@ -1,0 +1,261 @@
+"""Check a spec before anything runs, so a bad spec never starts a run: every kind of config
+its space can produce goes through the recipe and the task's model, and each problem is
+reported with the spec's file, line and key path."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hptune.exceptions import ConfigError, HptuneError
+from hptune.runner._base import make_objective
+from hptune.spec import StudySpec, spec_error, unknown_key_message
+
+#: Configs checked by :func:`check_spec` at most (the grid at one point per dimension).
+_MAX_CHECKED_CONFIGS = 200
+
+
+def check_spec(spec: StudySpec) -> None:
+    """Everything that can be checked before a run, so a bad spec never starts one: the
+    metric and direction, the task, the training options, and every kind of config the
+    space can produce against the recipe and the task's model (each conditional branch
+    and choice, and each numeric range at both of its ends).
+
+    Raises:
+        SpecError: Every problem, each with the spec's file, line and key path.
+    """
+    problems = _objective_problems(spec)
+    task = _resolve_task(spec, problems)
+    if task is not None:
+        problems += _space_problems(spec, task)
+    if problems:
+        raise spec_error(spec, problems)
+
+
+Problem = tuple[tuple[str, ...], str]
+
+
+def _objective_problems(spec: StudySpec) -> list[Problem]:
+    from hptune.training.recipe import METRICS
+
+    if spec.metric not in METRICS:
+        return [(("metric",), f"unknown metric {spec.metric!r}; valid: {', '.join(METRICS)}")]
+    if spec.direction != METRICS[spec.metric]:
+        better = "higher" if METRICS[spec.metric] == "maximize" else "lower"
+        return [
+            (
+                ("direction",),
+                f"{spec.direction} does not fit metric {spec.metric!r}, which is better "
+                f"{better}; use direction: {METRICS[spec.metric]}",
+            )
+        ]
+    try:
+        make_objective(spec)
+    except ConfigError as exc:
+        return [(("training",), str(exc))]
+    return []
+
+
+def _resolve_task(spec: StudySpec, problems: list[Problem]) -> Any:
+    """The spec's task when it is a :class:`~hptune.tasks.Task`; None for a full objective
+    (its config is its own business) or a task that does not resolve (a problem then)."""
+    from hptune.tasks import Task, resolve_task
+
+    try:
+        task = resolve_task(spec.task)
+    except HptuneError as exc:
+        problems.append((("task",), str(exc)))
+        return None
+    return task if isinstance(task, Task) else None
+
+
+def _space_problems(spec: StudySpec, task: Any) -> list[Problem]:
+    """What the recipe and the task's model reject, one problem per key path."""
+    from hptune.space import Conditional
+
+    space = spec.build_space()
+    dims = dict(space.dimensions())
+    branches = {name for name, dim in dims.items() if isinstance(dim, Conditional)}
+    check = _ConfigCheck(task, branches)
+    found: dict[tuple[str, ...], str] = {}
+    kinds = _kinds(space, dims)
+    for config in kinds:
+        for path, message in check(config):
+            found.setdefault(path, message)
+    if found:
+        return list(found.items())
+    for name, side, bound, config in _range_ends(space, dims, kinds):
+        for _, message in check(config):
+            where = ("space", *name.split("."))
+            found.setdefault(
+                where, f"{dims[name]!r} reaches {bound!r} at its {side} end: {message}"
+            )
+    return list(found.items())
+
+
+def _kinds(space: Any, dims: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every kind of config: the grid with one point per numeric dimension (each choice
+    value and branch combined), or, when that grid is large, each choice value and branch
+    once on a base config."""
+    from hptune.space import Choice, Conditional
+
+    if space.grid_size(n_points=1) <= _MAX_CHECKED_CONFIGS:
+        return space.grid(n_points=1)
+    base = {name: dim.grid_values(1)[0] for name, dim in dims.items()}
+    kinds = [_config_from(space, base)]
+    for name, dim in dims.items():
+        if isinstance(dim, (Choice, Conditional)):
+            kinds += [_config_from(space, {**base, name: v}) for v in dim.grid_values(1)[1:]]
+    return kinds
+
+
+def _range_ends(space: Any, dims: dict[str, Any], kinds: list[dict[str, Any]]) -> Any:
+    """``(parameter, "low" | "high", bound, config)``: a config of ``kinds`` that has the
+    numeric parameter, with the parameter moved to each end of its range."""
+    from hptune.space import FloatDimension, IntDimension
+
+    flat = [space.flatten(config) for config in kinds]
+    for name, dim in dims.items():
+        if not isinstance(dim, (FloatDimension, IntDimension)) or not dim.low < dim.high:
+            continue
+        params = next((p for p in flat if name in p), None)
+        if params is None:
+            continue
+        for side, bound in (("low", dim.low), ("high", dim.high)):
+            yield name, side, bound, _config_from(space, {**params, name: bound})
+
+
+def _config_from(space: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """The config ``space.sample`` gives for these parameter values (extra ones unused)."""
+    import optuna
+
+    return space.sample(optuna.trial.FixedTrial(params))
+
+
+class _ConfigCheck:
+    """``check(config) -> [(key path, message)]``: what the recipe (config keys, values,
+    optimizer, scheduler) and the task's model reject in one config. Models are built once
+    per distinct ``model`` section."""
+
+    def __init__(self, task: Any, branches: set[str]) -> None:
+        self.task, self.branches = task, branches
+        self.models: dict[str, list[Problem]] = {}
+
+    def __call__(self, config: dict[str, Any]) -> list[Problem]:
+        from hptune.training._recipe_config import CONFIG_KEYS
+
+        problems: list[Problem] = [
+            (("space", str(key)), _unknown_config_key(key))
+            for key in config
+            if key not in CONFIG_KEYS
+        ]
+        known = {k: v for k, v in config.items() if k in CONFIG_KEYS}
+        problems += self._recipe(known) + self._model(known)
+        return problems
+
+    def _path(self, key: str, value: Any) -> tuple[str, ...]:
+        if key in self.branches and isinstance(value, dict):
+            return ("space", key, str(value.get("name")))
+        return ("space", key)
+
+    def _recipe(self, config: dict[str, Any]) -> list[Problem]:
+        import torch
+
+        from hptune.training import create_lr_scheduler
+        from hptune.training._recipe_config import build_optimizer, parse_config, scheduler_options
+
+        alone = [
+            (self._path(key, value), _rejects(value, exc))
+            for key, value in config.items()
+            if key != "model" and (exc := _error(parse_config, {key: value}))
+        ]
+        if alone:
+            return alone
+        try:
+            cfg = parse_config(config)
+        except ConfigError as exc:  # keys that conflict: both warmup forms
+            return [(("space", "warmup_steps"), str(exc))]
+
+        def optimizer_of(cfg: Any) -> Any:
+            return build_optimizer(torch.nn.Linear(1, 1), cfg, cfg.base_lr())
+
+        def scheduler_of(cfg: Any) -> Any:
+            name, options = scheduler_options(cfg, after_steps=10, direction="maximize")
+            return create_lr_scheduler(optimizer_of(cfg), name, **options)
+
+        for key, build in (("optimizer", optimizer_of), ("scheduler", scheduler_of)):
+            exc = _error(build, cfg)
+            if exc is not None:
+                return [self._blame(key, config, exc, build)]
+        return []
+
+    def _blame(self, key: str, config: dict[str, Any], exc: BaseException, build: Any) -> Problem:
+        """The problem at ``key`` (optimizer, scheduler): at its first option that fails
+        on its own when there is one, else at the key. ``build`` takes a RecipeConfig."""
+        from hptune.training._recipe_config import parse_config
+
+        value = config.get(key)
+        path = self._path(key, value)
+        if isinstance(value, dict):
+            for option, setting in value.items():
+                if option == "name":
+                    continue
+                alone = {**config, key: {"name": value.get("name"), option: setting}}
+                if (first := _error(_then, parse_config, build, alone)) is not None:
+                    return (*path, str(option)), _message(first)
+        return path, _message(exc)
+
+    def _model(self, config: dict[str, Any]) -> list[Problem]:
+        section = config.get("model")
+        key = json.dumps(section, sort_keys=True, default=repr)
+        if key not in self.models:
+            self.models[key] = self._build(config, section)
+        return self.models[key]
+
+    def _build(self, config: dict[str, Any], section: Any) -> list[Problem]:
+        exc = _error(self.task.build_model, config)
+        if exc is None:
+            return []
+        if isinstance(section, dict):  # blame the first option that fails on its own
+            for option, value in section.items():
+                alone = _error(self.task.build_model, {**config, "model": {option: value}})
+                if alone is not None:
+                    message = _message(alone).removeprefix(f"model.{option}: ")
+                    return [(("space", "model", str(option)), message)]
+        where = ("space", "model") if "model" in config else ("space",)
+        return [(where, f"the task's model cannot be built: {_message(exc)}")]
+
+
+def _error(action: Any, *args: Any) -> BaseException | None:
+    """The exception ``action(*args)`` raises (what a trial would fail with), or None."""
+    try:
+        action(*args)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _then(first: Any, second: Any, value: Any) -> Any:
+    return second(first(value))
+
+
+def _message(exc: BaseException) -> str:
+    from hptune.execution._run import one_line
+
+    return str(exc).strip() if isinstance(exc, HptuneError) else one_line(exc)
+
+
+def _rejects(value: Any, exc: BaseException) -> str:
+    if value is None or isinstance(value, dict):
+        return _message(exc)
+    return f"the recipe rejects {value!r}: {_message(exc)}"
+
+
+def _unknown_config_key(key: Any) -> str:
+    from hptune.training._recipe_config import CONFIG_KEYS
+
+    return (
+        "not a config key of the recipe: "
+        + unknown_key_message(key, CONFIG_KEYS)
+        + " (options of your own model go under model:)"
+    )
