@@ -150,6 +150,9 @@ def test_summary_and_leaderboard_numbers(tmp_path):
     summary = _section(page, "summary")
     assert "15 steps reported" in summary
     assert "5 steps (25%)" in summary and "full budget taken as 5 steps" in summary
+    study.optuna_study.set_user_attr("hptune.step_unit", "epoch")  # as a spec's recipe task
+    by_epoch = _section(write_report(study, tmp_path / "e.html", dpi=40).read_text(), "summary")
+    assert "15 epochs reported" in by_epoch and "5 epochs (25%)" in by_epoch
     for chip in ("2 complete", "2 pruned", "1 failed"):
         assert chip in summary
     assert "0.1 <small>trial 0</small>" in summary  # minimize: x = 0.1 is the best

@@ -138,9 +138,10 @@ def _summary_html(data: ReportData) -> str:
         ("Trials", f"{len(data.trials)} {states}"),
         (
             "Compute spent",
-            f"{spent.n_steps} steps reported<br><small>trial time {esc(fmt_seconds(spent.seconds))}</small>",
+            f"{spent.n_steps} {esc(data.step_unit)}s reported<br>"
+            f"<small>trial time {esc(fmt_seconds(spent.seconds))}</small>",
         ),
-        ("Saved by pruning", _saved_html(spent)),
+        ("Saved by pruning", _saved_html(spent, data.step_unit)),
     ]
     grid = "".join(f'<div class="card"><h3>{k}</h3><p>{v}</p></div>' for k, v in cards)
     parts = [f'<div class="cards">{grid}</div>']
@@ -152,13 +153,14 @@ def _summary_html(data: ReportData) -> str:
     return "\n".join(parts)
 
 
-def _saved_html(spent: _summary.Compute) -> str:
+def _saved_html(spent: _summary.Compute, unit: str) -> str:
+    unit = esc(unit)
     if spent.full_budget is None:
-        return "—<br><small>no complete trial reported steps</small>"
+        return f"—<br><small>no complete trial reported {unit}s</small>"
     share = spent.saved_fraction or 0.0
     return (
-        f"{spent.n_steps_saved} steps ({share:.0%})<br><small>full budget taken as "
-        f"{spent.full_budget} steps, the most a complete trial reached</small>"
+        f"{spent.n_steps_saved} {unit}s ({share:.0%})<br><small>full budget taken as "
+        f"{spent.full_budget} {unit}s, the most a complete trial reached</small>"
     )
 
 
