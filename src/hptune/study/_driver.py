@@ -229,8 +229,9 @@ class Driver:
             return None
         if trial_id is None:
             trial_id = self.ostudy._storage.create_new_trial(self.ostudy._study_id)
-            number = self.ostudy._storage.get_trial_number_from_id(trial_id)
-            self.study.first_new_trial(number)
+            if self.study.awaits_first_new_trial:  # one storage read, once per Study
+                number = self.ostudy._storage.get_trial_number_from_id(trial_id)
+                self.study.first_new_trial(number)
         otrial = optuna.Trial(self.ostudy, trial_id)
         total = self.limits.max_total_trials
         if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:

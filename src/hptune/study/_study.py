@@ -67,6 +67,11 @@ class Study:
     def _install_sampler(self, key: int) -> None:
         self.optuna_study.sampler = PenalizingSampler(self.strategy.create_sampler(self.seed, key))
 
+    @property
+    def awaits_first_new_trial(self) -> bool:
+        """Whether :meth:`first_new_trial` still has to be told a number."""
+        return self._sampler_key is not None
+
     def first_new_trial(self, number: int) -> None:
         """Called by the driver with the number of the first trial it creates (not one
         popped from the queue), before that trial is sampled.
