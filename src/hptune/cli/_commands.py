@@ -111,36 +111,28 @@ def _print_best(study: Study, metric: str) -> None:
         out.print(f"[yellow]note:[/yellow] {note}", markup=True)
 
 
-def _run(spec: StudySpec, json_out: bool, resume_name: str | None = None) -> None:
+def _run(spec: StudySpec, json_out: bool, resume: bool = False) -> None:
+    # Everything is checked and the study opened before anything is drawn: a bad spec,
+    # storage or changed spec is one line of error, not a half-drawn progress bar.
+    if resume:  # the spec the study was run from: checked then
+        study = runner.open_study(spec)
+    else:
+        check_sqlite_file(spec.storage, create=True)
+        study = runner.prepare(spec)
     if json_out:
-        study = runner.resume(resume_name, spec.storage) if resume_name else runner.run(spec)
+        runner.optimize(study, spec)
         _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
         return
-    if not resume_name:  # refuse a bad spec, storage or change before drawing anything
-        runner.check_spec(spec)
-        check_sqlite_file(spec.storage, create=True)
-        runner.check_same_meaning(spec)
-    existing = _existing_study(spec)
-    done = 0 if existing is None else existing.n_counted_trials
-    remaining = None if spec.budget.trials is None else max(0, spec.budget.trials - done)
-    verb = "continuing" if existing else "running"
+    done = study.n_counted_trials
+    remaining = runner.remaining_trials(study, spec.budget.trials)
+    verb = "continuing" if study.trials else "running"
     out.print(
         f"{verb} study [bold]{spec.name}[/bold] ({spec.task}, {spec.strategy}/{spec.pruner}, "
         f"{spec.workers} worker{'s' * (spec.workers > 1)}) in {spec.storage}"
     )
     with RunProgress(out, remaining, spec.direction, done=done) as progress:
-        if resume_name:
-            study = runner.resume(resume_name, spec.storage, listener=progress)
-        else:
-            study = runner.run(spec, listener=progress)
+        runner.optimize(study, spec, progress)
     _print_best(study, spec.metric)
-
-
-def _existing_study(spec: StudySpec) -> Study | None:
-    try:
-        return load_study(spec.name, spec.storage)
-    except HptuneError:
-        return None
 
 
 @app.command()
@@ -187,7 +179,7 @@ def resume(
     spec = runner.stored_spec(study).replace(storage=storage)
     if workers is not None:
         spec = spec.replace(workers=workers)
-    _run(spec, json_out, resume_name=name)
+    _run(spec, json_out, resume=True)
 
 
 @app.command("ls")

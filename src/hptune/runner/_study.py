@@ -109,26 +109,38 @@ def remaining_trials(study: Study, total: int | None) -> int | None:
     return max(0, total - study.n_counted_trials)
 
 
+def prepare(spec: StudySpec) -> Study:
+    """Check the spec (:func:`check_spec`) and create or re-open its study; nothing runs."""
+    check_spec(spec)
+    return open_study(spec)
+
+
+def prepare_resume(
+    name: str, storage: str, *, workers: int | None = None
+) -> tuple[Study, StudySpec]:
+    """Re-open the study ``name`` with the spec it was run from (``workers`` overridden)."""
+    spec = stored_spec(load_study(name, storage)).replace(storage=storage)
+    if workers is not None:
+        spec = spec.replace(workers=workers)
+    return open_study(spec), spec
+
+
 def run(spec: StudySpec, *, listener: Any = None) -> Study:
     """Run (or continue) the study of ``spec`` until its budget is spent."""
-    check_spec(spec)
-    study = open_study(spec)
-    _optimize(study, spec, listener)
+    study = prepare(spec)
+    optimize(study, spec, listener)
     return study
 
 
 def resume(name: str, storage: str, *, workers: int | None = None, listener: Any = None) -> Study:
     """Continue the study ``name`` with the spec it was run from."""
-    study = load_study(name, storage)
-    spec = stored_spec(study)
-    if workers is not None:
-        spec = spec.replace(workers=workers)
-    study = open_study(spec.replace(storage=storage))
-    _optimize(study, spec, listener)
+    study, spec = prepare_resume(name, storage, workers=workers)
+    optimize(study, spec, listener)
     return study
 
 
-def _optimize(study: Study, spec: StudySpec, listener: Any) -> None:
+def optimize(study: Study, spec: StudySpec, listener: Any = None) -> None:
+    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress)."""
     # The budget is checked against storage before every ask (max_total_trials), not
     # counted out per run, so drivers on several machines share one budget and a resumed
     # run re-does interrupted and stale trials.
