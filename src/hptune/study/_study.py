@@ -144,7 +144,7 @@ class Study:
                 process can be stopped; the inline executor refuses it.
             max_total_trials: A budget shared by every driver of the study: no trial starts
                 once the study's trials that count (COMPLETE, PRUNED, FAILED but not
-                interrupted or stale) plus those running anywhere reach it.
+                interrupted, stale or duplicate) plus those running anywhere reach it.
             max_retries: Attempts after the first for a trial whose driver died (stale) or
                 whose worker process died; a retry has the same config and seed.
             deterministic: Ask and tell in fixed batches of ``batch_size`` so that the
@@ -197,7 +197,8 @@ class Study:
     @property
     def n_counted_trials(self) -> int:
         """Trials that used up the trial budget: COMPLETE, PRUNED, and FAILED except those
-        interrupted or reaped as stale (a resumed run does those again)."""
+        interrupted, reaped as stale (a resumed run does those again) or dropped as a
+        duplicate grid point."""
         return sum(_budget.counts(t) for t in self.optuna_study.get_trials(deepcopy=False))
 
     @property
