@@ -7,6 +7,7 @@ process (local or Ray) needs to run an objective, whatever executor carries the 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -91,6 +92,24 @@ class Trial:
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, seed={self.seed}, config={self.config!r})"
+
+
+#: What out-of-memory RuntimeErrors of CUDA, cuBLAS and cuDNN say (torch raises some of
+#: them as plain RuntimeErrors rather than ``torch.OutOfMemoryError``).
+_OOM_MARKERS = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
+
+
+def is_oom_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a GPU out-of-memory error: torch's ``OutOfMemoryError``, or a
+    RuntimeError that says so. (A CPU ``MemoryError`` is not: nothing fits it smaller.)
+
+    torch is looked up, not imported: an exception of torch's means torch is loaded.
+    """
+    torch = sys.modules.get("torch")
+    oom_type = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MARKERS)
 
 
 def is_finite(value: float) -> bool:

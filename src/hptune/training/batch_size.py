@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from hptune.exceptions import ConfigError, HptuneError
+from hptune.trial import is_oom_error
 
 __all__ = ["BatchPlan", "DynamicBatchSizer", "find_max_batch_size", "is_oom_error", "plan_batch"]
 
@@ -239,16 +240,6 @@ def _scale_schedule(scheduler: Any, factor: float) -> None:
             setattr(scheduler, attr, [lr * factor for lr in values])
     for inner in [getattr(scheduler, "after", None), *getattr(scheduler, "_schedulers", ())]:
         _scale_schedule(inner, factor)
-
-
-_OOM_MARKERS = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
-
-
-def is_oom_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is an out-of-memory error (CUDA's, or a RuntimeError that says so)."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in _OOM_MARKERS)
 
 
 def _release_memory() -> None:
