@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.execution import InlineExecutor, OutcomeState, TrialJob
+from hptune.execution import FailureKind, InlineExecutor, OutcomeState, TrialJob
 from hptune.execution._plan import available_cpus, plan_workers, visible_gpus
 from hptune.execution.process import ProcessExecutor
 from tests.execution import objectives as obj
@@ -299,6 +299,7 @@ def test_unpicklable_trial_attrs_fail_the_trial_not_the_worker(pool):
     assert out.reason == (
         "trial attributes cannot be sent to the driver: TypeError: cannot pickle '_thread.lock' object"
     )
+    assert out.kind is FailureKind.ERROR
     assert pids(pool) == before
 
 
@@ -334,6 +335,13 @@ def test_crashes_and_timeouts_fail_only_their_trial_and_workers_are_replaced(poo
         93: "MemoryError",
         94: "timed out after 2.0 s",
     }
+    assert {n: out[n].kind for n in range(90, 95)} == {
+        90: FailureKind.WORKER_DIED,
+        91: FailureKind.WORKER_DIED,
+        92: FailureKind.WORKER_DIED,
+        93: FailureKind.OUT_OF_MEMORY,
+        94: FailureKind.TIMEOUT,
+    }
     assert {out[n].state for n in range(90, 95)} == {OutcomeState.FAILED}
     assert out[90].last_step == 0 and out[94].last_step == 0  # reported step 0, then died
     assert out[94].duration_s >= 2.0
@@ -357,13 +365,13 @@ def test_default_timeout_then_shutdown_interrupts_and_reaps():
     ex.start(Recorder())
     first = pids(ex)
     (out,) = run_all(ex, [job(0, obj.sleep)]).values()
-    assert out.reason == "timed out after 1.5 s"
+    assert out.reason == "timed out after 1.5 s" and out.kind is FailureKind.TIMEOUT
     ex.submit(job(1, obj.sleep, seconds=60))
     second = pids(ex)
     assert second != first and ex.n_running == 1
     (interrupted,) = ex.shutdown()
     assert interrupted.number == 1 and interrupted.state is OutcomeState.FAILED
-    assert interrupted.reason == "interrupted"
+    assert interrupted.reason == "interrupted" and interrupted.kind is FailureKind.INTERRUPTED
     assert ex.shutdown() == [] and ex.n_running == 0 and ex.workers == []
     assert all(gone(pid) for pid in first + second) and children() <= before
     with pytest.raises(HptuneError, match=re.escape("needs start() first and no shutdown()")):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.execution import OutcomeState, TrialJob
+from hptune.execution import FailureKind, OutcomeState, TrialJob
 from hptune.execution.ray_executor import RayExecutor
 from tests.conftest import in_ci
 
@@ -224,6 +224,7 @@ def test_a_crashing_worker_fails_only_its_trial(ray_cluster):
     assert out[0].reason.startswith(
         "Ray worker died: WorkerCrashedError: The worker died unexpectedly"
     )
+    assert out[0].kind is FailureKind.WORKER_DIED
     assert rec.of(0) == [(0, 0, 1.0)]
     assert out[1].state is OutcomeState.COMPLETE and out[1].value == 10.0
     assert after[2].state is OutcomeState.COMPLETE and after[2].value == 30.0
@@ -240,6 +241,7 @@ def test_timeout_kills_the_task(ray_cluster, tmp_path):
         # Both CPUs are free again: two more trials run side by side.
         after = run_all(ex, [TrialJob(n, {"x": 1.0}, 0, _objective) for n in (2, 3)])
     assert out[0].state is OutcomeState.FAILED and out[0].reason == "timed out after 6.0 s"
+    assert out[0].kind is FailureKind.TIMEOUT
     assert out[1].state is OutcomeState.COMPLETE
     assert _process_gone(int(pid_file.read_text()))
     assert [after[n].state for n in (2, 3)] == [OutcomeState.COMPLETE] * 2
@@ -254,10 +256,11 @@ def test_shutdown_interrupts_running_trials_and_keeps_a_borrowed_ray(ray_cluster
     while not pid_file.exists() or not pid_file.read_text():
         assert ex.wait(timeout_s=0.1) == []  # the wait timeout returns, empty
     (interrupted,) = ex.shutdown()
-    assert (interrupted.number, interrupted.state, interrupted.reason) == (
+    assert (interrupted.number, interrupted.state, interrupted.reason, interrupted.kind) == (
         7,
         OutcomeState.FAILED,
         "interrupted",
+        FailureKind.INTERRUPTED,
     )
     assert ex.n_running == 0 and ex.shutdown() == []
     assert _process_gone(int(pid_file.read_text()))

@@ -50,6 +50,7 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
     assert {n: after[n].value for n in completed} == completed  # no completed trial lost
     for n in stale:
         assert after[n].state == "FAILED"
+        assert after[n].failure_kind == "stale"
         assert after[n].failure_reason.startswith("stale: its driver stopped (no heartbeat for ")
     assert load_study("k", url).n_counted_trials == 20
     assert all(t.state in ("COMPLETE", "FAILED") for t in after.values())

@@ -71,7 +71,7 @@ def test_signal_stops_driver_cleanly(tmp_path, sig):
         if t.state == "COMPLETE":
             assert t.value == t.config["x"]  # kept, with its value
         else:
-            assert t.state == "FAILED" and t.failure_reason == "interrupted"
+            assert t.state == "FAILED" and t.failure_kind == "interrupted"
     assert "FAILED" in states  # the trials running at the signal
 
 

@@ -101,7 +101,7 @@ def test_a_resumed_grid_runs_the_points_of_interrupted_trials_again(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         study.optimize(interrupted_at_the_third)
-    assert [t.failure_reason for t in load_study("i", url).trials if t.state == "FAILED"] == [
+    assert [t.failure_kind for t in load_study("i", url).trials if t.state == "FAILED"] == [
         "interrupted"
     ]
     resumed = load_study("i", url)
@@ -125,6 +125,7 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
     records = load_study("d", url).trials
     dropped = [t for t in records if t.state == "FAILED"]
     assert len(dropped) == 2
+    assert all(t.failure_kind == "duplicate" for t in dropped)
     assert all(t.failure_reason.startswith("duplicate: grid point of trial ") for t in dropped)
     assert load_study("d", url).n_counted_trials == 6
 

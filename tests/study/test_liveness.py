@@ -9,6 +9,7 @@ import time
 
 import optuna
 
+from hptune.execution import FailureKind
 from hptune.study import _records, create_study, load_study
 from hptune.study._liveness import Liveness
 from tests.study._execution_jobs import SPACE
@@ -58,7 +59,9 @@ def test_a_reaped_trial_is_stopped_at_its_next_report_and_the_study_goes_on(tmp_
                 # Another driver reaps this trial (as after a long storage outage).
                 ostudy = optuna.load_study(study_name="r", storage=url)
                 frozen = ostudy.trials[0]
-                ostudy._storage.set_trial_user_attr(frozen._trial_id, _records.FAILURE, "stale")
+                _records.write_failure(
+                    ostudy._storage, frozen._trial_id, FailureKind.STALE, "stale"
+                )
                 ostudy._storage.set_trial_state_values(
                     frozen._trial_id, optuna.trial.TrialState.FAIL
                 )

@@ -15,6 +15,7 @@ import yaml
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.space import choice, loguniform, uniform
 from hptune.study import TrialDiverged, _records, create_study, load_study
+from hptune.study._view import penalize_failures
 
 SPACE = {
     "lr": loguniform(1e-4, 1e-1),
@@ -104,8 +105,10 @@ def test_failures_fail_only_their_trial_with_reasons():
     assert t[3].failure_reason == "TrialDiverged: loss exploded at epoch 3"
     assert t[4].failure_reason == "objective returned inf"
     assert "objective returned nan" in repr(t[2])
-    penalized = [bool(x.user_attrs.get("hptune.penalize")) for x in study.optuna_study.trials]
-    assert penalized == [False, False, True, True, True, False]
+    kinds = [x.failure_kind for x in t]
+    assert kinds == [None, "error", "diverged", "diverged", "diverged", None]
+    stored = [x.user_attrs.get("hptune.failure_kind") for x in study.optuna_study.trials]
+    assert stored == [None, "error", "diverged", "diverged", "diverged", None]
     assert all(x.value is None for x in t[1:5])
     assert study.best_value == max(t[0].value, t[5].value)
 
@@ -291,8 +294,10 @@ def test_any_trial_diverged_is_penalized_message_or_not():
     study = create_study(SPACE, storage=None, strategy="random", seed=0)
     study.optimize(objective, n_trials=3)
     assert [t.failure_reason for t in study.trials[:2]] == ["_Exploded", "TrialDiverged"]
-    penalized = [bool(x.user_attrs.get("hptune.penalize")) for x in study.optuna_study.trials]
-    assert penalized == [True, True, False]
+    assert [t.failure_kind for t in study.trials] == ["diverged", "diverged", None]
+    # The sampler sees both as the worst complete value, the third trial's 1.0.
+    shown = penalize_failures(study.optuna_study, study.optuna_study.trials)
+    assert [(t.state.name, t.value) for t in shown] == [("COMPLETE", 1.0)] * 3
 
 
 def test_a_record_is_a_copy_that_cannot_change_the_study(tmp_path):

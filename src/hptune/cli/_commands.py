@@ -308,7 +308,8 @@ def show(
         f"duration={fmt(r.duration)}s stage={r.stage or '-'}"
     )
     if r.failure_reason:
-        out.print(f"failure: {r.failure_reason}", markup=False)
+        kind = r.failure_kind.value if r.failure_kind else "error"
+        out.print(f"failure ({kind}): {r.failure_reason}", markup=False)
     out.print(Syntax(yaml.safe_dump(r.config, sort_keys=False), "yaml", theme="ansi_dark"))
     if r.intermediate_values:
         curve = ", ".join(f"{k}: {fmt(v)}" for k, v in sorted(r.intermediate_values.items()))

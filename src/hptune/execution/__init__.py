@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from hptune.execution._plan import WorkerSlot, plan_workers
-from hptune.execution.base import Executor, OutcomeState, TrialJob, TrialOutcome
+from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.execution.inline import InlineExecutor
 from hptune.execution.process import ProcessExecutor, WorkerInfo
 from hptune.execution.ray_executor import RayExecutor
 
 __all__ = [
     "Executor",
+    "FailureKind",
     "InlineExecutor",
     "OutcomeState",
     "ProcessExecutor",

@@ -9,8 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from hptune.exceptions import ConfigError
-from hptune.execution.base import ObjectiveRef, OutcomeState, TrialJob, TrialOutcome
-from hptune.trial import Reporter, Trial, TrialDiverged, TrialPruned
+from hptune.execution.base import (
+    FailureKind,
+    ObjectiveRef,
+    OutcomeState,
+    TrialJob,
+    TrialOutcome,
+)
+from hptune.trial import Reporter, Trial, TrialDiverged, TrialPruned, is_oom_error
 
 
 def resolve_objective(ref: ObjectiveRef) -> Callable[..., Any]:
@@ -46,6 +52,15 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
 
 
+def failure_kind(exc: BaseException) -> FailureKind:
+    """The kind of failure an exception raised by an objective stands for."""
+    if isinstance(exc, TrialDiverged):
+        return FailureKind.DIVERGED
+    if isinstance(exc, MemoryError) or is_oom_error(exc):
+        return FailureKind.OUT_OF_MEMORY
+    return FailureKind.ERROR
+
+
 def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> TrialOutcome:
     """Run the objective of ``job``; never raises for the objective's own errors.
 
@@ -75,7 +90,7 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
             OutcomeState.FAILED,
             reason=one_line(exc),
             traceback=tb.format_exc(),
-            diverged=isinstance(exc, TrialDiverged),
+            kind=failure_kind(exc),
         )
     try:
         value = float(value)
@@ -83,5 +98,6 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
         return outcome(
             OutcomeState.FAILED,
             reason=f"objective returned {type(value).__name__} {value!r}, expected a float",
+            kind=FailureKind.ERROR,
         )
     return outcome(OutcomeState.COMPLETE, value=value)

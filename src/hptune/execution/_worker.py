@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hptune.execution._run import one_line, run_job
-from hptune.execution.base import OutcomeState, TrialOutcome
+from hptune.execution.base import FailureKind, OutcomeState, TrialOutcome
 
 # Driver → worker.
 RUN = "run"  # ("run", number, pickled TrialJob)
@@ -88,6 +88,7 @@ def _run_payload(conn: Connection, number: int, payload: bytes, label: str) -> T
             number=number,
             state=OutcomeState.FAILED,
             reason=f"cannot load the trial in a worker process: {one_line(exc)}",
+            kind=FailureKind.ERROR,
             worker=label,
         )
 
@@ -122,6 +123,7 @@ def _send_outcome(conn: Connection, outcome: TrialOutcome) -> None:
                     number=outcome.number,
                     state=OutcomeState.FAILED,
                     reason=f"trial attributes cannot be sent to the driver: {one_line(exc)}",
+                    kind=FailureKind.ERROR,
                     duration_s=outcome.duration_s,
                     last_step=outcome.last_step,
                     worker=outcome.worker,

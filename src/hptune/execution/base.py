@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,17 +41,35 @@ class OutcomeState(str, enum.Enum):
     FAILED = "failed"
 
 
+class FailureKind(str, enum.Enum):
+    """Why a trial failed, as data: every decision about a failed trial (does it use up the
+    budget, is it retried, does the sampler learn from it, is it a divergence in the report)
+    reads its kind, never its message, which is for people and may be reworded.
+
+    The executors give the first six; the study adds ``STALE`` (its driver stopped: no
+    heartbeat) and ``DUPLICATE`` (a grid point another trial already holds).
+    """
+
+    ERROR = "error"  #: the objective raised, or returned something that is not a number
+    DIVERGED = "diverged"  #: TrialDiverged, or a NaN/inf value (judged by the driver)
+    OUT_OF_MEMORY = "out_of_memory"  #: MemoryError, or a GPU out-of-memory error
+    TIMEOUT = "timeout"  #: stopped at its per-trial timeout
+    WORKER_DIED = "worker_died"  #: its worker process or Ray worker died under it
+    INTERRUPTED = "interrupted"  #: Ctrl-C, SIGTERM, or the executor shut down under it
+    STALE = "stale"  #: its driver stopped without telling (found by another driver)
+    DUPLICATE = "duplicate"  #: a grid point that another trial holds
+
+
 @dataclasses.dataclass(frozen=True)
 class TrialOutcome:
     """What came of a :class:`TrialJob`.
 
     ``value`` is the objective's return for COMPLETE (possibly NaN/inf: the driver decides
-    what a non-finite value means); ``reason`` is a one-line explanation for FAILED
-    (``"ValueError: bad input"``, ``"worker killed by signal 9"``, ``"timed out after 30 s"``)
-    and ``traceback`` the full text where one exists. ``attrs`` holds what the objective
-    recorded with ``trial.set_attr``. ``diverged`` marks a FAILED outcome whose objective
-    raised :class:`hptune.trial.TrialDiverged` (or a subclass): the sampler must learn that
-    region is bad.
+    what a non-finite value means). A FAILED outcome has a ``kind`` (what happened, for the
+    study's decisions), a one-line ``reason`` (for people: ``"ValueError: bad input"``,
+    ``"worker killed by signal 9 (SIGKILL)"``, ``"timed out after 30 s"``) and the full
+    ``traceback`` where one exists. ``attrs`` holds what the objective recorded with
+    ``trial.set_attr``.
     """
 
     number: int
@@ -58,11 +77,32 @@ class TrialOutcome:
     value: float | None = None
     reason: str | None = None
     traceback: str | None = None
-    diverged: bool = False
+    kind: FailureKind | None = None
     duration_s: float = 0.0
     last_step: int | None = None
     worker: str | None = None
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def settled(self) -> TrialOutcome:
+        """This outcome as a study records it: a COMPLETE value that is not a finite number
+        (NaN, inf) is a ``DIVERGED`` failure; a FAILED outcome without a kind is an
+        ``ERROR``. The driver records this, and a re-run compares against it."""
+        if self.state is OutcomeState.COMPLETE:
+            try:
+                finite = math.isfinite(float(self.value))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                finite = False
+            if finite:
+                return self
+            return dataclasses.replace(
+                self,
+                state=OutcomeState.FAILED,
+                kind=FailureKind.DIVERGED,
+                reason=f"objective returned {self.value}",
+            )
+        if self.state is OutcomeState.FAILED and self.kind is None:
+            return dataclasses.replace(self, kind=FailureKind.ERROR)
+        return self
 
 
 class Executor(abc.ABC):
@@ -97,8 +137,8 @@ class Executor(abc.ABC):
         """Trials submitted and not yet returned by :meth:`wait`."""
 
     def shutdown(self) -> list[TrialOutcome]:
-        """Stop everything. Returns FAILED outcomes (reason ``"interrupted"``) for trials
-        that were still running, so the driver can record them. Idempotent."""
+        """Stop everything. Returns FAILED outcomes (kind ``INTERRUPTED``) for trials that
+        were still running, so the driver can record them. Idempotent."""
         return []
 
     def __enter__(self) -> Executor:

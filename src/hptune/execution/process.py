@@ -44,7 +44,14 @@ from hptune.execution._plan import (
     plan_workers,
 )
 from hptune.execution._worker import worker_main
-from hptune.execution.base import Executor, OnReport, OutcomeState, TrialJob, TrialOutcome
+from hptune.execution.base import (
+    Executor,
+    FailureKind,
+    OnReport,
+    OutcomeState,
+    TrialJob,
+    TrialOutcome,
+)
 
 #: Seconds a worker gets to exit after SIGTERM (or after "stop") before SIGKILL.
 KILL_GRACE_S = 2.0
@@ -237,7 +244,7 @@ class ProcessExecutor(Executor):
         finished = {o.number for o in outcomes}  # a Ctrl-C may fall between two updates
         for w in self._workers:
             if w.job is not None and w.job.number not in finished:
-                outcomes.append(self._failed(w, "interrupted", now))
+                outcomes.append(self._failed(w, FailureKind.INTERRUPTED, "interrupted", now))
         _stop_all(self._workers)  # empties the list: a second call reports nothing twice
         return outcomes
 
@@ -311,7 +318,8 @@ class ProcessExecutor(Executor):
         else:
             reason = f"worker exited with code {code}"
         if w.job is not None:
-            self._finished.append(self._failed(w, reason, time.monotonic()))
+            died = self._failed(w, FailureKind.WORKER_DIED, reason, time.monotonic())
+            self._finished.append(died)
             w.job = None
         if not w.ready:  # not the trial's fault, and a replacement would die the same way
             _close(w)
@@ -332,7 +340,8 @@ class ProcessExecutor(Executor):
                     continue
                 limit = w.job.timeout_s if w.job.timeout_s is not None else self._timeout_s
                 _kill(w)
-                self._finished.append(self._failed(w, f"timed out after {limit} s", now))
+                reason = f"timed out after {limit} s"
+                self._finished.append(self._failed(w, FailureKind.TIMEOUT, reason, now))
                 w.job = None
                 self._replace(w)
 
@@ -356,12 +365,13 @@ class ProcessExecutor(Executor):
         until = max(0.0, min(deadlines) - time.monotonic())
         return until if timeout_s is None else min(until, timeout_s)
 
-    def _failed(self, w: _Worker, reason: str, now: float) -> TrialOutcome:
+    def _failed(self, w: _Worker, kind: FailureKind, reason: str, now: float) -> TrialOutcome:
         assert w.job is not None
         return TrialOutcome(
             number=w.job.number,
             state=OutcomeState.FAILED,
             reason=reason,
+            kind=kind,
             duration_s=now - w.started,
             last_step=w.last_step,
             worker=w.label,

@@ -21,7 +21,14 @@ from typing import Any
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution._run import one_line, run_job
-from hptune.execution.base import Executor, OnReport, OutcomeState, TrialJob, TrialOutcome
+from hptune.execution.base import (
+    Executor,
+    FailureKind,
+    OnReport,
+    OutcomeState,
+    TrialJob,
+    TrialOutcome,
+)
 
 #: How long one broker poll may wait in the actor before returning empty; the driver then
 #: polls again. Short enough that an abandoned poll does not linger.
@@ -88,6 +95,7 @@ def _run_in_ray_task(number: int, payload: bytes, broker: Any) -> TrialOutcome:
             number=number,
             state=OutcomeState.FAILED,
             reason=f"cannot load the trial in a Ray worker: {one_line(exc)}",
+            kind=FailureKind.ERROR,
             worker=label,
         )
 
@@ -120,11 +128,12 @@ class _Running:
         self.started = time.monotonic()
         self.deadline = None if job.timeout_s is None else self.started + job.timeout_s
 
-    def failed(self, reason: str, traceback: str | None = None) -> TrialOutcome:
+    def failed(self, kind: FailureKind, reason: str, traceback: str | None = None) -> TrialOutcome:
         return TrialOutcome(
             number=self.job.number,
             state=OutcomeState.FAILED,
             reason=reason,
+            kind=kind,
             traceback=traceback,
             duration_s=time.monotonic() - self.started,
         )
@@ -232,7 +241,7 @@ class RayExecutor(Executor):
         outcomes = []
         for running in self._running.values():
             self._ray.cancel(running.ref, force=True)
-            outcomes.append(running.failed("interrupted"))
+            outcomes.append(running.failed(FailureKind.INTERRUPTED, "interrupted"))
         self._running.clear()
         if self._broker is not None:
             self._ray.kill(self._broker)
@@ -307,9 +316,10 @@ class RayExecutor(Executor):
         except ray.exceptions.RayTaskError as exc:
             # run_job catches the objective's errors, so this is the task machinery.
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            return running.failed(one_line(cause), traceback=str(exc))
+            return running.failed(FailureKind.ERROR, one_line(cause), traceback=str(exc))
         except ray.exceptions.RayError as exc:  # worker crashed, node died, OOM kill
-            return running.failed(f"Ray worker died: {one_line(exc)}", traceback=str(exc))
+            reason = f"Ray worker died: {one_line(exc)}"
+            return running.failed(FailureKind.WORKER_DIED, reason, traceback=str(exc))
 
     def _expire_timed_out(self) -> list[TrialOutcome]:
         now = time.monotonic()
@@ -320,7 +330,9 @@ class RayExecutor(Executor):
             self._ray.cancel(running.ref, force=True)
             del self._running[running.job.number]
         # Same wording as the process executor, so reasons read alike whatever ran the trial.
-        return [r.failed(f"timed out after {r.job.timeout_s} s") for r in expired]
+        return [
+            r.failed(FailureKind.TIMEOUT, f"timed out after {r.job.timeout_s} s") for r in expired
+        ]
 
     def _trial_deadlines(self) -> list[float]:
         return [r.deadline for r in self._running.values() if r.deadline is not None]

@@ -10,17 +10,13 @@ import re
 from typing import Any
 
 from hptune.exceptions import HptuneError
+from hptune.execution import FailureKind
 from hptune.space import Choice, Conditional, Dimension, FloatDimension, IntDimension
 from hptune.study import Study, TrialRecord, _records
 
 _NUMERIC = (FloatDimension, IntDimension)
 #: Parameter names taken for "the learning rate" (the last dotted part is matched).
 _LR_NAME = re.compile(r"^(lr|learning_rate|base_lr|max_lr|eta)$", re.IGNORECASE)
-#: Failure reasons that mean training blew up rather than crashed (see the study driver).
-_DIVERGED_REASON = re.compile(
-    r"^TrialDiverged:|^objective returned (nan|inf|-inf)\b|\bnan\b|\binf\b|non-finite|diverg",
-    re.IGNORECASE,
-)
 MATPLOTLIB_MISSING = "hptune report needs matplotlib: pip install 'hptune[report]'"
 
 
@@ -37,7 +33,7 @@ class ReportData:
         direction: ``"minimize"`` or ``"maximize"``.
         trials: Every trial, in number order.
         dimensions: ``(parameter name, dimension)`` of the space, in space order.
-        diverged: Numbers of the FAILED trials whose failure is a divergence (NaN, inf,
+        diverged: Numbers of the FAILED trials of kind ``DIVERGED`` (NaN, inf,
             :class:`~hptune.trial.TrialDiverged`).
         notes: What the strategy noted about the study.
         source: The study itself (for Optuna's importance evaluators).
@@ -95,15 +91,8 @@ def gather(study: Study) -> ReportData:
             f"the report needs an hptune Study, got {type(study).__name__} {study!r}; "
             "open one with hptune.load_study(name, storage)."
         )
-    frozen = study.optuna_study.get_trials(deepcopy=False)
-    trials = tuple(_records.record_from_frozen(t) for t in frozen)
-    penalized = {t.number for t in frozen if t.user_attrs.get(_records.PENALIZE)}
-    diverged = frozenset(
-        t.number
-        for t in trials
-        if t.state == "FAILED"
-        and (t.number in penalized or _DIVERGED_REASON.search(t.failure_reason or ""))
-    )
+    trials = tuple(study.trials)
+    diverged = frozenset(t.number for t in trials if t.failure_kind is FailureKind.DIVERGED)
     dims = tuple(
         (n, d)
         for n, d in study.space.dimensions()

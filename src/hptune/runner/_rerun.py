@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
+from hptune.execution.base import FailureKind
 from hptune.runner._base import make_objective, stored_spec
 from hptune.study import Study, TrialRecord
 
@@ -27,6 +28,8 @@ class RerunResult:
         original_state: The trial's recorded state.
         original_reason: The trial's recorded failure reason, if it failed.
         step: For a pruned trial, the step it was pruned at.
+        kind: The re-run's failure kind, if it failed.
+        original_kind: The trial's recorded failure kind, if it failed.
     """
 
     number: int
@@ -39,15 +42,18 @@ class RerunResult:
     original_state: str = "COMPLETE"
     original_reason: str | None = None
     step: int | None = None
+    kind: FailureKind | None = None
+    original_kind: FailureKind | None = None
 
     @property
     def identical(self) -> bool:
         """Whether the re-run did what the trial did: the same value (at the pruned step,
-        for a pruned trial), or the same failure reason."""
+        for a pruned trial), or the same failure: of the same kind, with the same message
+        (a re-run reproduces its output, and the message is output, numbers included)."""
         if self.state != self.original_state:
             return False
         if self.state == "FAILED":
-            return self.reason == self.original_reason
+            return self.kind == self.original_kind and self.reason == self.original_reason
         return self.original is not None and self.original == self.new
 
 
@@ -66,8 +72,8 @@ def check_rerun(study: Study, number: int) -> TrialRecord:
         numbers = f"trials are 0..{max(records)}" if records else "it has no trials yet"
         raise HptuneError(f"study {study.name!r} has no trial {number}; {numbers}.")
     record = records[number]
-    unfinished = record.state not in ("COMPLETE", "PRUNED", "FAILED") or (
-        record.state == "FAILED" and (record.failure_reason or "").startswith(NOT_COUNTED)
+    unfinished = (
+        record.state not in ("COMPLETE", "PRUNED", "FAILED") or record.failure_kind in NOT_COUNTED
     )
     if unfinished:
         why = record.failure_reason or record.state
@@ -96,7 +102,6 @@ def rerun(study: Study, number: int) -> RerunResult:
     """
     from hptune.execution._run import run_job
     from hptune.execution.base import TrialJob
-    from hptune.trial import is_finite
 
     record = check_rerun(study, number)
     spec = stored_spec(study)
@@ -108,10 +113,8 @@ def rerun(study: Study, number: int) -> RerunResult:
         return pruned_at is not None and step >= pruned_at
 
     job = TrialJob(number, record.config, record.seed, make_objective(spec))
-    outcome = run_job(job, reporter, worker="rerun")
+    outcome = run_job(job, reporter, worker="rerun").settled()  # as the driver records it
     state, reason, new = outcome.state.name, outcome.reason, outcome.value
-    if state == "COMPLETE" and not is_finite(new):  # what the driver records (see study)
-        state, reason = "FAILED", f"objective returned {new}"
     if pruned_at is not None:
         original, new = record.intermediate_values[pruned_at], reported.get(pruned_at)
     else:
@@ -127,4 +130,6 @@ def rerun(study: Study, number: int) -> RerunResult:
         original_state=record.state,
         original_reason=record.failure_reason,
         step=pruned_at,
+        kind=outcome.kind,
+        original_kind=record.failure_kind,
     )

@@ -4,7 +4,7 @@ Several drivers (on several machines, one PostgreSQL study) must together start 
 than ``max_total_trials`` trials that count. The storage is the only thing they share, so:
 
 1. Before each ask a driver counts the study's trials that count (COMPLETE, PRUNED, and
-   FAILED for a reason other than :data:`NOT_COUNTED`) plus those RUNNING anywhere, and
+   FAILED of a kind other than :data:`NOT_COUNTED`) plus those RUNNING anywhere, and
    asks nothing when that reaches the budget.
 2. Two drivers may pass that check at once. After the ask, each counts again the trials
    *numbered at most its own* (trial numbers are assigned by the storage, so every driver
@@ -25,11 +25,13 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hptune.execution.base import FailureKind
 from hptune.study import _records
 from hptune.study._liveness import RETRY_OF
 
-#: Failure reasons of trials that never had a fair run; they do not use up the budget.
-NOT_COUNTED = ("interrupted", "stale", "duplicate")
+#: Failures of trials that never had a fair run; they do not use up the budget, and a
+#: resumed run does them again.
+NOT_COUNTED = frozenset({FailureKind.INTERRUPTED, FailureKind.STALE, FailureKind.DUPLICATE})
 
 
 def counts(trial: FrozenTrial) -> bool:
@@ -37,7 +39,7 @@ def counts(trial: FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
-        return not str(trial.user_attrs.get(_records.FAILURE, "")).startswith(NOT_COUNTED)
+        return _records.failure_kind(trial) not in NOT_COUNTED
     return False
 
 
@@ -66,7 +68,7 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
     """Move one WAITING trial to RUNNING and return its id; None when none is left.
 
     With ``unique`` (grids), a popped trial whose point another trial already holds is
-    failed as ``"duplicate: ..."`` (not counted) and the next one is popped. Of several
+    failed as a ``DUPLICATE`` (not counted) and the next one is popped. Of several
     copies of a point, the one that runs is the copy popped while no other copy runs or has
     counted and no lower-numbered copy waits: two drivers popping copies at once keep the
     lower-numbered one, and a copy popped later finds it held.
@@ -82,9 +84,8 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
         holder = _holder(ostudy, trial) if unique and RETRY_OF not in trial.user_attrs else None
         if holder is None:
             return trial._trial_id
-        storage.set_trial_user_attr(
-            trial._trial_id, _records.FAILURE, f"duplicate: grid point of trial {holder}"
-        )
+        reason = f"duplicate: grid point of trial {holder}"
+        _records.write_failure(storage, trial._trial_id, FailureKind.DUPLICATE, reason)
         storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
     return None
 

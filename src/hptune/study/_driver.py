@@ -6,13 +6,12 @@ config, config hash, environment and stage, and submits the job; while jobs run 
 reports to the pruner; when one ends it tells Optuna the outcome:
 
 * COMPLETE with a finite value: COMPLETE.
-* COMPLETE with NaN or inf, or FAILED with :class:`hptune.trial.TrialDiverged`: FAILED with
-  its reason (``"objective returned nan"``), and marked so that the sampler learns the region
-  is bad (see ``hptune.study._view``).
+* COMPLETE with NaN or inf: FAILED of kind ``DIVERGED`` (``"objective returned nan"``).
 * PRUNED: PRUNED (Optuna keeps the last reported value).
-* FAILED (any other exception, a crashed worker): FAILED with the one-line reason and the
-  traceback in user attributes; the study goes on. A crashed worker's trial is enqueued
-  again when ``max_retries`` allows (see ``_liveness``).
+* FAILED: FAILED with its kind, one-line reason and traceback in user attributes; the
+  study goes on. The kind decides the rest: the sampler learns from a divergence (see
+  ``hptune.study._view``), a crashed worker's trial is enqueued again when
+  ``max_retries`` allows (see ``_liveness``).
 
 Execution (see ``docs/architecture.md``): a background thread refreshes the heartbeats of
 the driver's running trials, and the driver waits on the executor with a timeout of
@@ -38,12 +37,11 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hptune.execution.base import Executor, OutcomeState, TrialJob, TrialOutcome
+from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.study import _budget, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
-from hptune.trial import is_finite
 
 if TYPE_CHECKING:
     from hptune.study._study import Study
@@ -287,22 +285,23 @@ class Driver:
             if not self._finished_elsewhere(otrial):
                 raise
             return
-        if frozen.state == TrialState.FAIL and outcome.reason:
-            self.liveness.retry(frozen, outcome.reason)
+        kind = _records.failure_kind(frozen)
+        if kind is not None:
+            self.liveness.retry(frozen, kind)
         if self.listener is not None:
             self.listener.trial_finished(_records.record_from_frozen(frozen))
 
     def _tell_optuna(self, otrial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial:
         for key, value in outcome.attrs.items():
             otrial.set_user_attr(key, _jsonable(value))
+        outcome = outcome.settled()
         if outcome.state is OutcomeState.PRUNED:
             return self.ostudy.tell(otrial, state=TrialState.PRUNED)
-        if outcome.state is OutcomeState.COMPLETE and is_finite(outcome.value):
-            return self.ostudy.tell(otrial, float(outcome.value))
         if outcome.state is OutcomeState.COMPLETE:
-            return self._fail(otrial, f"objective returned {outcome.value}", None, penalize=True)
-        reason = outcome.reason or "failed"
-        return self._fail(otrial, reason, outcome.traceback, penalize=outcome.diverged)
+            return self.ostudy.tell(otrial, float(outcome.value))  # type: ignore[arg-type]
+        assert outcome.kind is not None  # settled
+        reason = outcome.reason or outcome.kind.value
+        return self._fail(otrial, outcome.kind, reason, outcome.traceback)
 
     def _finished_elsewhere(self, otrial: optuna.Trial) -> bool:
         """Whether another driver finished (reaped) this trial; warns when it did."""
@@ -319,13 +318,9 @@ class Driver:
         return True
 
     def _fail(
-        self, otrial: optuna.Trial, reason: str, traceback: str | None, penalize: bool
+        self, otrial: optuna.Trial, kind: FailureKind, reason: str, traceback: str | None = None
     ) -> FrozenTrial:
-        otrial.set_user_attr(_records.FAILURE, reason)
-        if traceback:
-            otrial.set_user_attr(_records.TRACEBACK, traceback)
-        if penalize:
-            otrial.set_user_attr(_records.PENALIZE, True)
+        _records.write_failure(self.ostudy._storage, otrial._trial_id, kind, reason, traceback)
         return self.ostudy.tell(otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
@@ -337,7 +332,7 @@ class Driver:
             otrial = self.running.pop(number)
             self.liveness.release(otrial._trial_id)
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                self._fail(otrial, "interrupted", None, penalize=False)
+                self._fail(otrial, FailureKind.INTERRUPTED, "interrupted")
 
     def _record_notes(self, notes: list[str]) -> None:
         if notes:

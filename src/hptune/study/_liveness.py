@@ -44,6 +44,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hptune.execution.base import FailureKind
 from hptune.study import _records
 
 logger = logging.getLogger("hptune.study")
@@ -52,8 +53,8 @@ HEARTBEAT = "hptune.heartbeat"
 DRIVER = "hptune.driver"
 RETRY_OF = "hptune.retry_of"
 ATTEMPT = "hptune.attempt"
-#: Failure reasons worth another attempt: nothing in the config caused them.
-RETRYABLE = ("stale", "worker killed by signal", "worker exited with code", "Ray worker died")
+#: Failures worth another attempt: nothing in the config caused them.
+RETRYABLE = frozenset({FailureKind.STALE, FailureKind.WORKER_DIED})
 
 
 def new_driver_id() -> str:
@@ -167,14 +168,14 @@ class Liveness:
             reason = f"stale: its driver stopped (no heartbeat for {silent_s:.0f} s)"
             if self._fail(trial, reason):
                 reaped.append(trial)
-                self.retry(trial, reason)
+                self.retry(trial, FailureKind.STALE)
         return reaped
 
-    def retry(self, trial: FrozenTrial, reason: str) -> bool:
-        """Enqueue ``trial`` again (same parameters, same seed) when ``reason`` is retryable
-        and attempts are left; True when it did."""
+    def retry(self, trial: FrozenTrial, kind: FailureKind) -> bool:
+        """Enqueue ``trial`` again (same parameters, same seed) when a failure of ``kind``
+        is retryable and attempts are left; True when it did."""
         attempt = int(trial.user_attrs.get(ATTEMPT, 0))
-        if not reason.startswith(RETRYABLE) or attempt >= self.max_retries:
+        if kind not in RETRYABLE or attempt >= self.max_retries:
             return False
         if _records.CONFIG not in trial.user_attrs:
             # Its driver died between the ask and recording the drawn config: nothing ran,
@@ -188,7 +189,7 @@ class Liveness:
 
     def _fail(self, trial: FrozenTrial, reason: str) -> bool:
         try:
-            self.storage.set_trial_user_attr(trial._trial_id, _records.FAILURE, reason)
+            _records.write_failure(self.storage, trial._trial_id, FailureKind.STALE, reason)
             return self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # another driver reaped it first, or its driver came back

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import optuna
 
+from hptune.execution.base import FailureKind
+
 #: Trial user-attribute keys. Kept in one place: the report and the CLI read them too.
 SEED = "hptune.seed"
 CONFIG = "hptune.config"
@@ -30,9 +32,10 @@ CONFIG_HASH = "hptune.config_hash"
 ENV = "hptune.env"
 STAGE = "hptune.stage"
 FAILURE = "hptune.failure_reason"
+#: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
+#: :func:`failure_kind` for studies written before it was recorded.
+FAILURE_KIND = "hptune.failure_kind"
 TRACEBACK = "hptune.traceback"
-#: Set on a FAILED trial whose region the sampler must learn is bad (NaN, divergence).
-PENALIZE = "hptune.penalize"
 #: ``"epoch"`` when a study's trials report once per epoch (a task trained by the recipe),
 #: else ``"step"``; set by the runner, read by the report to label learning curves.
 STEP_UNIT = "hptune.step_unit"
@@ -44,6 +47,54 @@ _STATE_NAMES = {
     optuna.trial.TrialState.RUNNING: "RUNNING",
     optuna.trial.TrialState.WAITING: "WAITING",
 }
+
+
+#: Written on diverged trials before kinds were recorded; read only by :func:`failure_kind`.
+_LEGACY_PENALIZE = "hptune.penalize"
+#: How the messages written before kinds were recorded begin, for each kind. Read only by
+#: :func:`failure_kind`, for those old trials; new ones carry their kind.
+_LEGACY_PREFIXES = (
+    (FailureKind.INTERRUPTED, ("interrupted",)),
+    (FailureKind.STALE, ("stale",)),
+    (FailureKind.DUPLICATE, ("duplicate",)),
+    (FailureKind.WORKER_DIED, ("worker killed by signal", "worker exited with code", "Ray worker died")),
+    (FailureKind.TIMEOUT, ("timed out after",)),
+    (FailureKind.DIVERGED, ("TrialDiverged", "objective returned nan", "objective returned inf", "objective returned -inf")),
+    (FailureKind.OUT_OF_MEMORY, ("MemoryError", "OutOfMemoryError")),
+)  # fmt: skip
+
+
+def failure_kind(trial: optuna.trial.FrozenTrial) -> FailureKind | None:
+    """The kind of failure of a FAILED trial (None for any other state).
+
+    Read from the trial's ``hptune.failure_kind``. A trial written before kinds were
+    recorded has only its message: its kind is derived from how that message begins, here
+    and nowhere else (a trial failed without any hptune record, by Optuna itself, is an
+    ``ERROR``).
+    """
+    if trial.state != optuna.trial.TrialState.FAIL:
+        return None
+    stored = trial.user_attrs.get(FAILURE_KIND)
+    if stored is not None:
+        return FailureKind(stored)
+    if trial.user_attrs.get(_LEGACY_PENALIZE):
+        return FailureKind.DIVERGED
+    reason = str(trial.user_attrs.get(FAILURE, ""))
+    for kind, prefixes in _LEGACY_PREFIXES:
+        if reason.startswith(prefixes):
+            return kind
+    return FailureKind.ERROR
+
+
+def write_failure(
+    storage: Any, trial_id: int, kind: FailureKind, reason: str, traceback: str | None = None
+) -> None:
+    """Record why a trial failed (its kind, its one-line reason, its traceback), before its
+    state is set to FAIL; every writer of a failure goes through here."""
+    storage.set_trial_user_attr(trial_id, FAILURE_KIND, kind.value)
+    storage.set_trial_user_attr(trial_id, FAILURE, reason)
+    if traceback:
+        storage.set_trial_user_attr(trial_id, TRACEBACK, traceback)
 
 
 def canonical_json(obj: Any) -> str:
@@ -144,7 +195,9 @@ class TrialRecord:
         intermediate_values: ``{step: value}`` reported with ``trial.report``.
         seed: The trial's seed (see :func:`derive_trial_seed`).
         duration: Seconds from start to end, None while running.
-        failure_reason: One line saying why a FAILED trial failed.
+        failure_reason: One line saying why a FAILED trial failed (for people).
+        failure_kind: What kind of failure it was (for decisions; see
+            :class:`~hptune.execution.FailureKind`).
         config_hash: sha256 of the canonical JSON of ``config``.
         stage: The strategy stage that proposed it (``"tpe"``, ``"coarse"``, ``"fine"``...).
         env: Versions, host and git commit of the run that produced it.
@@ -166,6 +219,7 @@ class TrialRecord:
     seed: int | None = None
     duration: float | None = None
     failure_reason: str | None = None
+    failure_kind: FailureKind | None = None
     config_hash: str | None = dataclasses.field(default=None, repr=False)
     stage: str | None = None
     env: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
@@ -191,6 +245,7 @@ def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
         seed=ua.get(SEED),
         duration=duration,
         failure_reason=ua.get(FAILURE),
+        failure_kind=failure_kind(frozen),
         config_hash=ua.get(CONFIG_HASH),
         stage=ua.get(STAGE),
         env=ua.get(ENV),

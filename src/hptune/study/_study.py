@@ -235,7 +235,10 @@ class Study:
             row = {
                 k: getattr(r, k) for k in ("number", "state", "value", "duration", "seed", "stage")
             }
-            row.update({"failure_reason": r.failure_reason, "config_hash": r.config_hash})
+            kind = r.failure_kind.value if r.failure_kind else None
+            row.update(
+                failure_reason=r.failure_reason, failure_kind=kind, config_hash=r.config_hash
+            )
             row.update({f"params.{k}": v for k, v in r.params.items()})
             rows.append(row)
         return rows

@@ -31,7 +31,11 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from hptune.execution.base import FailureKind
 from hptune.study import _records
+
+#: Failures the sampler must learn from: the region they came from is bad.
+PENALIZED = frozenset({FailureKind.DIVERGED})
 
 #: ``transform(study, trials) -> trials``: trials are all of the study's, in number order.
 Transform = Callable[[Any, list[FrozenTrial]], list[FrozenTrial]]
@@ -134,14 +138,12 @@ def worst_finite_value(study: Any, trials: list[FrozenTrial]) -> float | None:
 
 
 def penalize_failures(study: Any, trials: list[FrozenTrial]) -> list[FrozenTrial]:
-    """Show FAILED trials marked ``hptune.penalize`` as COMPLETE with the worst finite value.
+    """Show FAILED trials of a :data:`PENALIZED` kind as COMPLETE with the worst finite value.
 
     Before any trial completed there is no scale to rank against; the failures then stay
     hidden (as Optuna would hide them) until the first real value arrives.
     """
-    marked = [
-        t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get(_records.PENALIZE)
-    ]
+    marked = [t for t in trials if _records.failure_kind(t) in PENALIZED]
     if not marked:
         return trials
     penalty = worst_finite_value(study, trials)
