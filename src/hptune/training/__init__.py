@@ -3,88 +3,66 @@
 Usable on their own, inside any training loop. Conventions: schedulers (and the warmup in
 front of them) step once per optimizer step, a plateau scheduler gets ``step(metric=...)``
 at evaluation time; options keep torch's names.
+
+The names below load on first use (PEP 562), so that a module of this package that needs
+no torch can be imported without it.
 """
 
 from __future__ import annotations
 
-from hptune.training.accumulation import (
-    GradientAccumulator,
-    Window,
-    batch_len,
-    train_with_gradient_accumulation,
-)
-from hptune.training.batch_size import (
-    BatchPlan,
-    DynamicBatchSizer,
-    find_max_batch_size,
-    is_oom_error,
-    plan_batch,
-)
-from hptune.training.lr_finder import LRFinderResult, lr_range_test, suggest_lr
-from hptune.training.optim import (
-    OptimizerInfo,
-    create_optimizer,
-    create_optimizer_from_config,
-    get_optimizer_info,
-    list_optimizers,
-    register_optimizer,
-)
-from hptune.training.param_groups import (
-    apply_weight_decay_by_layer,
-    describe_param_groups,
-    is_norm_layer,
-    param_groups,
-)
-from hptune.training.recipe import (
-    CONFIG_KEYS,
-    METRICS,
-    TRAINING_OPTIONS,
-    TrainResult,
-    lr_find,
-    parse_config,
-    train,
-)
-from hptune.training.schedulers import (
-    WarmupScheduler,
-    create_lr_scheduler,
-    list_schedulers,
-    needs_metric,
-    register_scheduler,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "CONFIG_KEYS",
-    "METRICS",
-    "TRAINING_OPTIONS",
-    "TrainResult",
-    "lr_find",
-    "parse_config",
-    "train",
-    "is_oom_error",
-    "BatchPlan",
-    "DynamicBatchSizer",
-    "GradientAccumulator",
-    "LRFinderResult",
-    "OptimizerInfo",
-    "WarmupScheduler",
-    "Window",
-    "apply_weight_decay_by_layer",
-    "batch_len",
-    "create_lr_scheduler",
-    "create_optimizer",
-    "create_optimizer_from_config",
-    "describe_param_groups",
-    "find_max_batch_size",
-    "get_optimizer_info",
-    "is_norm_layer",
-    "list_optimizers",
-    "list_schedulers",
-    "lr_range_test",
-    "needs_metric",
-    "param_groups",
-    "plan_batch",
-    "register_optimizer",
-    "register_scheduler",
-    "suggest_lr",
-    "train_with_gradient_accumulation",
-]
+#: Public name -> the module of this package that defines it.
+_EXPORTS = {
+    "GradientAccumulator": "accumulation",
+    "Window": "accumulation",
+    "batch_len": "accumulation",
+    "train_with_gradient_accumulation": "accumulation",
+    "BatchPlan": "batch_size",
+    "DynamicBatchSizer": "batch_size",
+    "find_max_batch_size": "batch_size",
+    "is_oom_error": "batch_size",
+    "plan_batch": "batch_size",
+    "LRFinderResult": "lr_finder",
+    "lr_range_test": "lr_finder",
+    "suggest_lr": "lr_finder",
+    "OptimizerInfo": "optim",
+    "create_optimizer": "optim",
+    "create_optimizer_from_config": "optim",
+    "get_optimizer_info": "optim",
+    "list_optimizers": "optim",
+    "register_optimizer": "optim",
+    "apply_weight_decay_by_layer": "param_groups",
+    "describe_param_groups": "param_groups",
+    "is_norm_layer": "param_groups",
+    "param_groups": "param_groups",
+    "CONFIG_KEYS": "recipe",
+    "METRICS": "recipe",
+    "TRAINING_OPTIONS": "recipe",
+    "TrainResult": "recipe",
+    "lr_find": "recipe",
+    "parse_config": "recipe",
+    "train": "recipe",
+    "WarmupScheduler": "schedulers",
+    "create_lr_scheduler": "schedulers",
+    "list_schedulers": "schedulers",
+    "needs_metric": "schedulers",
+    "register_scheduler": "schedulers",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hptune.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"hptune.training.{module}"), name)
+    globals()[name] = value  # loaded once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
