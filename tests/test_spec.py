@@ -90,18 +90,27 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
             "s.yaml:5: budget.timeout: cannot read 'soon' as a duration",
         ),
         (BASE + "budget: 10\n", "s.yaml:5: budget: expected a mapping like {trials: 40"),
-        (BASE + "training: {grad_clip: -1}\n", "s.yaml:5: training.grad_clip: must be > 0, got -1"),
+        (
+            BASE + "training: {grad_clip: -1}\n",
+            "s.yaml:5: training.grad_clip: must be a finite number > 0 or None, got -1",
+        ),
         (
             BASE + "training: {lr_scaling: cubic}\n",
-            "s.yaml:5: training.lr_scaling: expected none, linear or sqrt",
+            "s.yaml:5: training.lr_scaling: must be one of 'none', 'linear', 'sqrt', got 'cubic'",
         ),
         (
             BASE + "training: {lr_scaling: linear}\n",
-            "training.lr_scaling: needs training.base_batch_size",
+            "training.lr_scaling: 'linear' needs base_batch_size",
         ),
         (
             BASE + "training: {colour: red}\n",
-            "s.yaml:5: training.colour: unknown key; valid: max_micro_batch",
+            "s.yaml:5: training.colour: unknown option; valid: max_micro_batch",
+        ),
+        (BASE + "metric: val_acc\n", "s.yaml:5: metric: unknown metric 'val_acc'; valid: "),
+        (
+            BASE + "metric: val_loss\ndirection: maximize\n",
+            "s.yaml:6: direction: direction 'maximize' does not fit metric 'val_loss', which "
+            "is better lower; use 'minimize' or leave direction out",
         ),
         (
             "name: n\nspace: {lr: 0.1}\n",
@@ -169,7 +178,7 @@ def test_parse_duration_rejects(value):
 
 def test_plain_scientific_notation_is_a_number_but_quoted_stays_text():
     spec = parse_spec(BASE + "training: {grad_clip: 1e-1}\n")
-    assert spec.training["grad_clip"] == 0.1
+    assert spec.training.grad_clip == 0.1
     spec = parse_spec("name: n\ntask: t\nspace:\n  lr: 1e-3\n  tag: '1e-3'\n")
     assert spec.space == {"lr": 0.001, "tag": "1e-3"}
 
@@ -210,4 +219,4 @@ def test_direction_defaults_from_the_metric():
     assert parse_spec(BASE + "metric: val_loss\n").direction == "minimize"
     assert parse_spec(BASE + "metric: val_accuracy\n").direction == "maximize"
     assert parse_spec(BASE).direction == "maximize"  # val_accuracy, the default metric
-    assert parse_spec(BASE + "metric: val_loss\ndirection: maximize\n").direction == "maximize"
+    assert parse_spec(BASE + "metric: val_loss\ndirection: minimize\n").direction == "minimize"

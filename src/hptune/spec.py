@@ -5,14 +5,14 @@ The contract (DESIGN.md)::
     name: mnist1d-mlp               # study name
     storage: sqlite:///hptune.db    # default; postgresql+psycopg://... for many machines
     task: mnist1d-mlp               # a built-in task, or "package.module:function"
-    metric: val_accuracy            # what the task reports
-    direction: maximize             # default: minimize for a metric named *loss, else maximize
+    metric: val_accuracy            # val_accuracy | val_loss (hptune.metrics)
+    direction: maximize             # optional: the metric's (hptune.metrics)
     seed: 0
     strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
     workers: 2
-    training: {grad_clip: 1.0}      # recipe options (see TRAINING_KEYS)
+    training: {grad_clip: 1.0}      # recipe options (hptune.training.TrainingOptions)
     space: {...}                    # hptune.space forms
 
 Every error names the key path and the line (``spec.yaml:7: strategy: unknown strategy
@@ -32,21 +32,10 @@ from typing import Any
 import yaml
 
 from hptune.exceptions import ConfigError
+from hptune.metrics import METRICS, direction_problem
+from hptune.training.options import TrainingOptions
 
 DEFAULT_STORAGE = "sqlite:///hptune.db"
-
-#: Options of the ``training:`` section; they configure the recipe, not the search.
-TRAINING_KEYS: dict[str, str] = {
-    "max_micro_batch": "int > 0: largest micro-batch; accumulate up to the effective batch",
-    "grad_clip": "float > 0: clip the global gradient norm (after AMP unscale)",
-    "amp": "bool: mixed precision on GPU (ignored on CPU)",
-    "lr_scaling": "none | linear | sqrt: scale lr with batch_size / base_batch_size",
-    "base_batch_size": "int > 0: the batch size the lr refers to when lr_scaling is set",
-    "device": "auto | cpu | cuda | cuda:N",
-    "save_best": "bool: keep the best model's weights in the study's output folder",
-    "divergence_factor": "float > 1: stop when the loss exceeds this times its first value",
-    "fit_micro_batch": "bool: on GPU, find the largest micro-batch that fits in memory",
-}
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
@@ -98,7 +87,7 @@ class StudySpec:
     pruner_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     budget: Budget = Budget()
     workers: int = 1
-    training: dict[str, Any] = dataclasses.field(default_factory=dict)
+    training: TrainingOptions = TrainingOptions()
     source: str = "<string>"
     #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
     lines: dict[tuple[str, ...], int] = dataclasses.field(
@@ -283,39 +272,17 @@ def _check_budget(checker: _Checker, raw: Any) -> Budget:
     return Budget(counts["trials"], counts["epochs"], timeout)
 
 
-def _check_training(checker: _Checker, raw: Any) -> dict[str, Any]:
+def _check_training(checker: _Checker, raw: Any) -> TrainingOptions:
+    """The ``training:`` section as :class:`TrainingOptions`, each problem at its line."""
     if raw is None:
-        return {}
+        return TrainingOptions()
     if not isinstance(raw, dict):
         checker.error(("training",), f"expected a mapping of recipe options, got {raw!r}")
-        return {}
-    checker.unknown_keys(raw, TRAINING_KEYS, ("training",))
-    out = dict(raw)
-    path = ("training",)
-    for key in ("max_micro_batch", "base_batch_size"):
-        value = checker.typed(raw, key, int, "an integer >= 1", path)
-        if value is not None and value < 1:
-            checker.error((*path, key), f"must be >= 1, got {value}")
-    for key, low in (("grad_clip", 0.0), ("divergence_factor", 1.0)):
-        value = checker.typed(raw, key, (int, float), f"a number > {low:g}", path)
-        if value is not None and value <= low:
-            checker.error((*path, key), f"must be > {low:g}, got {value}")
-    for key in ("amp", "save_best", "fit_micro_batch"):
-        checker.typed(raw, key, bool, "true or false", path)
-    scaling = raw.get("lr_scaling")
-    if scaling is not None and scaling not in ("none", "linear", "sqrt"):
-        checker.error((*path, "lr_scaling"), f"expected none, linear or sqrt, got {scaling!r}")
-    if scaling in ("linear", "sqrt") and raw.get("base_batch_size") is None:
-        checker.error(
-            (*path, "lr_scaling"),
-            "needs training.base_batch_size (the batch size the lr refers to)",
-        )
-    device = raw.get("device")
-    if device is not None and not (
-        isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device)
-    ):
-        checker.error((*path, "device"), f"expected auto, cpu, cuda or cuda:N, got {device!r}")
-    return out
+        return TrainingOptions()
+    problems = TrainingOptions.problems(raw)
+    for key, message in problems:
+        checker.error(("training", key), message)
+    return TrainingOptions() if problems else TrainingOptions.from_mapping(raw)
 
 
 def _check_space(checker: _Checker, raw: Any) -> dict[str, Any]:
@@ -393,10 +360,13 @@ def parse_spec(
         or DEFAULT_STORAGE
     )
     metric = checker.typed(data, "metric", str, "a metric name") or "val_accuracy"
-    # A loss is minimized and anything else (accuracies) maximized unless the spec says.
-    direction = data.get("direction", "minimize" if metric.endswith("loss") else "maximize")
+    if metric not in METRICS:
+        checker.error(("metric",), f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
+    direction = data.get("direction", METRICS.get(metric, "maximize"))
     if direction not in ("minimize", "maximize"):
         checker.error(("direction",), f"expected minimize or maximize, got {direction!r}")
+    elif (mismatch := direction_problem(metric, direction)) is not None:
+        checker.error(("direction",), mismatch)
     seed = checker.typed(data, "seed", int, "an integer seed")
     workers = checker.typed(data, "workers", int, "an integer >= 1")
     if workers is not None and workers < 1:

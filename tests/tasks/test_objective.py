@@ -12,6 +12,7 @@ import hptune
 from hptune.exceptions import ConfigError
 from hptune.tasks import get_task
 from hptune.tasks.objective import TaskObjective
+from hptune.training.options import TrainingOptions
 from hptune.training.recipe import train
 from hptune.trial import Trial
 
@@ -34,7 +35,7 @@ def _trial(number: int = 0, seed: int = 0, reports: list | None = None) -> Trial
 
 
 def test_pickles_and_the_copy_trains_to_the_recipes_best_value():
-    objective = TaskObjective("digits-mlp", epochs=2, training={"grad_clip": 5.0})
+    objective = TaskObjective("digits-mlp", epochs=2, options=TrainingOptions(grad_clip=5.0))
     copy = pickle.loads(pickle.dumps(objective))
     assert copy == objective
     reports: list = []
@@ -57,7 +58,7 @@ def test_a_user_objective_is_called_as_it_is():
 
 def test_save_best_writes_one_file_per_trial(tmp_path):
     objective = TaskObjective(
-        "digits-mlp", epochs=1, training={"save_best": True}, output_dir=str(tmp_path)
+        "digits-mlp", epochs=1, options=TrainingOptions(save_best=True), output_dir=str(tmp_path)
     )
     objective(dict(CONFIG), _trial(number=3))
     state = torch.load(tmp_path / "trial-3-best.pt")
@@ -68,14 +69,16 @@ def test_save_best_writes_one_file_per_trial(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"options": {"grad_clip": 1.0}}, "options must be a TrainingOptions, got {'grad_clip'"),
         (
-            {"training": {"grad_clipping": 1.0}},
-            "Unknown training option(s) 'grad_clipping'. Valid options: max_micro_batch, "
-            "grad_clip,",
+            {"options": TrainingOptions(save_best=True)},
+            "training.save_best=true needs output_dir",
         ),
-        ({"training": {"save_best": True}}, "training.save_best=true needs output_dir"),
-        ({"metric": "accuracy"}, "metric must be one of val_accuracy, val_loss; got 'accuracy'."),
-        ({"metric": "val_loss"}, "direction='maximize' does not fit metric 'val_loss'"),
+        (
+            {"metric": "accuracy"},
+            "metric must be one of 'val_accuracy', 'val_loss' (measured on the validation "
+            "split), got 'accuracy'.",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_at_construction(kwargs, message):

@@ -49,7 +49,8 @@ def test_task_defaults_and_normalised_fields():
         ),
         (
             {"metric": "accuracy"},
-            "Task 'toy': metric must be one of ['val_accuracy', 'val_loss'], got 'accuracy'.",
+            "Task 'toy': metric must be one of 'val_accuracy', 'val_loss' (measured on the "
+            "validation split), got 'accuracy'.",
         ),
     ],
 )

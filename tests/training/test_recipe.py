@@ -3,7 +3,6 @@ schedule, the batch plan or the clip makes them computable by hand."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import re
@@ -14,11 +13,11 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from hptune.exceptions import ConfigError
-from hptune.spec import TRAINING_KEYS
-from hptune.tasks import METRIC_DIRECTIONS, Task, TaskData, get_task
+from hptune.tasks import Task, TaskData, get_task
 from hptune.training._recipe_config import parse_config, scheduler_options
 from hptune.training._recipe_parts import DivergenceWatch
-from hptune.training.recipe import CONFIG_KEYS, METRICS, TRAINING_OPTIONS, lr_find, train
+from hptune.training.options import TrainingOptions
+from hptune.training.recipe import lr_find, train
 from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 
@@ -159,8 +158,6 @@ def test_divergence_watch_rule_by_hand():
         fresh.update(19.0, 1, 2)
     with pytest.raises(TrialDiverged, match=re.escape("loss became nan at epoch 3 step 7")):
         watch.update(math.nan, 3, 7)
-    with pytest.raises(ConfigError, match=re.escape("divergence_factor must be a number > 1")):
-        DivergenceWatch(1.0)
 
 
 def test_pruning_stops_training_and_keeps_the_attrs():
@@ -198,7 +195,7 @@ def test_attrs_are_recorded_and_test_accuracy_is_the_best_epochs_model():
 
 def test_save_best_to_a_path(tmp_path):
     path = tmp_path / "best.pt"
-    result = train({"lr": 0.01}, _task(), epochs=2, seed=0, save_best=str(path))
+    result = train({"lr": 0.01}, _task(), epochs=2, seed=0, save_path=path)
     saved = torch.load(path)
     assert saved.keys() == result.best_state.keys()
     assert all(torch.equal(saved[k], result.best_state[k]) for k in saved)
@@ -259,11 +256,21 @@ def test_unknown_config_key_lists_the_valid_ones():
         ),
         ({"optimizer": 3}, {}, "config['optimizer'] must be a name or a mapping with a 'name'"),
         ({"scheduler": "cosinus"}, {}, "Unknown scheduler 'cosinus'. Valid names:"),
-        ({}, {"metric": "val_loss", "direction": "maximize"}, "direction='maximize' does not"),
-        ({}, {"lr_scaling": "cubic"}, "lr_scaling must be 'none', 'linear' or 'sqrt'"),
-        ({}, {"lr_scaling": "linear"}, "lr_scaling='linear' needs base_batch_size"),
-        ({}, {"max_micro_batch": 0}, "max_micro_batch must be an int >= 1; got 0."),
-        ({}, {"epochs": 0}, "epochs must be an int >= 1; got 0."),
+        ({}, {"metric": "val_los"}, "metric must be one of 'val_accuracy', 'val_loss'"),
+        (
+            {},
+            {"lr_scaling": "cubic"},
+            "training option 'lr_scaling': must be one of 'none', 'linear', 'sqrt', got 'cubic'.",
+        ),
+        ({}, {"lr_scaling": "linear"}, "'lr_scaling': 'linear' needs base_batch_size"),
+        (
+            {},
+            {"max_micro_batch": 0},
+            "training option 'max_micro_batch': must be an int >= 1 or None, got 0.",
+        ),
+        ({}, {"divergence_factor": 1}, "'divergence_factor': must be a finite number > 1, got 1."),
+        ({}, {"grad_clipping": 1.0}, "'grad_clipping': unknown option (did you mean 'grad_clip'"),
+        ({}, {"epochs": 0}, "epochs must be an int >= 1, got 0."),
     ],
 )
 def test_bad_config_and_options_are_config_errors(config, options, message):
@@ -284,18 +291,16 @@ def test_amp_is_ignored_on_cpu_with_a_note(caplog):
     assert "amp=True is ignored on cpu" in caplog.text
 
 
-def test_option_names_are_the_specs_training_keys():
-    assert set(TRAINING_OPTIONS) == set(TRAINING_KEYS)
-    keywords = {
-        name for name, p in inspect.signature(train).parameters.items() if p.kind is p.KEYWORD_ONLY
-    }
-    assert set(TRAINING_OPTIONS) <= keywords
-    defaults = {
-        name: inspect.signature(train).parameters[name].default for name in TRAINING_OPTIONS
-    }
-    assert defaults == TRAINING_OPTIONS
-    assert list(CONFIG_KEYS)[:3] == ["lr", "batch_size", "weight_decay"]
-    assert METRICS == METRIC_DIRECTIONS  # the tasks' metrics are the ones the recipe measures
+def test_options_as_an_object_and_as_keywords_train_alike():
+    config = {"lr": 0.05, "batch_size": 32}
+    options = TrainingOptions(grad_clip=0.5, max_micro_batch=16)
+    as_object = train(config, _task(), epochs=2, seed=1, options=options)
+    as_keywords = train(config, _task(), epochs=2, seed=1, grad_clip=0.5, max_micro_batch=16)
+    over = train(config, _task(), epochs=2, seed=1, options=options, grad_clip=None)
+    assert as_object.history == as_keywords.history
+    assert over.attrs["micro_batch_size"] == 16 and over.history != as_object.history
+    with pytest.raises(ConfigError, match=re.escape("options must be a TrainingOptions, got {}")):
+        train(config, _task(), epochs=1, seed=0, options={})  # type: ignore[arg-type]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -9,6 +9,7 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
 from hptune.study import Study
+from hptune.training.options import TrainingOptions
 
 SPEC_ATTR = "hptune.spec"
 
@@ -17,12 +18,14 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
     """The spec as a JSON-able dict (stored with the study)."""
     data = dataclasses.asdict(spec)
     data.pop("lines", None)  # tuple keys; only the spec file's errors need them
+    data["training"] = spec.training.to_mapping()  # what a spec file would say
     return data
 
 
 def spec_from_dict(data: dict[str, Any]) -> StudySpec:
     data = dict(data)
     data["budget"] = Budget(**data.get("budget", {}))
+    data["training"] = TrainingOptions.from_mapping(data.get("training"))
     return StudySpec(**data)
 
 
@@ -49,7 +52,6 @@ def make_objective(spec: StudySpec) -> Any:
         task=spec.task,
         epochs=spec.budget.epochs,
         metric=spec.metric,
-        direction=spec.direction,
-        training=dict(spec.training),
-        output_dir=f"{OUTPUT_DIR}/{spec.name}" if spec.training.get("save_best") else None,
+        options=spec.training,
+        output_dir=f"{OUTPUT_DIR}/{spec.name}" if spec.training.save_best else None,
     )

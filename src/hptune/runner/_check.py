@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.runner._base import make_objective
 from hptune.spec import StudySpec, spec_error, unknown_key_message
 
 #: Configs checked by :func:`check_spec` at most (the grid at one point per dimension).
@@ -16,15 +15,16 @@ _MAX_CHECKED_CONFIGS = 200
 
 
 def check_spec(spec: StudySpec) -> None:
-    """Everything that can be checked before a run, so a bad spec never starts one: the
-    metric and direction, the task, the training options, and every kind of config the
-    space can produce against the recipe and the task's model (each conditional branch
-    and choice, and each numeric range at both of its ends).
+    """Everything that can be checked before a run beyond what the spec's parser checked
+    (keys, types, the metric and its direction, the training options), so a bad spec
+    never starts one: the task, and every kind of config the space can produce against the
+    recipe and the task's model (each conditional branch and choice, and each numeric
+    range at both of its ends).
 
     Raises:
         SpecError: Every problem, each with the spec's file, line and key path.
     """
-    problems = _objective_problems(spec)
+    problems: list[Problem] = []
     task = _resolve_task(spec, problems)
     if task is not None:
         problems += _space_problems(spec, task)
@@ -33,27 +33,6 @@ def check_spec(spec: StudySpec) -> None:
 
 
 Problem = tuple[tuple[str, ...], str]
-
-
-def _objective_problems(spec: StudySpec) -> list[Problem]:
-    from hptune.training.recipe import METRICS
-
-    if spec.metric not in METRICS:
-        return [(("metric",), f"unknown metric {spec.metric!r}; valid: {', '.join(METRICS)}")]
-    if spec.direction != METRICS[spec.metric]:
-        better = "higher" if METRICS[spec.metric] == "maximize" else "lower"
-        return [
-            (
-                ("direction",),
-                f"{spec.direction} does not fit metric {spec.metric!r}, which is better "
-                f"{better}; use direction: {METRICS[spec.metric]}",
-            )
-        ]
-    try:
-        make_objective(spec)
-    except ConfigError as exc:
-        return [(("training",), str(exc))]
-    return []
 
 
 def _resolve_task(spec: StudySpec, problems: list[Problem]) -> Any:

@@ -3,6 +3,7 @@ means), store the spec with it, and run it until its trial budget is spent."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
@@ -11,6 +12,7 @@ from hptune.runner._check import check_spec
 from hptune.spec import StudySpec
 from hptune.study import Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
+from hptune.training.options import TrainingOptions
 
 #: Parts of a spec that change what a trial's config means: a study refuses to continue
 #: under a spec that changes one of them (the space and seed are checked by the study).
@@ -82,11 +84,10 @@ def _meaning_changes(old: StudySpec, new: StudySpec) -> list[tuple[str, Any, Any
             changes.append((key, getattr(old, key), getattr(new, key)))
     if old.budget.epochs != new.budget.epochs:
         changes.append(("budget.epochs", old.budget.epochs, new.budget.epochs))
-    keys = dict.fromkeys([*old.training, *new.training])
-    for key in keys:
-        before, after = old.training.get(key), new.training.get(key)
-        if key not in _OUTPUT_ONLY_TRAINING and before != after:
-            changes.append((f"training.{key}", before, after))
+    for field in dataclasses.fields(TrainingOptions):
+        before, after = getattr(old.training, field.name), getattr(new.training, field.name)
+        if field.name not in _OUTPUT_ONLY_TRAINING and before != after:
+            changes.append((f"training.{field.name}", before, after))
     return changes
 
 

@@ -71,7 +71,7 @@ from hptune.tasks._registry import (
     register_task,
     resolve_task,
 )
-from hptune.tasks._task import DEFAULT_SPACE, METRIC_DIRECTIONS, Task
+from hptune.tasks._task import DEFAULT_SPACE, Task
 from hptune.tasks.data import (
     DIGITS_SPLITS,
     MNIST1D_SPLITS,
@@ -89,7 +89,6 @@ from hptune.tasks.objective import TaskObjective
 __all__ = [
     "DEFAULT_SPACE",
     "DIGITS_SPLITS",
-    "METRIC_DIRECTIONS",
     "MLP",
     "MNIST1D_SPLITS",
     "ConvNet1d",

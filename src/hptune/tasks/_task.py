@@ -11,10 +11,8 @@ import torch
 from torch import nn
 
 from hptune.exceptions import ConfigError
+from hptune.metrics import direction_of
 from hptune.tasks.data import TaskData
-
-#: The metrics a task may be tuned on, and the direction that makes each one better.
-METRIC_DIRECTIONS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
 #: The search space a task uses when the spec gives none, in the YAML spec's form (what
 #: ``yaml.safe_load`` returns for a ``space:`` block): dimensions as strings, a conditional
@@ -110,16 +108,15 @@ class Task:
                 f"(one sample, no batch dimension), got {self.input_shape!r}."
             )
         object.__setattr__(self, "input_shape", shape)
-        if self.metric not in METRIC_DIRECTIONS:
-            raise ConfigError(
-                f"Task {self.name!r}: metric must be one of {sorted(METRIC_DIRECTIONS)}, "
-                f"got {self.metric!r}."
-            )
+        try:
+            direction_of(self.metric)
+        except ConfigError as exc:
+            raise ConfigError(f"Task {self.name!r}: {exc}") from None
 
     @property
     def direction(self) -> str:
         """``"maximize"`` for ``val_accuracy``, ``"minimize"`` for ``val_loss``."""
-        return METRIC_DIRECTIONS[self.metric]
+        return direction_of(self.metric)
 
     def default_space(self) -> dict[str, Any]:
         """A fresh copy of the task's default search space (safe to edit)."""

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from hptune.exceptions import ConfigError
+from hptune.metrics import direction_of
 from hptune.tasks._registry import resolve_task
 from hptune.tasks._task import Task
 from hptune.tasks.data import TaskData
-from hptune.training.recipe import METRICS, TRAINING_OPTIONS, train
+from hptune.training.options import TrainingOptions
+from hptune.training.recipe import train
 from hptune.trial import Trial
 
 __all__ = ["TaskObjective"]
@@ -38,7 +39,9 @@ def _resolve(name: str) -> tuple[Any, TaskData | None]:
 class TaskObjective:
     """``objective(config, trial) -> float`` that trains a named task with the recipe.
 
-    The value returned is the **best** validation ``metric`` over the epochs (highest
+    It holds checked values only (a task name, epochs, a metric, a
+    :class:`~hptune.training.options.TrainingOptions`), so nothing is checked again in the
+    workers it travels to. The value returned is the **best** validation ``metric`` over the epochs (highest
     accuracy or lowest loss), not the last epoch's: the run's best checkpoint is the model
     one would keep, and the recorded ``test_accuracy`` is that checkpoint's. The pruner sees
     every epoch's value through ``trial.report(epoch, value)`` (1-based epochs). A task that
@@ -48,16 +51,15 @@ class TaskObjective:
         task: A registered task name or ``"package.module:function"``
             (see :func:`hptune.tasks.resolve_task`).
         epochs: Epochs per trial; ``None`` means the task's ``default_epochs``.
-        metric: ``"val_accuracy"`` or ``"val_loss"``.
-        direction: ``"maximize"`` or ``"minimize"``; must fit ``metric``.
-        training: The spec's ``training:`` options (keyword options of
-            :func:`hptune.training.recipe.train`).
-        output_dir: Folder where ``save_best: true`` writes ``trial-<number>-best.pt``;
-            required with it.
+        metric: ``"val_accuracy"`` or ``"val_loss"`` (its direction picks the best epoch).
+        options: How to train (the spec's ``training:`` section).
+        output_dir: Folder where ``save_best`` writes ``trial-<number>-best.pt``; required
+            with it.
 
     Example:
         >>> import pickle
-        >>> objective = TaskObjective("digits-mlp", epochs=2, training={"grad_clip": 1.0})
+        >>> options = TrainingOptions(grad_clip=1.0)
+        >>> objective = TaskObjective("digits-mlp", epochs=2, options=options)
         >>> pickle.loads(pickle.dumps(objective)) == objective
         True
     """
@@ -65,8 +67,7 @@ class TaskObjective:
     task: str
     epochs: int | None = None
     metric: str = "val_accuracy"
-    direction: str = "maximize"
-    training: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    options: TrainingOptions = dataclasses.field(default_factory=TrainingOptions)
     output_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -75,42 +76,27 @@ class TaskObjective:
                 f"TaskObjective needs the task's name (a string, so that it pickles); got "
                 f"{self.task!r}. Register a Task object with register_task() and pass its name."
             )
-        if self.metric not in METRICS:
-            raise ConfigError(f"metric must be one of {', '.join(METRICS)}; got {self.metric!r}.")
-        if self.direction != METRICS[self.metric]:
+        direction_of(self.metric)
+        if not isinstance(self.options, TrainingOptions):
             raise ConfigError(
-                f"direction={self.direction!r} does not fit metric {self.metric!r}; use "
-                f"{METRICS[self.metric]!r}."
+                f"options must be a TrainingOptions, got {self.options!r}; build one with "
+                "TrainingOptions.from_mapping(spec_training_section)."
             )
-        if not isinstance(self.training, Mapping):
-            raise ConfigError(f"training must be a mapping of options; got {self.training!r}.")
-        unknown = sorted(set(self.training) - set(TRAINING_OPTIONS))
-        if unknown:
-            raise ConfigError(
-                f"Unknown training option(s) {', '.join(map(repr, unknown))}. Valid options: "
-                f"{', '.join(TRAINING_OPTIONS)}."
-            )
-        save_best = self.training.get("save_best", False)
-        if save_best is True and self.output_dir is None:
+        if self.options.save_best and self.output_dir is None:
             raise ConfigError(
                 "training.save_best=true needs output_dir, the folder the best weights of each "
                 "trial are written to; pass TaskObjective(..., output_dir='runs/best')."
             )
-        # A plain dict, so that equality and pickling do not depend on the mapping type.
-        object.__setattr__(self, "training", dict(self.training))
 
     def __call__(self, config: dict[str, Any], trial: Trial) -> float:
         """Train one trial and return its best validation metric."""
         resolved, data = _resolve(self.task)
         if not isinstance(resolved, Task):
             return float(resolved(config, trial))
-        options = dict(self.training)
-        if options.get("save_best") is True:
+        save_path = None
+        if self.options.save_best:
             os.makedirs(self.output_dir, exist_ok=True)  # type: ignore[arg-type]
-            options["save_best"] = os.path.join(
-                self.output_dir,  # type: ignore[arg-type]
-                f"trial-{trial.number}-best.pt",
-            )
+            save_path = os.path.join(self.output_dir, f"trial-{trial.number}-best.pt")  # type: ignore[arg-type]
         result = train(
             config,
             resolved,
@@ -118,8 +104,8 @@ class TaskObjective:
             seed=trial.seed,
             trial=trial,
             metric=self.metric,
-            direction=self.direction,
             data=data,
-            **options,
+            options=self.options,
+            save_path=save_path,
         )
         return result.best_value

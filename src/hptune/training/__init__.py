@@ -4,8 +4,8 @@ Usable on their own, inside any training loop. Conventions: schedulers (and the 
 front of them) step once per optimizer step, a plateau scheduler gets ``step(metric=...)``
 at evaluation time; options keep torch's names.
 
-The names below load on first use (PEP 562), so that a module of this package that needs
-no torch can be imported without it.
+The names below load on first use (PEP 562), so that ``hptune.training.options`` (what a
+spec checks its ``training:`` section with) can be imported without torch.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ _EXPORTS = {
     "get_optimizer_info": "optim",
     "list_optimizers": "optim",
     "register_optimizer": "optim",
+    "TrainingOptions": "options",
     "apply_weight_decay_by_layer": "param_groups",
     "describe_param_groups": "param_groups",
     "is_norm_layer": "param_groups",
     "param_groups": "param_groups",
     "CONFIG_KEYS": "recipe",
     "METRICS": "recipe",
-    "TRAINING_OPTIONS": "recipe",
     "TrainResult": "recipe",
     "lr_find": "recipe",
     "parse_config": "recipe",
@@ -65,4 +65,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
-

@@ -213,23 +213,14 @@ def scaled_lr(lr: float, batch_size: int, lr_scaling: str, base_batch_size: int 
     ``sqrt``: ``lr * sqrt(batch_size / base_batch_size)`` (Krizhevsky 2014, arXiv
     1404.5997); ``none``: ``lr``.
 
+    The policy and ``base_batch_size`` come checked from ``TrainingOptions``.
+
     Example:
         >>> scaled_lr(0.1, 256, "linear", 64)
         0.4
     """
-    if lr_scaling in (None, "none"):
+    if lr_scaling == "none":
         return lr
-    if lr_scaling not in ("linear", "sqrt"):
-        raise ConfigError(
-            f"lr_scaling must be 'none', 'linear' or 'sqrt'; got {lr_scaling!r}. "
-            "'linear' is the rule of Goyal et al. 2017."
-        )
-    if isinstance(base_batch_size, bool) or not isinstance(base_batch_size, int):
-        raise ConfigError(
-            f"lr_scaling={lr_scaling!r} needs base_batch_size, the batch size the lr was "
-            f"chosen for (an int >= 1); got {base_batch_size!r}."
-        )
-    if base_batch_size < 1:
-        raise ConfigError(f"base_batch_size must be an int >= 1; got {base_batch_size!r}.")
+    assert base_batch_size is not None, "TrainingOptions requires it with lr_scaling"
     ratio = batch_size / base_batch_size
     return lr * (ratio if lr_scaling == "linear" else math.sqrt(ratio))

@@ -177,16 +177,12 @@ class DivergenceWatch:
     within a few steps.
 
     Args:
-        factor: The explosion threshold, > 1.
+        factor: The explosion threshold, > 1 (checked by ``TrainingOptions``).
     """
 
     _WEIGHT = 0.1
 
     def __init__(self, factor: float) -> None:
-        if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor > 1):
-            raise ConfigError(
-                f"divergence_factor must be a number > 1; got {factor!r}. Use e.g. 10."
-            )
         self.factor = float(factor)
         self.initial: float | None = None
         self._average = 0.0

@@ -8,8 +8,8 @@ to bottom. Built-in tasks and ``package.module:function`` task factories are tra
 :class:`hptune.tasks.objective.TaskObjective` is the picklable glue that hands it to a study.
 
 The trial config (keys in :data:`CONFIG_KEYS`) holds the hyperparameters being tuned; the
-spec's ``training:`` section (:data:`TRAINING_OPTIONS`, keyword arguments of :func:`train`)
-holds how to train: device, micro-batch cap, AMP, clipping, divergence rule.
+spec's ``training:`` section (:class:`~hptune.training.options.TrainingOptions`) holds how
+to train: device, micro-batch cap, AMP, clipping, divergence rule.
 :func:`lr_find` runs the LR range test on a task configured the same way.
 """
 
@@ -25,7 +25,9 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
+from hptune.metrics import METRICS, direction_of
 from hptune.training._lr_find import lr_find
 from hptune.training._recipe_config import (
     CONFIG_KEYS,
@@ -48,37 +50,22 @@ from hptune.training._recipe_parts import (
 from hptune.training._warmup import steps_per_optimizer_step
 from hptune.training.accumulation import GradientAccumulator
 from hptune.training.batch_size import plan_batch
+from hptune.training.options import TrainingOptions
 from hptune.training.schedulers import create_lr_scheduler, needs_metric
 from hptune.trial import Trial, TrialDiverged
 
 __all__ = [
     "CONFIG_KEYS",
     "METRICS",
-    "TRAINING_OPTIONS",
     "RecipeConfig",
     "TrainResult",
+    "TrainingOptions",
     "lr_find",
     "parse_config",
     "train",
 ]
 
 logger = logging.getLogger("hptune.training.recipe")
-
-#: The metrics the recipe measures on the validation split, and the direction of each.
-METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
-
-#: Keyword options of :func:`train` and their defaults: the YAML spec's ``training:`` keys.
-TRAINING_OPTIONS: dict[str, Any] = {
-    "max_micro_batch": None,
-    "grad_clip": None,
-    "amp": False,
-    "lr_scaling": "none",
-    "base_batch_size": None,
-    "device": "auto",
-    "save_best": False,
-    "divergence_factor": 10.0,
-    "fit_micro_batch": False,
-}
 
 
 class TaskLike(Protocol):
@@ -106,7 +93,8 @@ class TrainResult:
             ``val_accuracy``, ``lr`` (of the first parameter group, at the epoch's last
             optimizer step).
         model: The model after the last epoch.
-        best_state: The best epoch's ``state_dict`` (CPU tensors) when ``save_best`` is set.
+        best_state: The best epoch's ``state_dict`` (CPU tensors) when ``save_best`` or
+            ``save_path`` is set.
         attrs: The facts recorded on the trial (``test_accuracy``, ``best_epoch``, batch
             plan, ``optimizer_steps``, ``device``, ...); JSON-able.
     """
@@ -124,22 +112,17 @@ class TrainResult:
         return float(self.attrs["test_accuracy"])
 
 
-def _check_run(epochs: int, metric: str, direction: str | None, lr_scaling: str) -> str:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ConfigError(f"epochs must be an int >= 1; got {epochs!r}.")
-    if metric not in METRICS:
+def _options(options: TrainingOptions | None, overrides: dict[str, Any]) -> TrainingOptions:
+    """``options`` with the keyword ``overrides`` applied, checked once here."""
+    if options is not None and not isinstance(options, TrainingOptions):
         raise ConfigError(
-            f"metric must be one of {', '.join(METRICS)} (measured on the validation split); "
-            f"got {metric!r}."
+            f"options must be a TrainingOptions, got {options!r}; build one with "
+            "TrainingOptions.from_mapping({...}) or pass the options as keywords."
         )
-    if direction is not None and direction != METRICS[metric]:
-        raise ConfigError(
-            f"direction={direction!r} does not fit metric {metric!r}, which is better when "
-            f"it is {'higher' if METRICS[metric] == 'maximize' else 'lower'}; use "
-            f"direction={METRICS[metric]!r}."
-        )
-    scaled_lr(1.0, 1, lr_scaling, 1)  # checks the policy name early
-    return METRICS[metric]
+    if not overrides:
+        return options or TrainingOptions()
+    base = options.to_mapping() if options is not None else {}
+    return TrainingOptions.from_mapping({**base, **overrides})
 
 
 def _micro_cap(
@@ -147,11 +130,6 @@ def _micro_cap(
     max_micro_batch: int | None, fit: bool,
 ) -> int:  # fmt: skip
     """The micro-batch cap: ``max_micro_batch``, lowered to what fits in GPU memory if asked."""
-    if max_micro_batch is not None and (
-        isinstance(max_micro_batch, bool) or not isinstance(max_micro_batch, int)
-        or max_micro_batch < 1
-    ):  # fmt: skip
-        raise ConfigError(f"max_micro_batch must be an int >= 1; got {max_micro_batch!r}.")
     cap = min(max_micro_batch or cfg.batch_size, cfg.batch_size)
     if fit and device.type == "cuda":
         cap = min(cap, fit_micro_batch(model, train_set, task.loss_fn, device, cap))
@@ -168,17 +146,10 @@ def train(
     seed: int,
     trial: Trial | None = None,
     metric: str = "val_accuracy",
-    direction: str | None = None,
     data: Any = None,
-    max_micro_batch: int | None = None,
-    grad_clip: float | None = None,
-    amp: bool = False,
-    lr_scaling: str = "none",
-    base_batch_size: int | None = None,
-    device: str | torch.device = "auto",
-    save_best: bool | str | os.PathLike[str] = False,
-    divergence_factor: float = 10.0,
-    fit_micro_batch: bool = False,
+    options: TrainingOptions | None = None,
+    save_path: str | os.PathLike[str] | None = None,
+    **option_overrides: Any,
 ) -> TrainResult:
     """Train ``task``'s model with the hyperparameters in ``config``; report every epoch.
 
@@ -198,24 +169,16 @@ def train(
         seed: Seeds Python, NumPy, torch and the data order (use ``trial.seed``).
         trial: When given, ``trial.report(epoch, value)`` after each epoch (1-based, so
             pruners count epochs) and ``trial.set_attr`` for every fact in ``attrs``.
-        metric: ``"val_accuracy"`` or ``"val_loss"``, measured after every epoch.
-        direction: Must match ``metric`` when given (accuracy up, loss down).
+        metric: ``"val_accuracy"`` or ``"val_loss"``, measured after every epoch; its
+            direction (accuracy up, loss down) picks the best epoch (see
+            :mod:`hptune.metrics`).
         data: Pre-built splits (``.train``, ``.val``, ``.test``); ``None`` calls
             ``task.datasets()``.
-        max_micro_batch: Largest micro-batch; the effective batch is accumulated from
-            micro-batches of at most this size (BatchNorm models then differ slightly).
-        grad_clip: Clip the global gradient norm (after AMP unscaling); ``config["grad_clip"]``
-            wins over it.
-        amp: float16 autocast with a GradScaler on CUDA; ignored (logged) on the CPU.
-        lr_scaling: ``"none"``, ``"linear"`` (Goyal et al. 2017) or ``"sqrt"``: scale the LR
-            by ``batch_size / base_batch_size``.
-        base_batch_size: The batch size ``config["lr"]`` refers to, for ``lr_scaling``.
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-        save_best: True keeps the best epoch's weights in ``best_state``; a path also saves
-            them there with ``torch.save`` when training ends.
-        divergence_factor: Stop with :class:`~hptune.trial.TrialDiverged` when the running
-            training loss exceeds this times the first step's loss (NaN/inf always stops).
-        fit_micro_batch: On CUDA, cap micro-batches at the largest that fits in memory.
+        options: How to train (:class:`~hptune.training.options.TrainingOptions`: device,
+            micro-batch cap, AMP, clipping, divergence rule, ...); defaults when None.
+        save_path: Also ``torch.save`` the best epoch's weights there when training ends.
+        **option_overrides: Options given as keywords (``grad_clip=1.0``), applied over
+            ``options``.
 
     Returns:
         A :class:`TrainResult`.
@@ -232,20 +195,23 @@ def train(
         True
     """
     cfg = parse_config(config)
-    epochs = task.default_epochs if epochs is None else epochs
-    direction = _check_run(epochs, metric, direction, lr_scaling)
-    dev = resolve_device(device)
-    use_amp = bool(amp) and dev.type == "cuda"
-    if amp and not use_amp:
+    opts = _options(options, option_overrides)
+    epochs = check("epochs", task.default_epochs if epochs is None else epochs, Int(low=1))
+    direction = direction_of(metric)
+    dev = resolve_device(opts.device)
+    use_amp = opts.amp and dev.type == "cuda"
+    if opts.amp and not use_amp:
         logger.warning("amp=True is ignored on %s: mixed precision here needs CUDA", dev)
     generator = seed_everything(seed, dev)
     splits = task.datasets() if data is None else data
     # Built right after seeding, so the initial weights are a function of the seed alone.
     model = task.build_model(dict(config)).to(dev)
     loss_fn = task.loss_fn
-    lr = scaled_lr(cfg.base_lr(), cfg.batch_size, lr_scaling, base_batch_size)
+    lr = scaled_lr(cfg.base_lr(), cfg.batch_size, opts.lr_scaling, opts.base_batch_size)
     optimizer = build_optimizer(model, cfg, lr)
-    micro = _micro_cap(model, task, splits.train, dev, cfg, max_micro_batch, fit_micro_batch)
+    micro = _micro_cap(
+        model, task, splits.train, dev, cfg, opts.max_micro_batch, opts.fit_micro_batch
+    )
     plan = plan_batch(cfg.batch_size, micro)
     # Loader batches are effective batches; split_windows cuts them into the plan's
     # micro-batches, so the last, short batch of an epoch is one exact window too.
@@ -263,7 +229,7 @@ def train(
         model=model,
         # A bare plateau moves only on metrics; everything else steps per optimizer step.
         scheduler=scheduler if steps_per_optimizer_step(scheduler) else None,
-        max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else grad_clip,
+        max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else opts.grad_clip,
         scaler=torch.amp.GradScaler("cuda") if use_amp else None,
     )
     attrs: dict[str, Any] = {
@@ -276,7 +242,8 @@ def train(
         "amp": use_amp,
     }
     sign = 1.0 if direction == "maximize" else -1.0
-    watch = DivergenceWatch(divergence_factor)
+    watch = DivergenceWatch(opts.divergence_factor)
+    keep_best = opts.save_best or save_path is not None
     history: list[dict[str, float]] = []
     best_value, best_state = -math.inf, None
     step = 0
@@ -312,7 +279,7 @@ def train(
                 best_epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss,
                 test_accuracy=test_accuracy, test_loss=test_loss,
             )  # fmt: skip
-            if save_best:
+            if keep_best:
                 best_state = {
                     k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                 }
@@ -327,8 +294,8 @@ def train(
             for key, fact in attrs.items():
                 trial.set_attr(key, fact)
             trial.report(epoch, value)  # raises TrialPruned when the pruner says stop
-    if save_best and not isinstance(save_best, bool):
-        torch.save(best_state, os.fspath(save_best))
+    if save_path is not None:
+        torch.save(best_state, os.fspath(save_path))
     return TrainResult(
         best_value=sign * best_value,
         final_value=history[-1]["val_accuracy" if metric == "val_accuracy" else "val_loss"],
