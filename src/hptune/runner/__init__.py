@@ -18,6 +18,7 @@ from hptune.runner._base import (
     stored_spec,
 )
 from hptune.runner._check import check_spec
+from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
 from hptune.runner._study import (
     MEANING,
@@ -39,6 +40,7 @@ __all__ = [
     "SPEC_ATTR",
     "STEP_UNIT_ATTR",
     "RerunResult",
+    "TaskObjective",
     "check_rerun",
     "check_same_meaning",
     "check_spec",

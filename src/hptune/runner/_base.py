@@ -46,7 +46,7 @@ OUTPUT_DIR = "hptune-out"
 
 def make_objective(spec: StudySpec) -> Any:
     """The picklable objective that trains ``spec.task`` for one config."""
-    from hptune.tasks.objective import TaskObjective
+    from hptune.runner._objective import TaskObjective
 
     return TaskObjective(
         task=spec.task,

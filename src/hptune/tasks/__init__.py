@@ -84,7 +84,6 @@ from hptune.tasks.data import (
     stratified_split,
 )
 from hptune.tasks.models import MLP, ConvNet1d, model_options
-from hptune.tasks.objective import TaskObjective
 
 __all__ = [
     "DEFAULT_SPACE",
@@ -96,7 +95,6 @@ __all__ = [
     "Objective",
     "Task",
     "TaskData",
-    "TaskObjective",
     "cache_dir",
     "classify",
     "clear_caches",

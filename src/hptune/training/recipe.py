@@ -5,7 +5,7 @@ merged parameter groups, :func:`~hptune.training.schedulers.create_lr_scheduler`
 warmup, :func:`~hptune.training.batch_size.plan_batch` and the exact
 :class:`~hptune.training.accumulation.GradientAccumulator` — into one loop that reads top
 to bottom. Built-in tasks and ``package.module:function`` task factories are trained by it;
-:class:`hptune.tasks.objective.TaskObjective` is the picklable glue that hands it to a study.
+:class:`hptune.runner.TaskObjective` is the picklable glue that hands it to a study.
 
 The trial config (keys in :data:`CONFIG_KEYS`) holds the hyperparameters being tuned; the
 spec's ``training:`` section (:class:`~hptune.training.options.TrainingOptions`) holds how

@@ -11,7 +11,7 @@ import torch
 import hptune
 from hptune.exceptions import ConfigError
 from hptune.tasks import get_task
-from hptune.tasks.objective import TaskObjective
+from hptune.runner import TaskObjective
 from hptune.training.options import TrainingOptions
 from hptune.training.recipe import train
 from hptune.trial import Trial
@@ -49,7 +49,7 @@ def test_pickles_and_the_copy_trains_to_the_recipes_best_value():
 
 
 def test_a_user_objective_is_called_as_it_is():
-    objective = TaskObjective("tests.tasks.test_objective:user_objective")
+    objective = TaskObjective("tests.runner.test_objective:user_objective")
     reports: list = []
     trial = Trial(0, {"x": 2.0}, 0, lambda step, value: reports.append((step, value)) or False)
     assert objective({"x": 2.0}, trial) == 6.0

@@ -1,4 +1,6 @@
-"""The objective a study runs for a task: picklable, so it can travel to worker processes.
+"""The objective a study runs for a spec's task: picklable, so it can travel to worker
+processes. It joins a task (``hptune.tasks``) to the training recipe (``hptune.training``),
+which is why it lives here, above both.
 
 :class:`TaskObjective` holds only plain data (the task's name, the epochs, the metric and the
 ``training:`` options). Inside each worker it resolves the task by name once and keeps the
@@ -14,9 +16,7 @@ from typing import Any
 
 from hptune.exceptions import ConfigError
 from hptune.metrics import direction_of
-from hptune.tasks._registry import resolve_task
-from hptune.tasks._task import Task
-from hptune.tasks.data import TaskData
+from hptune.tasks import Task, TaskData, resolve_task
 from hptune.training.options import TrainingOptions
 from hptune.training.recipe import train
 from hptune.trial import Trial
