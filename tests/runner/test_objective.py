@@ -10,8 +10,8 @@ import torch
 
 import hptune
 from hptune.exceptions import ConfigError
-from hptune.tasks import get_task
 from hptune.runner import TaskObjective
+from hptune.tasks import get_task
 from hptune.training.options import TrainingOptions
 from hptune.training.recipe import train
 from hptune.trial import Trial

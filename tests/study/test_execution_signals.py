@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from hptune.exceptions import ConfigError
+from hptune.execution import create_executor
 from hptune.study import load_study
-from hptune.study._execution import make_executor, sigterm_as_interrupt
+from hptune.study._execution import sigterm_as_interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,21 +85,21 @@ def test_sigterm_handler_is_restored_and_raises_keyboard_interrupt():
 
 
 def test_executor_names_and_errors():
-    assert type(make_executor("inline", 1, None, None)).__name__ == "InlineExecutor"
-    process = make_executor("process", 2, {"devices": "cpu"}, 5.0)
+    assert type(create_executor("inline", 1, None, None)).__name__ == "InlineExecutor"
+    process = create_executor("process", 2, {"devices": "cpu"}, 5.0)
     assert type(process).__name__ == "ProcessExecutor" and process.capacity == 2
     with pytest.raises(
         ConfigError,
         match=r"executor must be an hptune Executor or one of "
         r"inline, process, ray, got 'dask'",
     ):
-        make_executor("dask", 1, None, None)
+        create_executor("dask", 1, None, None)
     with pytest.raises(ConfigError, match="the inline executor runs one trial at a time"):
-        make_executor("inline", 2, None, None)
+        create_executor("inline", 2, None, None)
     with pytest.raises(
         ConfigError, match=r"unknown executor_options \['gpus'\] for executor='ray'"
     ):
-        make_executor("ray", 1, {"gpus": 1}, None)
+        create_executor("ray", 1, {"gpus": 1}, None)
 
 
 def test_signals_deferred_holds_ctrl_c_until_the_block_ends():

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from hptune.execution._factory import EXECUTORS, create_executor
 from hptune.execution._plan import WorkerSlot, plan_workers
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.execution.inline import InlineExecutor
@@ -12,6 +13,7 @@ from hptune.execution.process import ProcessExecutor, WorkerInfo
 from hptune.execution.ray_executor import RayExecutor
 
 __all__ = [
+    "EXECUTORS",
     "Executor",
     "FailureKind",
     "InlineExecutor",
@@ -22,5 +24,6 @@ __all__ = [
     "TrialOutcome",
     "WorkerInfo",
     "WorkerSlot",
+    "create_executor",
     "plan_workers",
 ]

@@ -17,11 +17,11 @@ import optuna
 import yaml
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.execution import Executor
+from hptune.execution import Executor, create_executor
 from hptune.space import Space
 from hptune.study import _budget, _records
 from hptune.study._driver import NOTES_ATTR, Driver, RunLimits
-from hptune.study._execution import make_executor, sigterm_as_interrupt
+from hptune.study._execution import sigterm_as_interrupt
 from hptune.study._storage import open_storage
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, seed_pruner
@@ -190,7 +190,7 @@ class Study:
             heartbeat_interval=float(heartbeat_interval),
             grace_period=float(grace_period),
         )
-        runner = make_executor(executor, n_workers, executor_options, trial_timeout)
+        runner = create_executor(executor, n_workers, executor_options, trial_timeout)
         with sigterm_as_interrupt():
             Driver(self, objective, runner, limits, listener).run()
 
