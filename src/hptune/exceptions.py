@@ -1,4 +1,5 @@
-"""The exceptions hptune raises. All derive from :class:`HptuneError`."""
+"""The exceptions hptune raises (all derive from :class:`HptuneError`), and how an
+exception is put in one line."""
 
 from __future__ import annotations
 
@@ -9,3 +10,10 @@ class HptuneError(Exception):
 
 class ConfigError(HptuneError, ValueError):
     """An argument, option or spec value is invalid. The message names it and the fix."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ValueError: message"`` on one line (the first of the message), for failure
+    reasons and error messages."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

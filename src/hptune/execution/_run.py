@@ -8,7 +8,7 @@ import traceback as tb
 from collections.abc import Callable
 from typing import Any
 
-from hptune.exceptions import ConfigError
+from hptune.exceptions import ConfigError, one_line
 from hptune.execution.base import (
     FailureKind,
     ObjectiveRef,
@@ -44,12 +44,6 @@ def resolve_objective(ref: ObjectiveRef) -> Callable[..., Any]:
     if not callable(obj):
         raise ConfigError(f"objective {ref!r} is not callable.")
     return obj
-
-
-def one_line(exc: BaseException) -> str:
-    """``"ValueError: message"`` on one line, for failure reasons."""
-    msg = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {msg[0]}" if msg else type(exc).__name__
 
 
 def failure_kind(exc: BaseException) -> FailureKind:

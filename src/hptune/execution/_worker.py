@@ -22,7 +22,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hptune.execution._run import one_line, run_job
+from hptune.exceptions import one_line
+from hptune.execution._run import run_job
 from hptune.execution.base import FailureKind, OutcomeState, TrialOutcome
 
 # Driver → worker.

@@ -19,8 +19,8 @@ import socket
 import time
 from typing import Any
 
-from hptune.exceptions import ConfigError, HptuneError
-from hptune.execution._run import one_line, run_job
+from hptune.exceptions import ConfigError, HptuneError, one_line
+from hptune.execution._run import run_job
 from hptune.execution.base import (
     Executor,
     FailureKind,
