@@ -364,3 +364,18 @@ def test_tensor_batches_draw_exactly_what_the_dataloader_draws(n, batch_size):
         for (fx, fy), (sx, sy) in zip(fb, sb, strict=True):
             assert torch.equal(fx, sx) and torch.equal(fy, sy)
         assert torch.equal(fg, sg) and torch.equal(fr, sr)
+
+
+def test_config_problems_name_the_key_and_option_without_training():
+    from hptune.training import config_problems
+
+    assert config_problems({"lr": 0.1, "optimizer": "sgd"}) == []
+    problems = config_problems(
+        {"lrr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9, "dampening": 2.0}}
+    )
+    assert [path for path, _ in problems] == [("lrr",), ("optimizer", "dampening")]
+    assert "unknown key (did you mean 'lr'?)" in problems[0][1]
+    ((path, message),) = config_problems({"lr": -1.0, "batch_size": 8})
+    assert path == ("lr",) and message.startswith("the recipe rejects -1.0: config['lr']")
+    ((path, _),) = config_problems({"warmup_epochs": 1, "warmup_steps": 3})
+    assert path == ("warmup_steps",)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hptune.exceptions import ConfigError, HptuneError
-from hptune.spec import StudySpec, spec_error, unknown_key_message
+from hptune.exceptions import HptuneError
+from hptune.spec import StudySpec, spec_error
 
 #: Configs checked by :func:`check_spec` at most (the grid at one point per dimension).
 _MAX_CHECKED_CONFIGS = 200
@@ -112,77 +112,30 @@ def _config_from(space: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class _ConfigCheck:
-    """``check(config) -> [(key path, message)]``: what the recipe (config keys, values,
-    optimizer, scheduler) and the task's model reject in one config. Models are built once
-    per distinct ``model`` section."""
+    """``check(config) -> [(key path, message)]``: what the recipe
+    (:func:`hptune.training.config_problems`) and the task's model reject in one config,
+    at the space's key paths. Models are built once per distinct ``model`` section."""
 
     def __init__(self, task: Any, branches: set[str]) -> None:
         self.task, self.branches = task, branches
         self.models: dict[str, list[Problem]] = {}
 
     def __call__(self, config: dict[str, Any]) -> list[Problem]:
-        from hptune.training._recipe_config import CONFIG_KEYS
+        from hptune.training import CONFIG_KEYS, config_problems
 
-        problems: list[Problem] = [
-            (("space", str(key)), _unknown_config_key(key))
-            for key in config
-            if key not in CONFIG_KEYS
+        problems = [
+            (self._path(path, config), message) for path, message in config_problems(config)
         ]
         known = {k: v for k, v in config.items() if k in CONFIG_KEYS}
-        problems += self._recipe(known) + self._model(known)
-        return problems
+        return problems + self._model(known)
 
-    def _path(self, key: str, value: Any) -> tuple[str, ...]:
+    def _path(self, path: tuple[str, ...], config: dict[str, Any]) -> tuple[str, ...]:
+        """A path within the config as a path in the space: a conditional key's branch
+        sits between the key and its options."""
+        key, value = path[0], config.get(path[0])
         if key in self.branches and isinstance(value, dict):
-            return ("space", key, str(value.get("name")))
-        return ("space", key)
-
-    def _recipe(self, config: dict[str, Any]) -> list[Problem]:
-        import torch
-
-        from hptune.training import create_lr_scheduler
-        from hptune.training._recipe_config import build_optimizer, parse_config, scheduler_options
-
-        alone = [
-            (self._path(key, value), _rejects(value, exc))
-            for key, value in config.items()
-            if key != "model" and (exc := _error(parse_config, {key: value}))
-        ]
-        if alone:
-            return alone
-        try:
-            cfg = parse_config(config)
-        except ConfigError as exc:  # keys that conflict: both warmup forms
-            return [(("space", "warmup_steps"), str(exc))]
-
-        def optimizer_of(cfg: Any) -> Any:
-            return build_optimizer(torch.nn.Linear(1, 1), cfg, cfg.base_lr())
-
-        def scheduler_of(cfg: Any) -> Any:
-            name, options = scheduler_options(cfg, after_steps=10, direction="maximize")
-            return create_lr_scheduler(optimizer_of(cfg), name, **options)
-
-        for key, build in (("optimizer", optimizer_of), ("scheduler", scheduler_of)):
-            exc = _error(build, cfg)
-            if exc is not None:
-                return [self._blame(key, config, exc, build)]
-        return []
-
-    def _blame(self, key: str, config: dict[str, Any], exc: BaseException, build: Any) -> Problem:
-        """The problem at ``key`` (optimizer, scheduler): at its first option that fails
-        on its own when there is one, else at the key. ``build`` takes a RecipeConfig."""
-        from hptune.training._recipe_config import parse_config
-
-        value = config.get(key)
-        path = self._path(key, value)
-        if isinstance(value, dict):
-            for option, setting in value.items():
-                if option == "name":
-                    continue
-                alone = {**config, key: {"name": value.get("name"), option: setting}}
-                if (first := _error(_then, parse_config, build, alone)) is not None:
-                    return (*path, str(option)), _message(first)
-        return path, _message(exc)
+            return ("space", key, str(value.get("name")), *path[1:])
+        return ("space", *path)
 
     def _model(self, config: dict[str, Any]) -> list[Problem]:
         section = config.get("model")
@@ -192,6 +145,8 @@ class _ConfigCheck:
         return self.models[key]
 
     def _build(self, config: dict[str, Any], section: Any) -> list[Problem]:
+        from hptune.training import message_of
+
         exc = _error(self.task.build_model, config)
         if exc is None:
             return []
@@ -199,10 +154,10 @@ class _ConfigCheck:
             for option, value in section.items():
                 alone = _error(self.task.build_model, {**config, "model": {option: value}})
                 if alone is not None:
-                    message = _message(alone).removeprefix(f"model.{option}: ")
+                    message = message_of(alone).removeprefix(f"model.{option}: ")
                     return [(("space", "model", str(option)), message)]
         where = ("space", "model") if "model" in config else ("space",)
-        return [(where, f"the task's model cannot be built: {_message(exc)}")]
+        return [(where, f"the task's model cannot be built: {message_of(exc)}")]
 
 
 def _error(action: Any, *args: Any) -> BaseException | None:
@@ -212,29 +167,3 @@ def _error(action: Any, *args: Any) -> BaseException | None:
     except Exception as exc:
         return exc
     return None
-
-
-def _then(first: Any, second: Any, value: Any) -> Any:
-    return second(first(value))
-
-
-def _message(exc: BaseException) -> str:
-    from hptune.execution._run import one_line
-
-    return str(exc).strip() if isinstance(exc, HptuneError) else one_line(exc)
-
-
-def _rejects(value: Any, exc: BaseException) -> str:
-    if value is None or isinstance(value, dict):
-        return _message(exc)
-    return f"the recipe rejects {value!r}: {_message(exc)}"
-
-
-def _unknown_config_key(key: Any) -> str:
-    from hptune.training._recipe_config import CONFIG_KEYS
-
-    return (
-        "not a config key of the recipe: "
-        + unknown_key_message(key, CONFIG_KEYS)
-        + " (options of your own model go under model:)"
-    )

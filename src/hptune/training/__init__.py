@@ -38,6 +38,8 @@ _EXPORTS = {
     "describe_param_groups": "param_groups",
     "is_norm_layer": "param_groups",
     "param_groups": "param_groups",
+    "config_problems": "_config_check",
+    "message_of": "_config_check",
     "CONFIG_KEYS": "recipe",
     "METRICS": "recipe",
     "TrainResult": "recipe",
