@@ -333,3 +333,10 @@ def test_trial_timeout_stops_a_trial_in_a_worker_process_and_inline_refuses_it()
     assert trial.state == "FAILED" and trial.failure_reason.startswith("timed out after 0.5 s")
     with pytest.raises(ConfigError, match=re.escape("trial_timeout needs trials in worker")):
         study.optimize(lambda c, t: 1.0, n_trials=1, trial_timeout=1.0, executor="inline")
+
+
+def test_load_study_never_creates_a_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    with pytest.raises(HptuneError, match=re.escape("no database file at")):
+        load_study("s", url)
+    assert not (tmp_path / "typo.db").exists()

@@ -454,14 +454,15 @@ def _default_name() -> str:
 
 def load_study(name: str, storage: str | optuna.storages.BaseStorage = DEFAULT_STORAGE) -> Study:
     """Re-open the hptune study ``name`` from ``storage`` with its recorded space, strategy,
-    pruner, direction and seed.
+    pruner, direction and seed. A SQLite file that does not exist is an error, never
+    created: re-opening must not leave an empty database behind a mistyped path.
 
     Raises:
-        HptuneError: No such study, or a study not written by hptune.
+        HptuneError: No such study or database, or a study not written by hptune.
     """
     if storage is None:
         raise ConfigError("load_study: an in-memory study cannot be re-opened; give a storage URL.")
-    where, storage = storage, open_storage(storage)
+    where, storage = storage, open_storage(storage, create=False)
     try:
         summaries = optuna.get_all_study_names(storage=storage)
     except Exception as exc:
