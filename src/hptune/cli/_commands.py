@@ -49,13 +49,6 @@ def _overridden(
     return spec.replace(**changes) if changes else spec
 
 
-def _load(name: str, storage: str) -> Study:
-    """The study ``name`` for a command that reads it: a SQLite file that does not exist is
-    an error (a mistyped path must not leave a new empty database behind)."""
-    check_sqlite_file(storage, create=False)
-    return load_study(name, storage)
-
-
 @contextlib.contextmanager
 def _writing(path: Path, what: str) -> Iterator[None]:
     """Create the folders an output file goes in (as ``mkdir -p``); a folder or file that
@@ -111,14 +104,9 @@ def _print_best(study: Study, metric: str) -> None:
         out.print(f"[yellow]note:[/yellow] {note}", markup=True)
 
 
-def _run(spec: StudySpec, json_out: bool, resume: bool = False) -> None:
-    # Everything is checked and the study opened before anything is drawn: a bad spec,
-    # storage or changed spec is one line of error, not a half-drawn progress bar.
-    if resume:  # the spec the study was run from: checked then
-        study = runner.open_study(spec)
-    else:
-        check_sqlite_file(spec.storage, create=True)
-        study = runner.prepare(spec)
+def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
+    """Run a prepared study (checked and opened before anything is drawn: a bad spec,
+    storage or changed spec is one line of error, not a half-drawn progress bar)."""
     if json_out:
         runner.optimize(study, spec)
         _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
@@ -151,7 +139,8 @@ def run(
 ) -> None:
     """Run the study a spec describes (continuing it if it exists) and print the best."""
     spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
-    _run(spec, json_out)
+    check_sqlite_file(spec.storage, create=True)
+    _run(runner.prepare(spec), spec, json_out)
 
 
 @app.command()
@@ -175,11 +164,8 @@ def resume(
     json_out: Json = False,
 ) -> None:
     """Continue a study with the spec it was run from until its budget is spent."""
-    study = _load(name, storage)
-    spec = runner.stored_spec(study).replace(storage=storage)
-    if workers is not None:
-        spec = spec.replace(workers=workers)
-    _run(spec, json_out, resume=True)
+    study, spec = runner.prepare_resume(name, storage, workers=workers)
+    _run(study, spec, json_out)
 
 
 @app.command("ls")
@@ -224,7 +210,7 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
     """Trials per state, the best so far and the time spent."""
     from hptune.report._advice import failure_groups
 
-    study = _load(name, storage)
+    study = load_study(name, storage)
     trials = study.trials
     counts = _state_counts(study)
     compute_s = sum(r.duration or 0.0 for r in trials)
@@ -268,7 +254,7 @@ def best(
     json_out: Json = False,
 ) -> None:
     """The best trial's config (optionally exported as YAML)."""
-    study = _load(name, storage)
+    study = load_study(name, storage)
     data = _best_json(study)
     if data is None:
         raise HptuneError(f"study {name!r} has no completed trial yet.")
@@ -299,7 +285,7 @@ def show(
     json_out: Json = False,
 ) -> None:
     """Everything recorded about one trial."""
-    r = _record(_load(name, storage), trial)
+    r = _record(load_study(name, storage), trial)
     if json_out:
         _emit_json(_record_json(r))
         return
@@ -329,7 +315,7 @@ def rerun(
 ) -> None:
     """Run one trial again with its config and seed and check it does what it did: the same
     value, the same value where it was pruned, or the same failure."""
-    study = _load(name, storage)
+    study = load_study(name, storage)
     record = runner.check_rerun(study, trial)  # before saying "re-running"
     unit = study.optuna_study.user_attrs.get(runner.STEP_UNIT_ATTR, "step")
     if not json_out:
@@ -426,7 +412,7 @@ def report(
     """One self-contained HTML report: plots, leaderboard and advice."""
     from hptune.report import advise, write_report
 
-    study = _load(name, storage)
+    study = load_study(name, storage)
     with _writing(output, "report"):
         path = write_report(study, output)
     advice = advise(study)
@@ -453,7 +439,7 @@ def plot(
     """A single plot of a study as PNG."""
     from hptune.report import plot as draw
 
-    study = _load(name, storage)
+    study = load_study(name, storage)
     with _writing(output, "plot"):
         path = draw(study, kind, output)
     if json_out:
