@@ -138,6 +138,6 @@ def test_a_registered_strategy_is_usable_by_name():
         study.optimize(lambda c, t: c["x"], n_trials=2)
         assert [t.stage for t in study.trials] == ["test-random-copy"] * 2
     finally:
-        from hptune.study import strategies
+        from hptune.study.strategies import _base
 
-        strategies._REGISTRY.pop("test-random-copy")
+        _base._REGISTRY.pop("test-random-copy")

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-from hptune.study._coarse_to_fine import CoarseToFineStrategy, RangeBoundaryWarning
 from hptune.study._helpers import grid_search, random_search
 from hptune.study._records import (
     TrialRecord,
@@ -25,6 +24,8 @@ from hptune.study._study import DEFAULT_STORAGE, Study, create_study, load_study
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, list_pruners, register_pruner
 from hptune.study.strategies import (
+    CoarseToFineStrategy,
+    RangeBoundaryWarning,
     Strategy,
     create_strategy,
     list_strategies,

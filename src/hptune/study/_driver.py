@@ -106,7 +106,7 @@ class Driver:
             limits.max_retries,
         )
         # A grid must never fall back to a fresh (random) trial when its queue is empty.
-        self.queue_only = study.strategy.name == "grid"
+        self.queue_only = study.strategy.queue_only
 
     def run(self) -> None:
         self.study.strategy.begin(self.ostudy, self.study.space, self.limits.n_trials)

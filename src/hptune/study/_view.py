@@ -12,7 +12,7 @@ Two edits use it:
   which would misreport the trial) and over a fixed penalty such as ``-1e9`` (which would
   wreck the scale a GP fits).
 * **Coarse-to-fine.** The fine stage's sampler sees only the trials inside the narrowed box,
-  with their distributions narrowed to match (see ``_coarse_to_fine``).
+  with their distributions narrowed to match (see ``strategies/_coarse_to_fine.py``).
 
 The edit is a pure function of the stored trials (``transform``), applied in a thin proxy of
 the Optuna study that every sampler call receives. Optuna's own ``HyperbandPruner`` uses the

@@ -48,7 +48,8 @@ from optuna.trial import FrozenTrial, TrialState
 from hptune.exceptions import ConfigError
 from hptune.study import _records
 from hptune.study._view import ViewSampler
-from hptune.study.strategies import Strategy, create_strategy, register_strategy, tpe_sampler
+from hptune.study.strategies._base import Strategy, create_strategy
+from hptune.study.strategies._tpe import tpe_sampler
 
 #: Study user attribute holding the plan, the box and the notes.
 ATTR = "hptune.coarse_to_fine"
@@ -321,6 +322,3 @@ def _positive(key: str, value: Any, minimum: int = 1) -> int:
             f"strategy 'coarse-to-fine': {key} must be an int >= {minimum}, got {value!r}."
         )
     return value
-
-
-register_strategy(CoarseToFineStrategy.name, CoarseToFineStrategy)

@@ -1,0 +1,118 @@
+"""The strategy base class and the registry of strategy names (``strategy: tpe``).
+
+A strategy decides where trials go, on an Optuna sampler. Each built-in strategy lives in a
+module of its own in this package (as Optuna keeps one module per sampler); this one holds
+what they share. A strategy says what it is by attributes (``name``, ``queue_only``),
+never by a comparison of its name elsewhere.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+from collections.abc import Set
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import optuna
+from optuna.samplers import BaseSampler
+
+from hptune.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from hptune.space import Space
+
+
+class Strategy(abc.ABC):
+    """Decides where trials go. Subclass it and :func:`register_strategy` the subclass.
+
+    Options are keyword arguments of the constructor, listed in ``option_names`` so that a
+    misspelt option is rejected by :func:`create_strategy` with the valid ones named.
+
+    Every method runs in the driver process. When each is called:
+
+    * :meth:`create_sampler` once per :class:`~hptune.study.Study` object, when the study is
+      created or loaded.
+    * :meth:`prepare` right after that, with the Optuna study (grid enqueues its points).
+    * :meth:`begin` at the start of every ``optimize`` call, with its ``n_trials``.
+    * :meth:`next_stage` before every ask: the stage name the next trial is recorded under,
+      or None for "ask nothing now".
+    * :meth:`finish` at the end of every ``optimize`` call (notes and warnings).
+    """
+
+    name: ClassVar[str] = ""
+    option_names: ClassVar[tuple[str, ...]] = ()
+    #: True for a strategy that runs only the trials it queued (a grid): the driver then
+    #: never asks for a fresh trial when the queue is empty, and stops instead.
+    queue_only: ClassVar[bool] = False
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    @abc.abstractmethod
+    def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
+        """The Optuna sampler; ``n_existing_trials`` > 0 when a stored study is resumed
+        (see :func:`hptune.study.derive_sampler_seed`)."""
+
+    def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:  # noqa: B027 - a hook
+        """Called when the study is created or loaded."""
+
+    def begin(self, study: optuna.Study, space: Space, n_trials: int | None) -> None:  # noqa: B027
+        """Called at the start of each ``optimize`` call."""
+
+    def next_stage(self, study: optuna.Study, running: Set[int]) -> str | None:
+        """The stage of the next trial, or None to ask nothing now: the driver then waits for
+        its running trials and stops when none run. ``running`` holds the numbers of the
+        trials this driver is running."""
+        return self.name
+
+    def finish(self, study: optuna.Study) -> list[str]:
+        """Called at the end of each ``optimize`` call; returns notes to record."""
+        return []
+
+
+_REGISTRY: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(name: str, cls: type[Strategy]) -> None:
+    """Make ``name`` usable in ``create_study(strategy=...)`` and in YAML specs."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"a strategy name must be a non-empty string, got {name!r}.")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"strategy {name!r}: {cls!r} is not a Strategy subclass.")
+    _REGISTRY[name] = cls
+
+
+def list_strategies() -> list[str]:
+    """The registered strategy names, in the order they were registered."""
+    return list(_REGISTRY)
+
+
+def create_strategy(name: str, **options: Any) -> Strategy:
+    """Build the strategy registered as ``name`` with ``options``.
+
+    Raises:
+        ConfigError: For an unknown name or option, naming the valid ones.
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown strategy {name!r}; valid: {', '.join(list_strategies())}.")
+    cls = _REGISTRY[name]
+    unknown = sorted(set(options) - set(cls.option_names))
+    if unknown:
+        valid = ", ".join(cls.option_names) or "none"
+        raise ConfigError(f"strategy {name!r} got unknown option {unknown[0]!r}; valid: {valid}.")
+    return cls(**options)
+
+
+def _check_int(strategy: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(
+            f"strategy {strategy!r}: {key} must be an int >= {minimum}, got {value!r}."
+        )
+    return value
+
+
+def _require(module: str, strategy: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ConfigError(
+            f"strategy {strategy!r} needs the package {module!r}: pip install {module}."
+        )
