@@ -32,19 +32,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
+from hptune.space import Space
 from hptune.study import _budget, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
-
-if TYPE_CHECKING:
-    from hptune.study._study import Study
+from hptune.study.strategies import Strategy
 
 logger = logging.getLogger("hptune.study")
 
@@ -68,27 +67,42 @@ class RunLimits:
 
 
 class Driver:
-    """Runs trials of ``study`` through ``executor`` until a limit is reached.
+    """Runs trials of a study through ``executor`` until a limit is reached.
+
+    It is handed what it needs of the study, and never calls back into it.
 
     Args:
-        study: The hptune study.
+        ostudy: The Optuna study the trials are stored in (its sampler and pruner set).
+        space: The search space the configs are drawn from.
+        strategy: The strategy (stages, whether it runs only queued trials, notes).
+        seed: The study seed, from which each new trial's seed derives.
         objective: ``objective(config, trial) -> float`` or ``"module:function"``.
         executor: Where trials run; started here and shut down at the end.
         limits: Trial counts, timeouts, retries, heartbeats, deterministic batches.
         listener: Optional ``trial_started(number, config)`` / ``trial_finished(record)``.
+        on_first_new_trial: Called once with the number of the first trial this driver
+            creates (not one popped from the queue), before it is sampled: the study
+            re-seeds its sampler by it (see ``Study.first_new_trial``).
     """
 
     def __init__(
         self,
-        study: Study,
+        ostudy: optuna.Study,
+        space: Space,
+        strategy: Strategy,
+        seed: int,
         objective: Callable[..., float] | str,
         executor: Executor,
         limits: RunLimits,
         listener: Any = None,
+        on_first_new_trial: Callable[[int], None] | None = None,
     ) -> None:
-        self.study = study
+        self.ostudy = ostudy
+        self.space = space
+        self.strategy = strategy
+        self.seed = seed
         self.listener = listener
-        self.ostudy = study.optuna_study
+        self.on_first_new_trial = on_first_new_trial
         self.objective = objective
         self.executor = executor
         self.limits = limits
@@ -106,10 +120,10 @@ class Driver:
             limits.max_retries,
         )
         # A grid must never fall back to a fresh (random) trial when its queue is empty.
-        self.queue_only = study.strategy.queue_only
+        self.queue_only = strategy.queue_only
 
     def run(self) -> None:
-        self.study.strategy.begin(self.ostudy, self.study.space, self.limits.n_trials)
+        self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
         self.liveness.reap()
         self.liveness.start()
         try:
@@ -129,7 +143,7 @@ class Driver:
                 raise
         finally:
             self.liveness.stop()
-        self._record_notes(self.study.strategy.finish(self.ostudy))
+        self._record_notes(self.strategy.finish(self.ostudy))
 
     def on_report(self, number: int, step: int, value: float) -> bool:
         """Relay ``trial.report(step, value)`` to Optuna; True when the pruner says stop
@@ -171,7 +185,7 @@ class Driver:
     def _ask_batch(self) -> list[TrialJob]:
         jobs: list[TrialJob] = []
         while len(jobs) < self.limits.batch_size and self._may_start():
-            stage = self.study.strategy.next_stage(self.ostudy, frozenset(self.running))
+            stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
             if stage is None and jobs:
                 break  # the strategy waits for this batch (coarse-to-fine's coarse stage)
             job = None if stage is None else self._ask(stage)
@@ -208,7 +222,7 @@ class Driver:
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
-            stage = self.study.strategy.next_stage(self.ostudy, frozenset(self.running))
+            stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
             job = None if stage is None else self._ask(stage)
             if job is None:
                 self.exhausted = not self.running
@@ -227,9 +241,9 @@ class Driver:
             return None
         if trial_id is None:
             trial_id = self.ostudy._storage.create_new_trial(self.ostudy._study_id)
-            if self.study.awaits_first_new_trial:  # one storage read, once per Study
-                number = self.ostudy._storage.get_trial_number_from_id(trial_id)
-                self.study.first_new_trial(number)
+            if self.on_first_new_trial is not None:  # one storage read, once
+                self.on_first_new_trial(self.ostudy._storage.get_trial_number_from_id(trial_id))
+                self.on_first_new_trial = None
         otrial = optuna.Trial(self.ostudy, trial_id)
         total = self.limits.max_total_trials
         if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:
@@ -242,7 +256,7 @@ class Driver:
 
     def _prepare(self, otrial: optuna.Trial, stage: str) -> TrialJob:
         try:
-            config = self.study.space.sample(otrial)
+            config = self.space.sample(otrial)
         except Exception:
             # A space that cannot be sampled is hptune's or the caller's error, not the
             # objective's: record it on the trial and stop the study.
@@ -251,7 +265,7 @@ class Driver:
         # A retry keeps the seed of the trial it repeats (enqueued with it).
         seed = otrial.user_attrs.get(_records.SEED)
         if seed is None:
-            seed = _records.derive_trial_seed(self.study.seed, otrial.number)
+            seed = _records.derive_trial_seed(self.seed, otrial.number)
         for key, value in (
             (_records.SEED, seed),
             (_records.CONFIG, config),

@@ -191,8 +191,20 @@ class Study:
             grace_period=float(grace_period),
         )
         runner = create_executor(executor, n_workers, executor_options, trial_timeout)
+        reseed = self.first_new_trial if self.awaits_first_new_trial else None
+        driver = Driver(
+            self.optuna_study,
+            self.space,
+            self.strategy,
+            self.seed,
+            objective,
+            runner,
+            limits,
+            listener,
+            on_first_new_trial=reseed,
+        )
         with sigterm_as_interrupt():
-            Driver(self, objective, runner, limits, listener).run()
+            driver.run()
 
     @property
     def n_counted_trials(self) -> int:
