@@ -99,7 +99,7 @@ ALLOWED = {
     "hptune.exceptions": set(),
     "hptune._checks": {"hptune.exceptions"},
     "hptune.metrics": {"hptune.exceptions"},
-    "hptune.trial": {"hptune.exceptions"},
+    "hptune.trial": {"hptune.exceptions", "hptune._checks"},
     "hptune.training": {"hptune.exceptions", "hptune._checks", "hptune.metrics", "hptune.trial"},
     "hptune.space": {"hptune.exceptions", "hptune._checks"},
     "hptune.tasks": {"hptune.exceptions", "hptune._checks", "hptune.metrics", "hptune.trial"},

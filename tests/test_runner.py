@@ -41,8 +41,8 @@ def _errors(text: str) -> list[str]:
             # Only the low end of the range is rejected: the middle (0) is a fine decay.
             "  weight_decay: uniform(-1, 1)\n",
             "s.yaml:6: space.weight_decay: uniform(-1.0, 1.0) reaches -1.0 at its low end: "
-            "the recipe rejects -1.0: config['weight_decay'] must be a finite number >= 0; "
-            "got -1.0.",
+            "the recipe rejects -1.0: config['weight_decay'] must be a finite number >= 0, "
+            "got -1.0; decay of weights",
         ),
         (
             "  model: {dropout: uniform(0, 1)}\n",
@@ -52,14 +52,14 @@ def _errors(text: str) -> list[str]:
         (
             "  optimizer: {choice: {adam: {}, sgd: {momentum: uniform(-0.5, 0.9)}}}\n",
             "s.yaml:6: space.optimizer.sgd.momentum: uniform(-0.5, 0.9) reaches -0.5 at its low "
-            "end: Option 'momentum' of optimizer 'sgd' must be a number in [0, 1); got -0.5.",
+            "end: optimizer 'sgd': momentum must be a number in [0, 1), got -0.5; use e.g. 0.9",
         ),
         ("  optimizer: adamm\n", "s.yaml:6: space.optimizer: Unknown optimizer 'adamm'."),
         (
             # The middle of the range (1.25) fails already: blamed on the option itself.
             "  scheduler: {choice: {cosine: {}, plateau: {factor: uniform(0.5, 2)}}}\n",
-            "s.yaml:6: space.scheduler.plateau.factor: Scheduler 'plateau': option "
-            "factor=1.25 is invalid; it must be a float in (0, 1).",
+            "s.yaml:6: space.scheduler.plateau.factor: scheduler 'plateau': factor must be a "
+            "number in (0, 1), got 1.25; pass e.g. factor=0.5.",
         ),
         (
             "  optimizer:\n    choice:\n      adam: {}\n      sgdd: {}\n",
@@ -68,7 +68,7 @@ def _errors(text: str) -> list[str]:
         (
             "  batch_size: choice(0, 64)\n",
             "s.yaml:6: space.batch_size: the recipe rejects 0: config['batch_size'] must be an "
-            "integer >= 1; got 0.",
+            "int >= 1, got 0; effective batch",
         ),
         (
             "  lrr: 0.1\n",
@@ -163,6 +163,6 @@ def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
         runner.check_spec(parse_spec(bad, "m.yaml"))
     assert info.value.errors == [
         "m.yaml:22: space.optimizer.sgd.momentum: uniform(0.5, 1.0) reaches 1.0 at its high "
-        "end: Option 'momentum' of optimizer 'sgd' must be a number in [0, 1); got 1.0. Use "
-        "e.g. 0.9, or 0 to disable momentum."
+        "end: optimizer 'sgd': momentum must be a number in [0, 1), got 1.0; use e.g. 0.9, "
+        "or 0 to disable momentum."
     ]

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from hptune._checks import Int, check
 from hptune.exceptions import HptuneError
 
 #: ``reporter(step, value) -> should_prune``. Supplied by the executor: inline, it calls the
@@ -81,8 +82,7 @@ class Trial:
         as the task prefers, but increasing); raise :class:`TrialPruned` when the pruner
         says stop. Called at evaluation time, not per batch.
         """
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise HptuneError(f"trial.report: step must be an int >= 0, got {step!r}.")
+        check("trial.report: step", step, Int(low=0), fix="an epoch or step number")
         value = float(value)
         self.last_step = step
         if self._reporter is None:

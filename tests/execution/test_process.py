@@ -117,7 +117,9 @@ def test_plan_cpu_splits_cores_and_hides_gpus_only_when_asked():
 def test_plan_rejects_bad_arguments():
     with pytest.raises(ConfigError, match=re.escape("raise trials_per_device to 2")):
         plan_workers(3, ["0", "1"], cpu_count=8)
-    with pytest.raises(ConfigError, match=re.escape("n_workers must be an int >= 1, got 0.")):
+    with pytest.raises(
+        ConfigError, match=re.escape("n_workers must be an int >= 1, got 0; or None")
+    ):
         plan_workers(0, [], cpu_count=8)
     with pytest.raises(ConfigError, match=re.escape("trials_per_device must be an int >= 1")):
         plan_workers(None, ["0"], cpu_count=8, trials_per_device=True)
@@ -140,11 +142,16 @@ def test_visible_gpus_ids_come_from_cuda_visible_devices(monkeypatch):
 
 def test_constructor_rejects_bad_arguments():
     with pytest.raises(
-        ConfigError, match="start_method must be 'spawn' or 'forkserver', got 'fork'"
+        ConfigError,
+        match=re.escape(
+            "ProcessExecutor: start_method must be one of 'spawn', 'forkserver', got 'fork'; "
+            "'fork' is unsafe"
+        ),
     ):
         ProcessExecutor(1, start_method="fork")
     with pytest.raises(
-        ConfigError, match=re.escape("trial_timeout_s must be a number of seconds > 0")
+        ConfigError,
+        match=re.escape("trial_timeout_s must be a finite number > 0 or None, got 0; seconds"),
     ):
         ProcessExecutor(1, trial_timeout_s=0)
     with pytest.raises(ConfigError, match=re.escape("devices must be 'auto', 'cpu' or a list")):

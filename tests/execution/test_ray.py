@@ -290,12 +290,12 @@ def test_a_gpu_request_on_a_cluster_without_gpus_is_refused(ray_cluster):
 @pytest.mark.parametrize(
     ("kwargs", "msg"),
     [
-        ({"num_cpus_per_trial": 0}, "num_cpus_per_trial must be a number > 0, got 0."),
-        ({"num_gpus_per_trial": -1}, "num_gpus_per_trial must be a number >= 0, got -1."),
-        ({"num_gpus_per_trial": "1"}, "num_gpus_per_trial must be a number >= 0, got '1'."),
+        ({"num_cpus_per_trial": 0}, "num_cpus_per_trial must be a finite number > 0, got 0."),
+        ({"num_gpus_per_trial": -1}, "num_gpus_per_trial must be a finite number >= 0, got -1."),
+        ({"num_gpus_per_trial": "1"}, "num_gpus_per_trial must be a finite number >= 0, got '1'."),
         (
             {"max_concurrent": 0},
-            "max_concurrent must be an int >= 1 or None (the cluster's size), got 0.",
+            "max_concurrent must be an int >= 1 or None, got 0; None for what the cluster holds.",
         ),
     ],
 )

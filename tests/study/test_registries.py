@@ -86,7 +86,10 @@ def test_unknown_names_and_options():
     ):
         create_pruner("asha", eta=3)
     with pytest.raises(
-        ConfigError, match=re.escape("pruner 'median': epochs must be an int >= 1 or None, got 0.")
+        ConfigError,
+        match=re.escape(
+            "pruner 'median': epochs must be an int >= 1 or None, got 0; None when unknown."
+        ),
     ):
         create_pruner("median", epochs=0)
     with pytest.raises(
@@ -96,14 +99,14 @@ def test_unknown_names_and_options():
     with pytest.raises(
         ConfigError,
         match=re.escape(
-            "strategy 'coarse-to-fine': coarse_share must be a number in [0.0, 1.0], got 1.5."
+            "strategy 'coarse-to-fine': coarse_share must be a number in [0, 1], got 1.5."
         ),
     ):
         create_strategy("coarse-to-fine", coarse_share=1.5)
     with pytest.raises(
         ConfigError,
         match=re.escape(
-            "strategy 'coarse-to-fine': coarse must be 'sobol' or 'random', got 'tpe'."
+            "strategy 'coarse-to-fine': coarse must be one of 'sobol', 'random', got 'tpe'."
         ),
     ):
         create_strategy("coarse-to-fine", coarse="tpe")

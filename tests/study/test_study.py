@@ -191,12 +191,17 @@ def test_seed_is_drawn_and_recorded_when_none(tmp_path):
 
 
 def test_bad_arguments_are_config_errors():
-    with pytest.raises(ConfigError, match="direction must be 'minimize' or 'maximize', got 'max'"):
+    with pytest.raises(
+        ConfigError,
+        match="create_study: direction must be one of 'minimize', 'maximize', got 'max'",
+    ):
         create_study(SPACE, storage=None, direction="max")
     with pytest.raises(ConfigError, match="unknown strategy 'tpee'; valid: grid, random, sobol"):
         create_study(SPACE, storage=None, strategy="tpee")
     study = create_study(SPACE, storage=None)
-    with pytest.raises(ConfigError, match="n_trials must be a positive number or None, got 0"):
+    with pytest.raises(
+        ConfigError, match=re.escape("optimize: n_trials must be an int >= 1 or None, got 0.")
+    ):
         study.optimize(quadratic, n_trials=0)
     with pytest.raises(ConfigError, match="give n_workers or executor, not both"):
         from hptune.execution import InlineExecutor

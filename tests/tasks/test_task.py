@@ -39,8 +39,8 @@ def test_task_defaults_and_normalised_fields():
     ("overrides", "message"),
     [
         ({"name": " "}, "Task.name must be a non-empty string, got ' '."),
-        ({"num_classes": 0}, "Task 'toy': num_classes must be an integer >= 1, got 0."),
-        ({"default_epochs": 2.5}, "Task 'toy': default_epochs must be an integer >= 1, got 2.5."),
+        ({"num_classes": 0}, "Task 'toy': num_classes must be an int >= 1, got 0."),
+        ({"default_epochs": 2.5}, "Task 'toy': default_epochs must be an int >= 1, got 2.5."),
         ({"build_model": None}, "Task 'toy': build_model must be callable, got None."),
         (
             {"input_shape": (40, 0)},

@@ -294,7 +294,10 @@ def test_batch_len_reads_tensors_tuples_and_dicts():
     [
         ({"accumulation_steps": 0}, "accumulation_steps must be an int >= 1, got 0"),
         ({"accumulation_steps": 2.0}, "accumulation_steps must be an int >= 1, got 2.0"),
-        ({"accumulation_steps": 2, "max_grad_norm": -1.0}, "max_grad_norm must be > 0 or None"),
+        (
+            {"accumulation_steps": 2, "max_grad_norm": -1.0},
+            "max_grad_norm must be a finite number > 0 or None, got -1.0; None for no clipping.",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, msg):

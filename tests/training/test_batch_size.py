@@ -155,14 +155,14 @@ def test_state_dict_round_trip():
     [
         ((0, 8), {}, "initial_batch_size must be an int >= 1, got 0"),
         ((16, 8), {}, "max_batch_size must be an int >= 16, got 8"),
-        ((8, 16, 1.0), {}, "growth_factor must be > 1, got 1.0"),
+        ((8, 16, 1.0), {}, "growth_factor must be a finite number > 1, got 1.0"),
         (
             (8, 16),
             {"lr_policy": "cubic"},
-            "lr_policy must be one of ['keep', 'linear', 'sqrt'], got 'cubic'",
+            "lr_policy must be one of 'keep', 'linear', 'sqrt', got 'cubic'",
         ),
-        ((8, 16), {"mode": "up"}, "mode must be 'min' or 'max', got 'up'"),
-        ((8, 16), {"every_n_epochs": 0}, "every_n_epochs must be an int >= 1, got 0"),
+        ((8, 16), {"mode": "up"}, "mode must be one of 'min', 'max', got 'up'"),
+        ((8, 16), {"every_n_epochs": 0}, "every_n_epochs must be an int >= 1 or None, got 0"),
     ],
 )
 def test_sizer_rejects_bad_arguments(args, kwargs, msg):
@@ -238,7 +238,7 @@ def test_is_oom_error():
 @pytest.mark.parametrize(
     ("kwargs", "msg"),
     [
-        ({"safety_margin": 0.0}, "safety_margin must be in (0, 1], got 0.0"),
+        ({"safety_margin": 0.0}, "safety_margin must be a number in (0, 1], got 0.0"),
         ({"start": 0}, "start must be an int >= 1, got 0"),
         ({"start": 8, "max_batch_size": 4}, "max_batch_size must be an int >= 8, got 4"),
         ({}, "find_max_batch_size needs model, make_batch and loss_fn, or probe="),

@@ -327,14 +327,14 @@ def test_plot_writes_a_png_and_import_does_not_load_matplotlib(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "msg"),
     [
-        ({"min_lr": 0.0}, "0 < min_lr < max_lr must hold, got min_lr=0.0, max_lr=10.0"),
+        ({"min_lr": 0.0}, "min_lr must be a finite number > 0, got 0.0."),
         (
             {"min_lr": 1.0, "max_lr": 0.1},
-            "0 < min_lr < max_lr must hold, got min_lr=1.0, max_lr=0.1",
+            "max_lr must be a finite number > 1, got 0.1; more than min_lr.",
         ),
-        ({"n_steps": 1}, "n_steps must be an int >= 2, got 1"),
-        ({"smoothing": 0.0}, "smoothing must be in (0, 1] (1 = no smoothing), got 0.0"),
-        ({"diverge_threshold": 1.0}, "diverge_threshold must be > 1, got 1.0"),
+        ({"n_steps": 1}, "n_steps must be an int >= 2, got 1."),
+        ({"smoothing": 0.0}, "smoothing must be a number in (0, 1], got 0.0; 1 for no smoothing."),
+        ({"diverge_threshold": 1.0}, "diverge_threshold must be a finite number > 1, got 1.0."),
     ],
 )
 def test_rejects_bad_arguments(kwargs, msg):

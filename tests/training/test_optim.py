@@ -210,31 +210,31 @@ def _valid_names() -> str:
             "nesterov, maximize, foreach, differentiable, fused. (lr and weight_decay are "
             "arguments of create_optimizer.)",
         ),
-        ("adam", {"lr": 0.0}, "lr must be a finite number > 0; got 0.0. Use e.g. 1e-3."),
-        ("adam", {"lr": -1}, "lr must be a finite number > 0; got -1."),
-        ("adam", {"lr": float("nan")}, "lr must be a finite number > 0; got nan."),
-        ("adam", {"lr": True}, "lr must be a finite number > 0; got True."),
+        ("adam", {"lr": 0.0}, "lr must be a finite number > 0, got 0.0; use e.g. 1e-3."),
+        ("adam", {"lr": -1}, "lr must be a finite number > 0, got -1;"),
+        ("adam", {"lr": float("nan")}, "lr must be a finite number > 0, got nan;"),
+        ("adam", {"lr": True}, "lr must be a finite number > 0, got True;"),
         (
             "adam",
             {"weight_decay": -0.1},
-            "weight_decay must be a finite number >= 0; got -0.1. Use 0 for no decay, or e.g. 1e-4.",
+            "weight_decay must be a finite number >= 0, got -0.1; use 0 for no decay, or e.g. 1e-4.",
         ),
         (
             "sgd",
             {"momentum": 1.0},
-            "Option 'momentum' of optimizer 'sgd' must be a number in [0, 1); got 1.0. "
-            "Use e.g. 0.9, or 0 to disable momentum.",
+            "optimizer 'sgd': momentum must be a number in [0, 1), got 1.0; "
+            "use e.g. 0.9, or 0 to disable momentum.",
         ),
-        ("rmsprop", {"momentum": -0.5}, "Option 'momentum' of optimizer 'rmsprop' must be"),
+        ("rmsprop", {"momentum": -0.5}, "optimizer 'rmsprop': momentum must be"),
         (
             "adam",
             {"betas": (0.9, 1.0)},
-            "Option 'betas' of optimizer 'adam' must be a pair of numbers in [0, 1); got (0.9, 1.0).",
+            "optimizer 'adam': betas must be a pair of numbers in [0, 1), got (0.9, 1.0);",
         ),
         (
             "adam",
             {"beta1": 1.2},
-            "Option 'betas' of optimizer 'adam' must be a pair of numbers in [0, 1); got (1.2, 0.999).",
+            "optimizer 'adam': betas must be a pair of numbers in [0, 1), got (1.2, 0.999);",
         ),
         (
             "adam",
@@ -244,17 +244,17 @@ def _valid_names() -> str:
         (
             "adam",
             {"eps": 0},
-            "Option 'eps' of optimizer 'adam' must be a number > 0; got 0. Use e.g. 1e-8.",
+            "optimizer 'adam': eps must be a finite number > 0, got 0; use e.g. 1e-8.",
         ),
         (
             "rmsprop",
             {"alpha": 1.0},
-            "Option 'alpha' of optimizer 'rmsprop' must be a number in [0, 1); got 1.0.",
+            "optimizer 'rmsprop': alpha must be a number in [0, 1), got 1.0;",
         ),
         (
             "adagrad",
             {"lr_decay": -1},
-            "Option 'lr_decay' of optimizer 'adagrad' must be a number >= 0; got -1.",
+            "optimizer 'adagrad': lr_decay must be a finite number >= 0, got -1;",
         ),
         (
             "sgd",
@@ -270,12 +270,12 @@ def _valid_names() -> str:
         (
             "adam",
             {"amsgrad": "yes"},
-            "Option 'amsgrad' of optimizer 'adam' must be true or false; got 'yes'.",
+            "optimizer 'adam': amsgrad must be True or False, got 'yes'.",
         ),
         (
             "adam",
             {"foreach": 1},
-            "Option 'foreach' of optimizer 'adam' must be true or false; got 1.",
+            "optimizer 'adam': foreach must be True or False or None, got 1.",
         ),
     ],
 )
@@ -304,12 +304,12 @@ def test_bad_parameter_sources_raise():
         create_optimizer([{"params": [weight], "lr": 0.1, "lr_scale": 0.5}], "adam", lr=0.1)
     with pytest.raises(
         ConfigError,
-        match=re.escape("parameter group 0 lr_scale must be a finite number > 0; got 0."),
+        match=re.escape("parameter group 0 lr_scale must be a finite number > 0, got 0;"),
     ):
         create_optimizer([{"params": [weight], "lr_scale": 0}], "adam", lr=0.1)
     with pytest.raises(
         ConfigError,
-        match=re.escape("parameter group 0 weight_decay must be a finite number >= 0; got -1."),
+        match=re.escape("parameter group 0 weight_decay must be a finite number >= 0, got -1;"),
     ):
         create_optimizer([{"params": [weight], "weight_decay": -1}], "adam", lr=0.1)
 

@@ -296,11 +296,11 @@ def test_describe_param_groups_table():
         ),
         (
             {"decay_map": {"conv.*": -0.1}},
-            "decay_map['conv.*'] must be a finite number >= 0; got -0.1. Use 0 for no decay, or e.g. 1e-4.",
+            "decay_map['conv.*'] must be a finite number >= 0, got -0.1; use 0 for no decay, or e.g. 1e-4.",
         ),
         (
             {"lr_map": {"conv.*": 0}},
-            "lr_map['conv.*'] must be a finite number > 0; got 0. Use an LR multiplier such as 0.1.",
+            "lr_map['conv.*'] must be a finite number > 0, got 0; use an LR multiplier such as 0.1.",
         ),
         ({"lr_map": [("conv.*", 0.1)]}, "lr_map must be a mapping such as {nn.Linear: 0.01}"),
         (
@@ -317,7 +317,7 @@ def test_bad_maps_raise_config_error(kwargs, message):
 
 def test_bad_model_and_weight_decay_raise():
     with pytest.raises(
-        ConfigError, match=re.escape("weight_decay must be a finite number >= 0; got -1.")
+        ConfigError, match=re.escape("weight_decay must be a finite number >= 0, got -1;")
     ):
         param_groups(TinyLM(), -1)
     with pytest.raises(
@@ -404,7 +404,7 @@ def test_layer_map_accepts_types_and_globs_and_rejects_unmatched_words():
     ):
         apply_weight_decay_by_layer(model, {"attention": 0.1})
     with pytest.raises(
-        ConfigError, match=re.escape("default must be a finite number >= 0; got -0.5.")
+        ConfigError, match=re.escape("default must be a finite number >= 0, got -0.5;")
     ):
         apply_weight_decay_by_layer(model, {"conv": 0.1}, default=-0.5)
 

@@ -247,8 +247,12 @@ def test_unknown_config_key_lists_the_valid_ones():
 @pytest.mark.parametrize(
     ("config", "options", "message"),
     [
-        ({"lr": -1.0}, {}, "config['lr'] must be a finite number > 0; got -1.0."),
-        ({"batch_size": 0}, {}, "config['batch_size'] must be an integer >= 1; got 0."),
+        (
+            {"lr": -1.0},
+            {},
+            "config['lr'] must be a finite number > 0, got -1.0; peak learning rate",
+        ),
+        ({"batch_size": 0}, {}, "config['batch_size'] must be an int >= 1, got 0; effective batch"),
         (
             {"warmup_epochs": 1, "warmup_steps": 5},
             {},

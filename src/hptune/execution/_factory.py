@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
 from hptune.execution.base import Executor
 from hptune.execution.inline import InlineExecutor
@@ -35,8 +36,7 @@ def create_executor(
     trial_timeout_s: float | None,
 ) -> Executor:
     """The executor an ``optimize`` call runs on (see the module docstring)."""
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ConfigError(f"optimize: n_workers must be an int >= 1, got {n_workers!r}.")
+    check("optimize: n_workers", n_workers, Int(low=1))
     options = dict(executor_options or {})
     if isinstance(executor, Executor):
         if n_workers != 1 or options:

@@ -10,6 +10,7 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from hptune._checks import Int, Number, check, optional
 from hptune.exceptions import ConfigError
 
 #: Environment variables that cap the threads of torch's OpenMP/MKL pools and of NumPy's BLAS.
@@ -65,14 +66,13 @@ def plan_workers(
         >>> [s.env["CUDA_VISIBLE_DEVICES"] for s in plan_workers(None, ["0", "1"], cpu_count=8)]
         ['0', '1']
     """
-    _check_positive("trials_per_device", trials_per_device)
-    _check_positive("cpu_count", cpu_count)
-    if threads_per_worker is not None:
-        _check_positive("threads_per_worker", threads_per_worker)
+    check("trials_per_device", trials_per_device, Int(low=1))
+    check("cpu_count", cpu_count, Int(low=1))
+    check("threads_per_worker", threads_per_worker, optional(Int(low=1)))
     per_gpu_limit = len(gpus) * trials_per_device
     if n_workers is None:
         n_workers = per_gpu_limit if gpus else max(1, cpu_count // (threads_per_worker or 1))
-    _check_positive("n_workers", n_workers)
+    check("n_workers", n_workers, Int(low=1), fix="or None for one per GPU or core")
     if gpus and n_workers > per_gpu_limit:
         raise ConfigError(
             f"n_workers={n_workers} exceeds {len(gpus)} GPU(s) x trials_per_device="
@@ -137,8 +137,7 @@ def gpu_ids(devices: str | Sequence[int | str]) -> list[str]:
 
 
 def check_timeout(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not value > 0):
-        raise ConfigError(f"{name} must be a number of seconds > 0 or None, got {value!r}.")
+    check(name, value, optional(Number(low=0, low_open=True)), fix="seconds, or None for none")
 
 
 def check_env(env: dict[str, str] | None) -> dict[str, str]:
@@ -147,8 +146,3 @@ def check_env(env: dict[str, str] | None) -> dict[str, str]:
     if bad:
         raise ConfigError(f"worker_env must map str to str; fix the entries {bad!r}.")
     return env
-
-
-def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an int >= 1, got {value!r}.")

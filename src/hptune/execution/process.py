@@ -33,6 +33,7 @@ from multiprocessing import util as mp_util
 from multiprocessing.connection import wait as wait_any
 from typing import Any
 
+from hptune._checks import OneOf, check
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import _worker as proto
 from hptune.execution._plan import (
@@ -135,11 +136,12 @@ class ProcessExecutor(Executor):
         start_method: str = "spawn",
         worker_env: dict[str, str] | None = None,
     ) -> None:
-        if start_method not in ("spawn", "forkserver"):
-            raise ConfigError(
-                f"start_method must be 'spawn' or 'forkserver', got {start_method!r} "
-                "('fork' is unsafe once torch has started threads or CUDA)."
-            )
+        check(
+            "ProcessExecutor: start_method",
+            start_method,
+            OneOf(("spawn", "forkserver")),
+            fix="'fork' is unsafe once torch has started threads or CUDA",
+        )
         check_timeout("trial_timeout_s", trial_timeout_s)
         self._slots = plan_workers(
             n_workers,

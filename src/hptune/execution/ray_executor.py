@@ -19,6 +19,7 @@ import socket
 import time
 from typing import Any
 
+from hptune._checks import Int, Number, check, optional
 from hptune.exceptions import ConfigError, HptuneError, one_line
 from hptune.execution._run import run_job
 from hptune.execution.base import (
@@ -178,15 +179,14 @@ class RayExecutor(Executor):
         max_concurrent: int | None = None,
         init_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        _check_resources(num_cpus_per_trial, num_gpus_per_trial)
-        if max_concurrent is not None and (
-            isinstance(max_concurrent, bool)
-            or not isinstance(max_concurrent, int)
-            or max_concurrent < 1
-        ):
-            raise ConfigError(
-                f"RayExecutor: max_concurrent must be an int >= 1 or None (the cluster's size), got {max_concurrent!r}."
-            )
+        check("RayExecutor: num_cpus_per_trial", num_cpus_per_trial, Number(low=0, low_open=True))
+        check("RayExecutor: num_gpus_per_trial", num_gpus_per_trial, Number(low=0))
+        check(
+            "RayExecutor: max_concurrent",
+            max_concurrent,
+            optional(Int(low=1)),
+            fix="None for what the cluster holds",
+        )
         self._address = address
         self._num_cpus = num_cpus_per_trial
         self._num_gpus = num_gpus_per_trial
@@ -342,13 +342,3 @@ def _seconds_until(*deadlines: float | None) -> float | None:
     """Seconds until the earliest deadline (``None``: no deadline, wait indefinitely)."""
     present = [d for d in deadlines if d is not None]
     return None if not present else max(0.0, min(present) - time.monotonic())
-
-
-def _check_resources(num_cpus: float, num_gpus: float) -> None:
-    for name, value, low in (
-        ("num_cpus_per_trial", num_cpus, "> 0"),
-        ("num_gpus_per_trial", num_gpus, ">= 0"),
-    ):
-        bad = isinstance(value, bool) or not isinstance(value, (int, float))
-        if bad or (value <= 0 if low == "> 0" else value < 0):
-            raise ConfigError(f"RayExecutor: {name} must be a number {low}, got {value!r}.")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import importlib
-import math
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 import optuna
 import yaml
 
+from hptune._checks import Int, Number, OneOf, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space
@@ -164,15 +164,18 @@ class Study:
             >>> len(study.trials)
             4
         """
-        _check_limit("n_trials", n_trials, int)
-        _check_limit("timeout", timeout, (int, float))
-        _check_limit("trial_timeout", trial_timeout, (int, float))
-        _check_limit("max_total_trials", max_total_trials, int)
-        _check_limit("batch_size", batch_size, int)
-        _check_limit("heartbeat_interval", heartbeat_interval, (int, float))
-        _check_limit("grace_period", grace_period, (int, float))
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(f"optimize: max_retries must be an int >= 0, got {max_retries!r}.")
+        seconds = Number(low=0, low_open=True)
+        for key, value, rule in (
+            ("n_trials", n_trials, optional(Int(low=1))),
+            ("timeout", timeout, optional(seconds)),
+            ("trial_timeout", trial_timeout, optional(seconds)),
+            ("max_total_trials", max_total_trials, optional(Int(low=1))),
+            ("max_retries", max_retries, Int(low=0)),
+            ("batch_size", batch_size, Int(low=1)),
+            ("heartbeat_interval", heartbeat_interval, seconds),
+            ("grace_period", grace_period, seconds),
+        ):
+            check(f"optimize: {key}", value, rule)
         if grace_period <= heartbeat_interval:
             raise ConfigError(
                 f"optimize: grace_period ({grace_period}) must exceed heartbeat_interval "
@@ -286,23 +289,6 @@ class Study:
         return f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self.trials)})"
 
 
-def _check_limit(key: str, value: Any, kinds: Any) -> None:
-    if value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, kinds)
-        or not value > 0
-        or not math.isfinite(value)
-    ):
-        raise ConfigError(f"optimize: {key} must be a positive number or None, got {value!r}.")
-
-
-def _check_direction(direction: str) -> None:
-    if direction not in ("minimize", "maximize"):
-        raise ConfigError(f"direction must be 'minimize' or 'maximize', got {direction!r}.")
-
-
 def create_study(
     space: Space | Mapping[str, Any],
     *,
@@ -344,9 +330,8 @@ def create_study(
             different space, direction or seed.
     """
     space = space if isinstance(space, Space) else Space(space)
-    _check_direction(direction)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed must be an int >= 0 or None, got {seed!r}.")
+    check("create_study: direction", direction, OneOf(("minimize", "maximize")))
+    check("create_study: seed", seed, optional(Int(low=0)), fix="None draws one and records it")
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()

@@ -45,6 +45,7 @@ from typing import Any
 
 import optuna
 
+from hptune._checks import Int, check, optional
 from hptune.exceptions import ConfigError
 
 #: ``factory(epochs, **options) -> optuna pruner``; ``epochs`` may be None (unknown budget).
@@ -105,10 +106,7 @@ def create_pruner(
         ConfigError: For an unknown name, an unknown option or a value Optuna rejects.
     """
     entry = _entry(name)
-    if epochs is not None and (
-        isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1
-    ):
-        raise ConfigError(f"pruner {name!r}: epochs must be an int >= 1 or None, got {epochs!r}.")
+    check(f"pruner {name!r}: epochs", epochs, optional(Int(low=1)), fix="None when unknown")
     unknown = sorted(set(options) - set(entry.options))
     if unknown:
         valid = ", ".join(entry.options) or "none"

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
 from hptune.metrics import direction_of
 from hptune.tasks.data import TaskData
@@ -99,8 +100,8 @@ class Task:
                 raise ConfigError(
                     f"Task {self.name!r}: {field} must be callable, got {getattr(self, field)!r}."
                 )
-        _check_positive_int(self.name, "num_classes", self.num_classes, 1)
-        _check_positive_int(self.name, "default_epochs", self.default_epochs, 1)
+        check(f"Task {self.name!r}: num_classes", self.num_classes, Int(low=1))
+        check(f"Task {self.name!r}: default_epochs", self.default_epochs, Int(low=1))
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (list, tuple)) else None
         if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
             raise ConfigError(
@@ -121,8 +122,3 @@ class Task:
     def default_space(self) -> dict[str, Any]:
         """A fresh copy of the task's default search space (safe to edit)."""
         return copy.deepcopy(dict(self.space if self.space is not None else DEFAULT_SPACE))
-
-
-def _check_positive_int(task: str, name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"Task {task!r}: {name} must be an integer >= {minimum}, got {value!r}.")

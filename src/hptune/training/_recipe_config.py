@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import nn
 
+from hptune._checks import Int, Number, check
 from hptune.exceptions import ConfigError
 from hptune.training import schedulers
 from hptune.training.optim import create_optimizer_from_config, get_optimizer_info
@@ -86,27 +86,19 @@ def _number(config: Mapping[str, Any], key: str, default: Any, *, positive: bool
     value = config.get(key, default)
     if value is None:
         return None
-    if not (_is_real(value) and (value > 0 if positive else value >= 0)):
-        rule = "> 0" if positive else ">= 0"
-        raise ConfigError(
-            f"config[{key!r}] must be a finite number {rule}; got {value!r}. {CONFIG_KEYS[key]}."
-        )
-    return float(value)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    return float(check(f"config[{key!r}]", value, Number(low=0, low_open=positive), _fix(key)))
 
 
 def _integer(config: Mapping[str, Any], key: str, default: Any, low: int) -> Any:
     value = config.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ConfigError(
-            f"config[{key!r}] must be an integer >= {low}; got {value!r}. {CONFIG_KEYS[key]}."
-        )
-    return int(value)
+    return int(check(f"config[{key!r}]", value, Int(low=low), _fix(key)))
+
+
+def _fix(key: str) -> str:
+    """The meaning of ``key`` without its rule (the error states the rule)."""
+    return CONFIG_KEYS[key].split(": ", 1)[-1]
 
 
 def _named(config: Mapping[str, Any], key: str, default: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from torch.utils.data import (
     default_collate,
 )
 
+from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
 from hptune.training.batch_size import find_max_batch_size
 from hptune.trial import TrialDiverged
@@ -42,8 +43,7 @@ def seed_everything(seed: int, device: torch.device) -> torch.Generator:
     ``CUBLAS_WORKSPACE_CONFIG`` set before CUDA starts, and CPU kernels are deterministic
     for a fixed thread count without it.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError(f"seed must be an int; got {seed!r}. Use e.g. trial.seed.")
+    check("seed", seed, Int(), fix="use e.g. trial.seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as tls
 
+from hptune._checks import Int, Number, OneOf, Rule, check
 from hptune.exceptions import ConfigError, HptuneError
 
 logger = logging.getLogger("hptune.training.schedulers")
@@ -24,38 +25,33 @@ LRs = float | Sequence[float] | None
 
 
 def _bad(sched: str, option: str, value: Any, rule: str, example: str) -> ConfigError:
+    """For rules no :mod:`hptune._checks` rule expresses; same shape as :func:`check`."""
     return ConfigError(
-        f"Scheduler {sched!r}: option {option}={value!r} is invalid; it must be {rule}. "
-        f"Pass e.g. {option}={example}."
+        f"scheduler {sched!r}: {option} must be {rule}, got {value!r}; pass e.g. "
+        f"{option}={example}."
     )
 
 
 def _int(sched: str, option: str, value: Any, low: int, example: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise _bad(sched, option, value, f"an int >= {low}", example)
-    return int(value)
+    return int(_checked(sched, option, value, Int(low=low), example))
 
 
-# (rule as the error message words it, test) for float options
-_POSITIVE = ("a float > 0", lambda v: v > 0)
-_NON_NEGATIVE = ("a float >= 0", lambda v: v >= 0)
-_OPEN_UNIT = ("a float in (0, 1)", lambda v: 0 < v < 1)
-_AT_LEAST_ONE = ("a float >= 1", lambda v: v >= 1)
+_POSITIVE = Number(low=0, low_open=True)
+_NON_NEGATIVE = Number(low=0)
+_OPEN_UNIT = Number(0, 1, low_open=True, high_open=True)
+_AT_LEAST_ONE = Number(low=1)
 
 
-def _num(sched: str, option: str, value: Any, rule: tuple[str, Any], example: str) -> float:
-    words, test = rule
-    if not _real(value) or not test(value):
-        raise _bad(sched, option, value, words, example)
-    return float(value)
+def _num(sched: str, option: str, value: Any, rule: Rule, example: str) -> float:
+    return float(_checked(sched, option, value, rule, example))
 
 
 def _choice(sched: str, option: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise _bad(
-            sched, option, value, f"one of {', '.join(map(repr, choices))}", repr(choices[0])
-        )
-    return value
+    return _checked(sched, option, value, OneOf(choices), repr(choices[0]))
+
+
+def _checked(sched: str, option: str, value: Any, rule: Rule, example: str) -> Any:
+    return check(f"scheduler {sched!r}: {option}", value, rule, fix=f"pass e.g. {option}={example}")
 
 
 def _real(value: Any) -> bool:
@@ -309,13 +305,11 @@ def linear(
     ``total_iters`` is required and ``end_factor`` defaults to 0 (torch's defaults, 1/3 to
     1 over 5 steps, make a warmup; use WarmupScheduler for that).
     """
-    closed_unit = ("a float in (0, 1]", lambda v: 0 < v <= 1)
+    closed_unit = Number(0, 1, low_open=True)
     return tls.LinearLR(
         optimizer,
         start_factor=_num("linear", "start_factor", start_factor, closed_unit, "1.0"),
-        end_factor=_num(
-            "linear", "end_factor", end_factor, ("a float in [0, 1]", lambda v: 0 <= v <= 1), "0.0"
-        ),
+        end_factor=_num("linear", "end_factor", end_factor, Number(0, 1), "0.0"),
         total_iters=_int("linear", "total_iters", total_iters, 1, "total_steps"),
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
 
 logger = logging.getLogger("hptune.training.schedulers")
@@ -239,13 +240,8 @@ def _check_optimizer(optimizer: Any) -> None:
 
 
 def check_warmup_steps(warmup_steps: Any) -> None:
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
-        raise ConfigError(
-            f"warmup_steps must be an int >= 0 (optimizer steps), got {warmup_steps!r}. "
-            "Convert epochs with warmup_steps=epochs * steps_per_epoch."
-        )
-    if warmup_steps < 0:
-        raise ConfigError(f"warmup_steps must be an int >= 0, got {warmup_steps}. Use 0 for none.")
+    fix = "optimizer steps, 0 for none; convert epochs with epochs * steps_per_epoch"
+    check("warmup_steps", warmup_steps, Int(low=0), fix=fix)
 
 
 def _check_after(after: Any, optimizer: torch.optim.Optimizer) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hptune._checks import Int, Number, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.training._warmup import steps_per_optimizer_step
 
@@ -203,14 +204,13 @@ class GradientAccumulator:
         scaler: torch.amp.GradScaler | None = None,
         n_samples_fn: Callable[[Any], int] = batch_len,
     ) -> None:
-        if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int):
-            raise ConfigError(f"accumulation_steps must be an int >= 1, got {accumulation_steps!r}")
-        if accumulation_steps < 1:
-            raise ConfigError(f"accumulation_steps must be an int >= 1, got {accumulation_steps!r}")
-        if max_grad_norm is not None and not max_grad_norm > 0:
-            raise ConfigError(
-                f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}"
-            )
+        check("accumulation_steps", accumulation_steps, Int(low=1))
+        check(
+            "max_grad_norm",
+            max_grad_norm,
+            optional(Number(low=0, low_open=True)),
+            fix="None for no clipping",
+        )
         if scheduler is not None and not steps_per_optimizer_step(scheduler):
             raise ConfigError(
                 f"{type(scheduler).__name__} moves on a metric at evaluation time, not per "

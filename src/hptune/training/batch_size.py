@@ -19,17 +19,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from hptune._checks import Int, Number, OneOf, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.trial import is_oom_error
 
 __all__ = ["BatchPlan", "DynamicBatchSizer", "find_max_batch_size", "is_oom_error", "plan_batch"]
 
 _LR_POLICIES = ("keep", "linear", "sqrt")
-
-
-def _check_int(name: str, value: Any, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -75,10 +71,10 @@ def plan_batch(effective_batch_size: int, max_micro_batch: int | None = None) ->
         >>> plan_batch(98, 30).micro_batch_sizes
         (25, 25, 24, 24)
     """
-    _check_int("effective_batch_size", effective_batch_size)
+    check("effective_batch_size", effective_batch_size, Int(low=1))
     if max_micro_batch is None:
         max_micro_batch = effective_batch_size
-    _check_int("max_micro_batch", max_micro_batch)
+    check("max_micro_batch", max_micro_batch, Int(low=1))
     steps = math.ceil(effective_batch_size / max_micro_batch)
     base, extra = divmod(effective_batch_size, steps)
     sizes = tuple([base + 1] * extra + [base] * (steps - extra))
@@ -129,18 +125,13 @@ class DynamicBatchSizer:
         optimizer: torch.optim.Optimizer | None = None,
         scheduler: Any | None = None,
     ) -> None:
-        _check_int("initial_batch_size", initial_batch_size)
-        _check_int("max_batch_size", max_batch_size, low=initial_batch_size)
-        if not growth_factor > 1:
-            raise ConfigError(f"growth_factor must be > 1, got {growth_factor!r}")
-        if every_n_epochs is not None:
-            _check_int("every_n_epochs", every_n_epochs)
-        if patience is not None:
-            _check_int("patience", patience)
-        if mode not in ("min", "max"):
-            raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
-        if lr_policy not in _LR_POLICIES:
-            raise ConfigError(f"lr_policy must be one of {list(_LR_POLICIES)}, got {lr_policy!r}")
+        check("initial_batch_size", initial_batch_size, Int(low=1))
+        check("max_batch_size", max_batch_size, Int(low=initial_batch_size))
+        check("growth_factor", growth_factor, Number(low=1, low_open=True))
+        check("every_n_epochs", every_n_epochs, optional(Int(low=1)))
+        check("patience", patience, optional(Int(low=1)))
+        check("mode", mode, OneOf(("min", "max")))
+        check("lr_policy", lr_policy, OneOf(tuple(_LR_POLICIES)))
         self.current_batch_size = initial_batch_size
         self.max_batch_size = max_batch_size
         self.growth_factor = growth_factor
@@ -356,10 +347,9 @@ def find_max_batch_size(
         >>> find_max_batch_size(probe=lambda b: b <= 300, safety_margin=1.0)
         300
     """
-    _check_int("start", start)
-    _check_int("max_batch_size", max_batch_size, low=start)
-    if not 0 < safety_margin <= 1:
-        raise ConfigError(f"safety_margin must be in (0, 1], got {safety_margin!r}")
+    check("start", start, Int(low=1))
+    check("max_batch_size", max_batch_size, Int(low=start))
+    check("safety_margin", safety_margin, Number(0, 1, low_open=True))
     if probe is not None:
         found = _search(probe, start, max_batch_size)
         return max(1, math.floor(found * safety_margin))

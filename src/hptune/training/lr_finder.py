@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hptune._checks import Int, Number, check
 from hptune.exceptions import ConfigError, HptuneError
 
 __all__ = ["LRFinderResult", "lr_range_test", "suggest_lr"]
@@ -196,14 +197,11 @@ def _cycle(loader: Iterable[Any]) -> Iterator[Any]:
 def _check(
     min_lr: float, max_lr: float, n_steps: int, smoothing: float, diverge_threshold: float
 ) -> None:
-    if not 0 < min_lr < max_lr:
-        raise ConfigError(f"0 < min_lr < max_lr must hold, got {min_lr=}, {max_lr=}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 2:
-        raise ConfigError(f"n_steps must be an int >= 2, got {n_steps!r}")
-    if not 0 < smoothing <= 1:
-        raise ConfigError(f"smoothing must be in (0, 1] (1 = no smoothing), got {smoothing!r}")
-    if not diverge_threshold > 1:
-        raise ConfigError(f"diverge_threshold must be > 1, got {diverge_threshold!r}")
+    check("min_lr", min_lr, Number(low=0, low_open=True))
+    check("max_lr", max_lr, Number(low=min_lr, low_open=True), fix="more than min_lr")
+    check("n_steps", n_steps, Int(low=2))
+    check("smoothing", smoothing, Number(0, 1, low_open=True), fix="1 for no smoothing")
+    check("diverge_threshold", diverge_threshold, Number(low=1, low_open=True))
 
 
 def lr_range_test(

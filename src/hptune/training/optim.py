@@ -28,7 +28,6 @@ defaults to 0.01): the value is always the one you pass, so searches compare lik
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
@@ -38,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hptune._checks import Bool, Number, Rule, check, optional
 from hptune.exceptions import ConfigError
 from hptune.training.param_groups import NoDecay, param_groups
 
@@ -179,39 +179,35 @@ def get_optimizer_info(name: str) -> OptimizerInfo:
     return info
 
 
+_UNIT = Number(0, 1, high_open=True)
 # Range rules by option name, shared by every optimizer that has the option.
-_RANGES: dict[str, tuple[Callable[[float], bool], str, str]] = {
-    "momentum": (lambda v: 0 <= v < 1, "in [0, 1)", "e.g. 0.9, or 0 to disable momentum"),
-    "dampening": (lambda v: 0 <= v <= 1, "in [0, 1]", "0, the usual value"),
-    "eps": (lambda v: v > 0, "> 0", "e.g. 1e-8"),
-    "alpha": (lambda v: 0 <= v < 1, "in [0, 1)", "e.g. 0.99"),
-    "lr_decay": (lambda v: v >= 0, ">= 0", "0 to disable it"),
-    "initial_accumulator_value": (lambda v: v >= 0, ">= 0", "0"),
-    "momentum_decay": (lambda v: v >= 0, ">= 0", "e.g. 0.004"),
+_RANGES: dict[str, tuple[Rule, str]] = {
+    "momentum": (_UNIT, "use e.g. 0.9, or 0 to disable momentum"),
+    "dampening": (Number(0, 1), "use 0, the usual value"),
+    "eps": (Number(low=0, low_open=True), "use e.g. 1e-8"),
+    "alpha": (_UNIT, "use e.g. 0.99"),
+    "lr_decay": (Number(low=0), "use 0 to disable it"),
+    "initial_accumulator_value": (Number(low=0), "use 0"),
+    "momentum_decay": (Number(low=0), "use e.g. 0.004"),
 }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _check_option(info: OptimizerInfo, key: str, value: Any) -> None:
-    where = f"Option {key!r} of optimizer {info.name!r}"
+    where = f"optimizer {info.name!r}: {key}"
     if key in _RANGES:
-        ok, rule, fix = _RANGES[key]
-        if not (_is_number(value) and ok(value)):
-            raise ConfigError(f"{where} must be a number {rule}; got {value!r}. Use {fix}.")
+        rule, fix = _RANGES[key]
+        check(where, value, rule, fix=fix)
     elif key == "betas":
         pair = tuple(value) if isinstance(value, (tuple, list)) else ()
-        if len(pair) != 2 or not all(_is_number(b) and 0 <= b < 1 for b in pair):
+        if len(pair) != 2 or not all(_UNIT.accepts(b) for b in pair):
             raise ConfigError(
-                f"{where} must be a pair of numbers in [0, 1); got {value!r}. "
-                "Use e.g. (0.9, 0.999), or beta1=/beta2= separately."
+                f"{where} must be a pair of numbers in [0, 1), got {value!r}; use e.g. "
+                "(0.9, 0.999), or beta1=/beta2= separately."
             )
-    elif isinstance(info.signature_defaults.get(key), bool) or key in ("foreach", "fused"):
-        allowed_none = key in ("foreach", "fused")
-        if not (isinstance(value, bool) or (allowed_none and value is None)):
-            raise ConfigError(f"{where} must be true or false; got {value!r}.")
+    elif key in ("foreach", "fused"):
+        check(where, value, optional(Bool()))
+    elif isinstance(info.signature_defaults.get(key), bool):
+        check(where, value, Bool())
 
 
 def _resolve_options(info: OptimizerInfo, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,17 +251,11 @@ def _check_nesterov(options: Mapping[str, Any]) -> None:
 
 
 def _check_positive(value: Any, where: str, fix: str) -> float:
-    if not (_is_number(value) and value > 0):
-        raise ConfigError(f"{where} must be a finite number > 0; got {value!r}. Use {fix}.")
-    return float(value)
+    return float(check(where, value, Number(low=0, low_open=True), fix=f"use {fix}"))
 
 
 def _check_decay(value: Any, where: str) -> float:
-    if not (_is_number(value) and value >= 0):
-        raise ConfigError(
-            f"{where} must be a finite number >= 0; got {value!r}. Use 0 for no decay, or e.g. 1e-4."
-        )
-    return float(value)
+    return float(check(where, value, Number(low=0), fix="use 0 for no decay, or e.g. 1e-4"))
 
 
 def _prepare_group(group: Mapping[str, Any], index: int, lr: float) -> dict[str, Any]:

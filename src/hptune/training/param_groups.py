@@ -23,15 +23,14 @@ Matching rules (decay_map, lr_map, no_decay lists), in one place:
 from __future__ import annotations
 
 import fnmatch
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 from torch import nn
 
+from hptune._checks import Number, check
 from hptune.exceptions import ConfigError
 
 __all__ = [
@@ -129,12 +128,8 @@ def _key_matcher(key: Any, where: str) -> Matcher:
 
 
 def _check_number(value: Any, where: str, *, positive: bool) -> float:
-    rule = "> 0" if positive else ">= 0"
-    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value <= 0 if positive else value < 0):
-        fix = "an LR multiplier such as 0.1" if positive else "0 for no decay, or e.g. 1e-4"
-        raise ConfigError(f"{where} must be a finite number {rule}; got {value!r}. Use {fix}.")
-    return float(value)
+    fix = "use an LR multiplier such as 0.1" if positive else "use 0 for no decay, or e.g. 1e-4"
+    return float(check(where, value, Number(low=0, low_open=positive), fix=fix))
 
 
 def _compile_rules(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import abc
 import importlib.util
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import optuna
 from optuna.samplers import BaseSampler
 
+from hptune._checks import Rule, check
 from hptune.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 class Strategy(abc.ABC):
     """Decides where trials go. Subclass it and :func:`register_strategy` the subclass.
 
-    Options are keyword arguments of the constructor, listed in ``option_names`` so that a
-    misspelt option is rejected by :func:`create_strategy` with the valid ones named.
+    Options are keyword arguments of the constructor, each with its rule in
+    ``option_rules`` (see :mod:`hptune._checks`): the constructor refuses an unknown option
+    (naming the valid ones) or a value that breaks its rule, so a bad option is an error
+    when the strategy is built, not when its sampler first runs.
 
     Every method runs in the driver process. When each is called:
 
@@ -40,13 +43,25 @@ class Strategy(abc.ABC):
     """
 
     name: ClassVar[str] = ""
-    option_names: ClassVar[tuple[str, ...]] = ()
+    option_rules: ClassVar[Mapping[str, Rule]] = {}
     #: True for a strategy that runs only the trials it queued (a grid): the driver then
     #: never asks for a fresh trial when the queue is empty, and stops instead.
     queue_only: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.option_rules))
+        if unknown:
+            valid = ", ".join(self.option_rules) or "none"
+            raise ConfigError(
+                f"strategy {self.name!r} got unknown option {unknown[0]!r}; valid: {valid}."
+            )
+        for key, value in options.items():
+            check(f"strategy {self.name!r}: {key}", value, self.option_rules[key])
         self.options = options
+
+    def option(self, key: str, default: Any) -> Any:
+        """The value of option ``key`` (checked), or ``default`` when it was not given."""
+        return self.options.get(key, default)
 
     @abc.abstractmethod
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
@@ -95,20 +110,7 @@ def create_strategy(name: str, **options: Any) -> Strategy:
     """
     if name not in _REGISTRY:
         raise ConfigError(f"unknown strategy {name!r}; valid: {', '.join(list_strategies())}.")
-    cls = _REGISTRY[name]
-    unknown = sorted(set(options) - set(cls.option_names))
-    if unknown:
-        valid = ", ".join(cls.option_names) or "none"
-        raise ConfigError(f"strategy {name!r} got unknown option {unknown[0]!r}; valid: {valid}.")
-    return cls(**options)
-
-
-def _check_int(strategy: str, key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"strategy {strategy!r}: {key} must be an int >= {minimum}, got {value!r}."
-        )
-    return value
+    return _REGISTRY[name](**options)
 
 
 def _require(module: str, strategy: str) -> None:

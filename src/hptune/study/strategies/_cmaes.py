@@ -7,6 +7,7 @@ import warnings
 import optuna
 from optuna.samplers import BaseSampler
 
+from hptune._checks import Bool, Int, optional
 from hptune.study import _records
 from hptune.study.strategies._base import Strategy, _require
 from hptune.study.strategies._tpe import tpe_sampler
@@ -23,7 +24,12 @@ class CmaEsStrategy(Strategy):
     """
 
     name = "cmaes"
-    option_names = ("n_startup_trials", "popsize", "use_separable_cma", "with_margin")
+    option_rules = {
+        "n_startup_trials": Int(low=0),
+        "popsize": optional(Int(low=1)),
+        "use_separable_cma": Bool(),
+        "with_margin": Bool(),
+    }
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
         _require("cmaes", self.name)

@@ -45,7 +45,7 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from hptune.exceptions import ConfigError
+from hptune._checks import Int, Number, OneOf, optional
 from hptune.study import _records
 from hptune.study._view import ViewSampler
 from hptune.study.strategies._base import Strategy, create_strategy
@@ -206,33 +206,25 @@ class CoarseToFineStrategy(Strategy):
     """
 
     name = "coarse-to-fine"
-    option_names = (
-        "coarse",
-        "coarse_share",
-        "n_coarse_trials",
-        "top_k",
-        "margin",
-        "boundary_tolerance",
-        "n_startup_trials",
-    )
+    option_rules = {
+        "coarse": OneOf(("sobol", "random")),
+        "coarse_share": Number(low=0, high=1),
+        "n_coarse_trials": Int(low=1),
+        "top_k": optional(Int(low=1)),
+        "margin": Number(low=0),
+        "boundary_tolerance": Number(low=0, high=0.5),
+        "n_startup_trials": Int(low=0),
+    }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.coarse = options.get("coarse", "sobol")
-        if self.coarse not in ("sobol", "random"):
-            raise ConfigError(
-                f"strategy 'coarse-to-fine': coarse must be 'sobol' or 'random', got {self.coarse!r}."
-            )
-        self.coarse_share = _fraction("coarse_share", options.get("coarse_share", 0.4), 0.0, 1.0)
-        self.margin = _fraction("margin", options.get("margin", 0.5), 0.0, math.inf)
-        self.tolerance = _fraction(
-            "boundary_tolerance", options.get("boundary_tolerance", 0.03), 0.0, 0.5
-        )
-        self.n_coarse_trials = _positive("n_coarse_trials", options.get("n_coarse_trials", 20))
-        self.top_k = options.get("top_k")
-        if self.top_k is not None:
-            _positive("top_k", self.top_k)
-        self.n_startup_trials = _positive("n_startup_trials", options.get("n_startup_trials", 4), 0)
+        self.coarse = self.option("coarse", "sobol")
+        self.coarse_share = float(self.option("coarse_share", 0.4))
+        self.margin = float(self.option("margin", 0.5))
+        self.tolerance = float(self.option("boundary_tolerance", 0.03))
+        self.n_coarse_trials = self.option("n_coarse_trials", 20)
+        self.top_k = self.option("top_k", None)
+        self.n_startup_trials = self.option("n_startup_trials", 4)
         self._plan: dict[str, Any] | None = None
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
@@ -306,19 +298,3 @@ class CoarseToFineStrategy(Strategy):
         for note in notes:
             warnings.warn(note, RangeBoundaryWarning, stacklevel=4)
         return notes
-
-
-def _fraction(key: str, value: Any, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ConfigError(
-            f"strategy 'coarse-to-fine': {key} must be a number in [{low}, {high}], got {value!r}."
-        )
-    return float(value)
-
-
-def _positive(key: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"strategy 'coarse-to-fine': {key} must be an int >= {minimum}, got {value!r}."
-        )
-    return value

@@ -7,6 +7,7 @@ import warnings
 import optuna
 from optuna.samplers import BaseSampler
 
+from hptune._checks import Bool, Int
 from hptune.study import _records
 from hptune.study.strategies._base import Strategy, _require
 
@@ -20,7 +21,7 @@ class GPStrategy(Strategy):
     """
 
     name = "gp"
-    option_names = ("n_startup_trials", "deterministic_objective")
+    option_rules = {"n_startup_trials": Int(low=0), "deterministic_objective": Bool()}
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
         _require("scipy", self.name)

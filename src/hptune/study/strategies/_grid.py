@@ -10,6 +10,7 @@ import optuna
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
 
+from hptune._checks import Bool, Int, optional
 from hptune.study import _budget, _records
 from hptune.study.strategies._base import Strategy
 
@@ -42,7 +43,7 @@ class GridStrategy(Strategy):
     """
 
     name = "grid"
-    option_names = ("n_points", "shuffle")
+    option_rules = {"n_points": optional(Int(low=1)), "shuffle": Bool()}
     queue_only = True
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
@@ -52,8 +53,8 @@ class GridStrategy(Strategy):
         )
 
     def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:
-        points = space.grid(self.options.get("n_points"))
-        if self.options.get("shuffle", True):
+        points = space.grid(self.option("n_points", None))
+        if self.option("shuffle", True):
             random.Random(seed).shuffle(points)
         held = {_budget.grid_point(t) for t in study.get_trials(deepcopy=False) if _budget.holds(t)}
         n_new = 0

@@ -7,6 +7,7 @@ import warnings
 import optuna
 from optuna.samplers import BaseSampler
 
+from hptune._checks import Bool
 from hptune.study import _records
 from hptune.study.strategies._base import Strategy
 
@@ -20,7 +21,7 @@ class SobolStrategy(Strategy):
     """
 
     name = "sobol"
-    option_names = ("scramble",)
+    option_rules = {"scramble": Bool()}
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
         # The QMC sequence is indexed through the storage, so its own seed must be the study
@@ -32,7 +33,7 @@ class SobolStrategy(Strategy):
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.samplers.QMCSampler(
                 qmc_type="sobol",
-                scramble=bool(self.options.get("scramble", True)),
+                scramble=self.option("scramble", True),
                 seed=seed,
                 independent_sampler=fallback,
                 warn_asynchronous_seeding=False,

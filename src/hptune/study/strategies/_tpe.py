@@ -8,8 +8,9 @@ import warnings
 import optuna
 from optuna.samplers import BaseSampler
 
+from hptune._checks import Int
 from hptune.study import _records
-from hptune.study.strategies._base import Strategy, _check_int
+from hptune.study.strategies._base import Strategy
 
 
 class TPEStrategy(Strategy):
@@ -21,17 +22,13 @@ class TPEStrategy(Strategy):
     """
 
     name = "tpe"
-    option_names = ("n_startup_trials", "n_ei_candidates")
+    option_rules = {"n_startup_trials": Int(low=0), "n_ei_candidates": Int(low=1)}
 
     def create_sampler(self, seed: int, n_existing_trials: int) -> BaseSampler:
         return tpe_sampler(
             _records.derive_sampler_seed(seed, n_existing_trials),
-            n_startup_trials=_check_int(
-                self.name, "n_startup_trials", self.options.get("n_startup_trials", 10), 0
-            ),
-            n_ei_candidates=_check_int(
-                self.name, "n_ei_candidates", self.options.get("n_ei_candidates", 24), 1
-            ),
+            n_startup_trials=self.option("n_startup_trials", 10),
+            n_ei_candidates=self.option("n_ei_candidates", 24),
         )
 
 
