@@ -26,7 +26,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import FailureKind
-from hptune.study import _records
+from hptune.study import _optuna, _records
 from hptune.study._liveness import RETRY_OF
 
 #: Failures of trials that never had a fair run; they do not use up the budget, and a
@@ -73,20 +73,20 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
     counted and no lower-numbered copy waits: two drivers popping copies at once keep the
     lower-numbered one, and a copy popped later finds it held.
     """
-    storage = ostudy._storage  # as optuna.Trial does; the calls below are public API
+    storage = _optuna.storage(ostudy)
     for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         try:
-            if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+            if not storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.RUNNING):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another driver ran it already
         # A retry repeats a failed trial on purpose (liveness enqueues it once).
         holder = _holder(ostudy, trial) if unique and RETRY_OF not in trial.user_attrs else None
         if holder is None:
-            return trial._trial_id
+            return _optuna.trial_id(trial)
         reason = f"duplicate: grid point of trial {holder}"
-        _records.write_failure(storage, trial._trial_id, FailureKind.DUPLICATE, reason)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        _records.write_failure(storage, _optuna.trial_id(trial), FailureKind.DUPLICATE, reason)
+        storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
     return None
 
 
@@ -107,4 +107,4 @@ def _holder(ostudy: optuna.Study, popped: FrozenTrial) -> int | None:
 
 def put_back(ostudy: optuna.Study, trial_id: int) -> None:
     """Return a trial this driver started but must not run to the queue (see step 2)."""
-    ostudy._storage.set_trial_state_values(trial_id, TrialState.WAITING)
+    _optuna.storage(ostudy).set_trial_state_values(trial_id, TrialState.WAITING)

@@ -39,7 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.space import Space
-from hptune.study import _budget, _records
+from hptune.study import _budget, _optuna, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
@@ -240,11 +240,12 @@ class Driver:
         if trial_id is None and self.queue_only:
             return None
         if trial_id is None:
-            trial_id = self.ostudy._storage.create_new_trial(self.ostudy._study_id)
+            trial_id = _optuna.new_trial(self.ostudy)
             if self.on_first_new_trial is not None:  # one storage read, once
-                self.on_first_new_trial(self.ostudy._storage.get_trial_number_from_id(trial_id))
+                storage = _optuna.storage(self.ostudy)
+                self.on_first_new_trial(storage.get_trial_number_from_id(trial_id))
                 self.on_first_new_trial = None
-        otrial = optuna.Trial(self.ostudy, trial_id)
+        otrial = _optuna.live_trial(self.ostudy, trial_id)
         total = self.limits.max_total_trials
         if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:
             _budget.put_back(self.ostudy, trial_id)
@@ -292,7 +293,7 @@ class Driver:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
-        self.liveness.release(otrial._trial_id)
+        self.liveness.release(_optuna.trial_id(otrial))
         try:
             frozen = self._tell_optuna(otrial, outcome)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
@@ -319,7 +320,7 @@ class Driver:
 
     def _finished_elsewhere(self, otrial: optuna.Trial) -> bool:
         """Whether another driver finished (reaped) this trial; warns when it did."""
-        frozen = self.ostudy._storage.get_trial(otrial._trial_id)
+        frozen = _optuna.storage(self.ostudy).get_trial(_optuna.trial_id(otrial))
         if not frozen.state.is_finished():
             return False
         logger.warning(
@@ -334,7 +335,9 @@ class Driver:
     def _fail(
         self, otrial: optuna.Trial, kind: FailureKind, reason: str, traceback: str | None = None
     ) -> FrozenTrial:
-        _records.write_failure(self.ostudy._storage, otrial._trial_id, kind, reason, traceback)
+        _records.write_failure(
+            _optuna.storage(self.ostudy), _optuna.trial_id(otrial), kind, reason, traceback
+        )
         return self.ostudy.tell(otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
@@ -344,7 +347,7 @@ class Driver:
             self._tell(outcome)
         for number in list(self.running):
             otrial = self.running.pop(number)
-            self.liveness.release(otrial._trial_id)
+            self.liveness.release(_optuna.trial_id(otrial))
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
                 self._fail(otrial, FailureKind.INTERRUPTED, "interrupted")
 

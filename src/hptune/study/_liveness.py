@@ -45,7 +45,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import FailureKind
-from hptune.study import _records
+from hptune.study import _optuna, _records
 
 logger = logging.getLogger("hptune.study")
 
@@ -88,7 +88,7 @@ class Liveness:
         max_retries: int = 0,
     ) -> None:
         self.ostudy = ostudy
-        self.storage = ostudy._storage  # Optuna's own Trial uses it the same way
+        self.storage = _optuna.storage(ostudy)
         self.driver_id = driver_id
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period
@@ -189,8 +189,8 @@ class Liveness:
 
     def _fail(self, trial: FrozenTrial, reason: str) -> bool:
         try:
-            _records.write_failure(self.storage, trial._trial_id, FailureKind.STALE, reason)
-            return self.storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            _records.write_failure(self.storage, _optuna.trial_id(trial), FailureKind.STALE, reason)
+            return self.storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # another driver reaped it first, or its driver came back
 

@@ -32,7 +32,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune.execution.base import FailureKind
-from hptune.study import _records
+from hptune.study import _optuna, _records
 
 #: Failures the sampler must learn from: the region they came from is bad.
 PENALIZED = frozenset({FailureKind.DIVERGED})
@@ -55,6 +55,7 @@ class StudyView:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._hptune_study, name)
 
+    # Optuna's samplers and pruners list trials through this private method (see _optuna).
     def _get_trials(
         self,
         deepcopy: bool = True,
@@ -165,7 +166,7 @@ def _as_complete(trial: FrozenTrial, value: float) -> FrozenTrial:
         user_attrs=trial.user_attrs,
         system_attrs=trial.system_attrs,
         intermediate_values=trial.intermediate_values,
-        trial_id=trial._trial_id,
+        trial_id=_optuna.trial_id(trial),
     )
 
 

@@ -47,6 +47,7 @@ import optuna
 
 from hptune._checks import Int, check, optional
 from hptune.exceptions import ConfigError
+from hptune.study import _optuna
 
 #: ``factory(epochs, **options) -> optuna pruner``; ``epochs`` may be None (unknown budget).
 PrunerFactory = Callable[..., optuna.pruners.BasePruner]
@@ -155,12 +156,13 @@ class SeededHyperbandPruner(optuna.pruners.HyperbandPruner):
         """Assign brackets from ``seed`` (and the trial number) from now on."""
         self.bracket_key = f"seed-{seed}"
 
+    # Overrides Optuna's private bracket hook (see _optuna.hyperband_bracket).
     def _get_bracket_id(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
         if self.bracket_key is None:
-            return super()._get_bracket_id(study, trial)
+            return _optuna.hyperband_bracket(self, study, trial)
         # Optuna's hash reads only ``study.study_name``; hand it the seed's key instead.
         keyed = types.SimpleNamespace(study_name=self.bracket_key)
-        return super()._get_bracket_id(keyed, trial)  # type: ignore[arg-type]
+        return _optuna.hyperband_bracket(self, keyed, trial)
 
 
 def seed_pruner(pruner: optuna.pruners.BasePruner, seed: int) -> None:

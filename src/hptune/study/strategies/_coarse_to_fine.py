@@ -46,7 +46,7 @@ from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from hptune._checks import Int, Number, OneOf, optional
-from hptune.study import _records
+from hptune.study import _optuna, _records
 from hptune.study._view import ViewSampler
 from hptune.study.strategies._base import Strategy, create_strategy
 from hptune.study.strategies._tpe import tpe_sampler
@@ -101,7 +101,7 @@ class _BoxSampler(ViewSampler):
         shown = []
         for trial in trials:
             narrowed = {n: d for n, d in self.box.items() if n in trial.params}
-            if all(d._contains(d.to_internal_repr(trial.params[n])) for n, d in narrowed.items()):
+            if all(_optuna.contains(d, trial.params[n]) for n, d in narrowed.items()):
                 if narrowed:
                     trial = copy.copy(trial)
                     trial.distributions = {**trial.distributions, **narrowed}

@@ -1,0 +1,78 @@
+"""Optuna's private names that hptune relies on, in one place, each with why the public API
+does not serve. pyproject.toml bounds Optuna to the major version these were checked
+against; a new major version is taken only after this module is checked again.
+
+One more use cannot be a function here: :class:`hptune.study._view.StudyView` defines
+``_get_trials``, because Optuna's samplers and pruners list a study's trials through that
+private method, and the view must answer it to show them an edited history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
+
+
+def storage(study: optuna.Study) -> BaseStorage:
+    """The storage a study lives in (``Study._storage``).
+
+    Why: hptune must create a trial without sampling it (the shared budget is checked in
+    between), pop a WAITING trial race-free with ``set_trial_state_values``, and write
+    attributes and states of trials it does not hold an ``optuna.Trial`` for (heartbeats,
+    a peer's stale trial, a duplicate grid point). ``Study`` exposes no storage; its own
+    ``Trial`` reaches the storage the same way.
+    """
+    return study._storage
+
+
+def new_trial(study: optuna.Study) -> int:
+    """Create a RUNNING trial and return its id, without sampling anything (the storage
+    call ``Study.ask`` makes, without its sampling and without popping queued trials).
+
+    Why: ``Study.ask`` pops a WAITING trial when there is one and samples at once; the
+    driver needs the two steps apart (``_budget.pop_waiting``, then the budget check, then
+    sampling). Uses ``Study._study_id``, the key of every storage call about a study.
+    """
+    return storage(study).create_new_trial(study._study_id)
+
+
+def trial_id(trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:
+    """A trial's storage id (``_trial_id``).
+
+    Why: storage calls are keyed by trial id, and neither ``FrozenTrial`` nor ``Trial``
+    has it public (only ``number``, which the storage maps the other way).
+    """
+    return trial._trial_id
+
+
+def live_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The ``optuna.Trial`` for a trial created by :func:`new_trial` or popped from the
+    queue, so the space can sample it and the pruner judge its reports.
+
+    Why: ``optuna.Trial`` is public, but its constructor is documented as not for users;
+    ``Study.ask`` would create or pop the trial itself (see :func:`new_trial`).
+    """
+    return optuna.Trial(study, trial_id)
+
+
+def contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` lies in ``dist`` (``BaseDistribution._contains``).
+
+    Why: Optuna has no public membership test; coarse-to-fine needs one to show its fine
+    sampler only the trials inside the narrowed box.
+    """
+    return dist._contains(dist.to_internal_repr(value))
+
+
+def hyperband_bracket(
+    pruner: optuna.pruners.HyperbandPruner, study: Any, trial: optuna.trial.FrozenTrial
+) -> int:
+    """Optuna's bracket of ``trial`` (``HyperbandPruner._get_bracket_id``).
+
+    Why: Optuna assigns brackets by a hash of the study's name, which a seeded hptune study
+    must replace by its seed (``pruners.SeededHyperbandPruner``); there is no public hook.
+    """
+    return optuna.pruners.HyperbandPruner._get_bracket_id(pruner, study, trial)
