@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import re
 
 import pytest
@@ -330,13 +329,14 @@ def test_backward_misuse_is_reported():
             window.backward(nn.functional.mse_loss(model(xb), yb), reduction="none")
 
 
-def test_train_epoch_needs_model_and_a_reducing_loss():
-    opt = _sgd(_model())
-    with pytest.raises(ConfigError, match="train_epoch needs the model"):
-        GradientAccumulator(opt, 2).train_epoch([], nn.MSELoss())
-    acc = GradientAccumulator(opt, 2, model=_model())
-    with pytest.raises(ConfigError, match="loss_fn.reduction must be 'mean' or 'sum', got 'none'"):
-        acc.train_epoch([], nn.MSELoss(reduction="none"))
+def test_seed_helper_refuses_a_loss_that_does_not_reduce():
+    model = _model()
+    with pytest.raises(
+        ConfigError, match="criterion.reduction must be 'mean' or 'sum', got 'none'"
+    ):
+        train_with_gradient_accumulation(
+            model, [], nn.MSELoss(reduction="none"), _sgd(model), "cpu", 2
+        )
 
 
 def test_clip_without_model_uses_optimizer_parameters():
@@ -349,23 +349,3 @@ def test_clip_without_model_uses_optimizer_parameters():
             window.backward(nn.functional.mse_loss(model(xb), yb))
     _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 10)], clip=0.01)))
     assert copy.deepcopy(acc.last_grad_norm) > 0.01
-
-
-def test_train_epoch_split_mode_and_autocast():
-    x, y = _data(10)
-    model = _model()
-    acc = GradientAccumulator(_sgd(model), 3, model=model)
-    # Loader batches are effective batches of 6 and 4, cut into 3 micro-batches each.
-    loss = acc.train_epoch(_batches(x, y, 6), nn.MSELoss(), split=True)
-    _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 6), (6, 10)])))
-    assert (acc.optimizer_steps, acc.samples_seen) == (2, 10)
-    assert math.isfinite(loss)
-
-    model32 = _model().float()
-    dtypes = []
-    model32.register_forward_hook(lambda mod, inp, out: dtypes.append(out.dtype))
-    acc32 = GradientAccumulator(_sgd(model32), 2, model=model32)
-    batches = [(xb.float(), yb.float()) for xb, yb in _batches(x, y, 5)]
-    acc32.train_epoch(batches, nn.MSELoss(), autocast_dtype=torch.bfloat16)
-    assert dtypes == [torch.bfloat16, torch.bfloat16]
-    assert all(p.dtype == torch.float32 for p in model32.parameters())

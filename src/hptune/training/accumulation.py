@@ -3,9 +3,9 @@
 Each micro-batch's loss is a mean over its own samples. Giving it the weight
 ``n_micro / n_window`` (its share of the window's samples) makes the accumulated gradient
 the gradient of the mean loss over the whole window — the gradient one batch of the same
-samples gives. Dividing by the number of micro-batches instead (the seed's ``loss /
-accumulation_steps``) is only right when every micro-batch has the same size, and dropping
-the short last window of an epoch loses its samples.
+samples gives. Dividing by the number of micro-batches instead (``loss /
+accumulation_steps``, a common shortcut) is only right when every micro-batch has the same
+size, and dropping the short last window of an epoch loses its samples.
 
 To know ``n_window`` before the first ``backward`` of a window, the accumulator reads the
 window from the loader first: :meth:`GradientAccumulator.windows` groups
@@ -289,59 +289,6 @@ class GradientAccumulator:
         if self.scheduler is not None:
             self.scheduler.step()
 
-    def train_epoch(
-        self,
-        loader: Iterable[Any],
-        loss_fn: Callable[[Any, Any], torch.Tensor],
-        *,
-        device: torch.device | str | None = None,
-        split: bool = False,
-        autocast_dtype: torch.dtype | None = None,
-    ) -> float:
-        """Train ``self.model`` for one epoch of ``(inputs, targets)`` batches.
-
-        Args:
-            loader: yields ``(inputs, targets)``.
-            loss_fn: ``loss_fn(outputs, targets)``; its ``reduction`` attribute, if any, must
-                be ``"mean"`` (default) or ``"sum"``.
-            device: where to move inputs and targets.
-            split: use :meth:`split_windows` (loader batches are effective batches) instead
-                of :meth:`windows` (loader batches are micro-batches).
-            autocast_dtype: run the forward pass under ``torch.autocast`` with this dtype.
-
-        Returns:
-            The mean training loss per sample over the epoch (NaN for an empty loader).
-        """
-        if self.model is None:
-            raise ConfigError("train_epoch needs the model: GradientAccumulator(..., model=model)")
-        reduction = getattr(loss_fn, "reduction", "mean")
-        if reduction not in ("mean", "sum"):
-            raise ConfigError(
-                f"loss_fn.reduction must be 'mean' or 'sum', got {reduction!r}; "
-                "reduce the loss inside loss_fn instead"
-            )
-        self.model.train()
-        total, count = 0.0, 0
-        windows = self.split_windows(loader) if split else self.windows(loader)
-        for window in windows:
-            for inputs, targets in window:
-                if device is not None:
-                    inputs, targets = inputs.to(device), targets.to(device)
-                n = batch_len(inputs)
-                with _autocast(inputs, autocast_dtype):
-                    loss = loss_fn(self.model(inputs), targets)
-                window.backward(loss, reduction=reduction)
-                total += loss.item() * (n if reduction == "mean" else 1)
-                count += n
-        return total / count if count else float("nan")
-
-
-def _autocast(inputs: Any, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    device_type = inputs.device.type if isinstance(inputs, torch.Tensor) else "cpu"
-    return torch.autocast(device_type=device_type, dtype=dtype)
-
 
 def train_with_gradient_accumulation(
     model: nn.Module,
@@ -351,7 +298,8 @@ def train_with_gradient_accumulation(
     device: torch.device | str | None,
     accumulation_steps: int,
 ) -> float:
-    """Train one epoch with gradient accumulation; the seed's helper, made exact.
+    """Train one epoch with gradient accumulation, each optimizer step exactly one batch of
+    the window's samples.
 
     Every ``accumulation_steps`` loader batches make one optimizer step whose gradient is
     exactly that of one batch of the same samples; the short last window is kept.
@@ -367,5 +315,22 @@ def train_with_gradient_accumulation(
         >>> data = [(torch.randn(4, 3), torch.randn(4, 1)) for _ in range(3)]
         >>> loss = train_with_gradient_accumulation(model, data, nn.MSELoss(), opt, "cpu", 2)
     """
+    reduction = getattr(criterion, "reduction", "mean")
+    if reduction not in ("mean", "sum"):
+        raise ConfigError(
+            f"criterion.reduction must be 'mean' or 'sum', got {reduction!r}; reduce the "
+            "loss inside criterion instead"
+        )
     accumulator = GradientAccumulator(optimizer, accumulation_steps, model=model)
-    return accumulator.train_epoch(train_loader, criterion, device=device)
+    model.train()
+    total, count = 0.0, 0
+    for window in accumulator.windows(train_loader):
+        for inputs, targets in window:
+            if device is not None:
+                inputs, targets = inputs.to(device), targets.to(device)
+            loss = criterion(model(inputs), targets)
+            window.backward(loss, reduction=reduction)
+            n = batch_len(inputs)
+            total += loss.item() * (n if reduction == "mean" else 1)
+            count += n
+    return total / count if count else float("nan")
