@@ -25,8 +25,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    # ``hptune.report(study, path)``: the report package (callable as write_report) loads
-    # on first use only, so ``import hptune`` never imports matplotlib.
+    # ``hptune.report`` (the report package) loads on first use only, so ``import hptune``
+    # never imports matplotlib.
     if name == "report":
         import importlib
 

@@ -256,9 +256,8 @@ def test_bad_arguments(curve_study, tmp_path):
         write_report(curve_study[0], tmp_path / "r.html", top_n=0)
 
 
-def test_package_is_callable_as_report(curve_study, tmp_path):
-    # hptune.report(study, path) must work even though hptune.report is also the package.
-    path = hptune.report(curve_study[0], tmp_path / "r.html", dpi=30)
+def test_the_report_package_is_reached_from_hptune(curve_study, tmp_path):
+    path = hptune.report.write_report(curve_study[0], tmp_path / "r.html", dpi=30)
     assert path.read_text().startswith("<!DOCTYPE html>")
 
 
