@@ -176,18 +176,17 @@ def test_metric_does_not_advance_the_clock_of_a_per_step_scheduler():
     assert noisy.last_metric == 9.0 and not noisy.needs_metric
 
 
-def test_seed_form_with_absolute_lrs_keeps_group_ratios():
+def test_absolute_lrs_keep_group_ratios_and_reach_the_target():
     _, opt = _two_group_sgd(lr=0.05, ratio=0.1)
-    sched = WarmupScheduler(opt, 4, 0.001, 0.1)  # the seed's (optimizer, epochs, initial, target)
+    sched = WarmupScheduler(opt, 4, initial_lr=0.001, target_lr=0.1)
     lrs = _lr_run(opt, sched, 6)
     expected = [0.001 + (0.1 - 0.001) * k / 4 for k in range(4)] + [0.1] * 3
     assert [lr[0] for lr in lrs] == pytest.approx(expected, rel=1e-12)
     assert [lr[1] for lr in lrs] == pytest.approx([e * 0.1 for e in expected], rel=1e-12)
-    assert lrs[-1][0] == 0.1  # reaches target_lr, unlike the seed's sketch
-
-    _, opt2 = _two_group_sgd(lr=0.05, ratio=0.1)
-    keyword = WarmupScheduler(opt2, 4, initial_lr=0.001, target_lr=0.1)
-    assert _lr_run(opt2, keyword, 6) == lrs
+    assert lrs[-1][0] == 0.1  # reaches target_lr after warmup_steps steps
+    # A number in place of the scheduler is refused (the LRs are keywords).
+    with pytest.raises(ConfigError, match=re.escape("after must be an LR scheduler")):
+        WarmupScheduler(opt, 4, 0.001)
 
 
 # --- state_dict round trips with real training ---------------------------------------------
@@ -462,7 +461,7 @@ def test_warmup_scheduler_argument_errors():
     with pytest.raises(ConfigError, match=re.escape("target_lr=0.5 differs from the LR 0.1")):
         WarmupScheduler(opt, 3, after=tls.StepLR(opt, 2), target_lr=0.5)
     with pytest.raises(ConfigError, match=re.escape("initial_lr must lie in [0, target LR 0.1]")):
-        WarmupScheduler(opt, 3, 0.2, 0.1)
+        WarmupScheduler(opt, 3, initial_lr=0.2, target_lr=0.1)
     inner = WarmupScheduler(opt, 3)  # sets the LR to 0: build it last
     with pytest.raises(ConfigError, match=re.escape("warmups do not nest")):
         WarmupScheduler(opt, 2, after=inner)

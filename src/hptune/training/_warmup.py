@@ -75,11 +75,11 @@ class WarmupScheduler:
     overwritten: once warmup is over this class never writes the LR again, and a plain
     ``step()`` does not touch a plateau scheduler at all (it moves only at evaluations).
 
-    Seed-compatible form: ``WarmupScheduler(optimizer, warmup_steps, initial_lr,
-    target_lr)`` with absolute LRs. ``target_lr`` is the post-warmup LR of the first
+    Absolute LRs instead of factors: ``WarmupScheduler(optimizer, warmup_steps,
+    initial_lr=..., target_lr=...)``. ``target_lr`` is the post-warmup LR of the first
     parameter group; every other group keeps its LR ratio to the first. ``initial_lr`` is
-    the first group's LR at step 0 (``start_factor = initial_lr / target_lr``). Unlike the
-    seed's sketch, the LR does reach ``target_lr`` after ``warmup_steps`` steps.
+    the first group's LR at step 0 (``start_factor = initial_lr / target_lr``); the LR
+    reaches ``target_lr`` after ``warmup_steps`` steps.
 
     Args:
         optimizer: The optimizer whose parameter groups get the LR.
@@ -90,7 +90,7 @@ class WarmupScheduler:
             0.0 the first optimizer step runs at LR 0 (Adam still gathers its moment
             estimates there); pass e.g. 0.01 to move the weights from the first step.
         initial_lr: Absolute LR of the first group at step 0, instead of ``start_factor``.
-        target_lr: Absolute post-warmup LR of the first group (seed form). With ``after``
+        target_lr: Absolute post-warmup LR of the first group. With ``after``
             given it must equal that group's current LR, which ``after`` starts from.
 
     Example:
@@ -116,10 +116,6 @@ class WarmupScheduler:
         initial_lr: float | None = None,
         target_lr: float | None = None,
     ) -> None:
-        if isinstance(after, numbers.Real) and not isinstance(after, bool):
-            after, start_factor, initial_lr, target_lr = _seed_form(
-                after, start_factor, initial_lr, target_lr
-            )
         _check_optimizer(optimizer)
         check_warmup_steps(warmup_steps)
         _check_after(after, optimizer)
@@ -215,20 +211,6 @@ class WarmupScheduler:
 
     def _group_lrs(self) -> list[float]:
         return [float(group["lr"]) for group in self.optimizer.param_groups]
-
-
-def _seed_form(
-    initial: float, start_factor: float, initial_lr: float | None, target_lr: float | None
-) -> tuple[None, float, float, float | None]:
-    """Map the seed's positional ``(optimizer, steps, initial_lr, target_lr)`` call."""
-    if initial_lr is not None:
-        raise ConfigError(
-            f"WarmupScheduler got initial_lr twice: positionally ({initial!r}) and as "
-            f"initial_lr={initial_lr!r}. Pass it once."
-        )
-    if target_lr is None and start_factor != 0.0:
-        target_lr = start_factor  # the seed's fourth positional argument
-    return None, 0.0, float(initial), target_lr
 
 
 def _check_optimizer(optimizer: Any) -> None:
