@@ -1,7 +1,8 @@
-"""The seed article's ``grid_search`` and ``random_search``, kept in call shape and result
-but run on the engine: every trial is a recorded, seeded trial of a real study.
+"""``grid_search`` and ``random_search``: the two helpers many tutorials write by hand,
+with their usual call shape and result (``[{"params", "score"}]``, best first), run on the
+engine: every trial is a recorded, seeded trial of a real study.
 
-Differences from the seed's code, on purpose:
+What they do that a hand-written loop usually does not:
 
 * Trials are stored (default ``sqlite:///hptune.db`` in the working directory, like
   :func:`~hptune.study.create_study`; ``storage=None`` keeps them in memory) under ``name``
@@ -58,7 +59,7 @@ def grid_search(
         train_fn: ``train_fn(**params) -> score``.
         storage: Where the study is stored (None: in memory).
         name: The study name.
-        direction: ``"maximize"`` (the seed's, default) or ``"minimize"``.
+        direction: ``"maximize"`` (default: the score is an accuracy) or ``"minimize"``.
         n_workers: Trials at once (worker processes when > 1; ``train_fn`` must then be
             importable by them).
 
@@ -119,7 +120,7 @@ def random_search(
     Args:
         param_ranges: ``{name: range}`` where a range is an hptune dimension
             (``loguniform(1e-4, 1e-2)``, ``choice(...)``), its string form, or a pair
-            ``(low, high)`` / ``[low, high]`` as in the seed: both bounds ints means
+            ``(low, high)`` / ``[low, high]``: both bounds ints means
             ``randint(low, high)`` (inclusive), otherwise ``uniform(low, high)``. A pair is a
             range here, never a choice of two values: write ``choice(a, b)`` for that.
         n_iter: Trials to run.

@@ -84,7 +84,8 @@ def plan_batch(effective_batch_size: int, max_micro_batch: int | None = None) ->
 class DynamicBatchSizer:
     """Grow the batch size during training, with a learning-rate policy.
 
-    The seed's class, with a schedule and an LR rule. On growth from ``b`` to ``b'`` the LR
+    The batch grows on a schedule (every few epochs, or on a plateau of the watched
+    metric) up to ``max_batch_size``. On growth from ``b`` to ``b'`` the LR
     of every parameter group is multiplied by ``1`` (``"keep"``), ``b'/b`` (``"linear"``, the
     linear scaling rule of Goyal et al. 2017, arXiv 1706.02677) or ``sqrt(b'/b)`` (``"sqrt"``,
     Krizhevsky 2014, arXiv 1404.5997; Hoffer et al. 2017, arXiv 1705.08741), so the ratios

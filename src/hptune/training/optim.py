@@ -13,8 +13,8 @@ Built in:
   added to the gradient before the adaptive scaling ("coupled").
 - ``adamw`` (Loshchilov & Hutter 2017, arXiv 1711.05101): ``weight_decay`` is decoupled,
   ``p -= lr * weight_decay * p`` beside the Adam step. Prefer it when tuning decay.
-- ``sgd``: momentum defaults to 0.9 (the seed's choice; torch's own default is 0); pass
-  ``momentum=0`` for plain SGD. ``weight_decay`` is L2, which for SGD equals decoupled decay
+- ``sgd``: momentum defaults to 0.9 (the value most SGD recipes use; torch's own default
+  is 0); pass ``momentum=0`` for plain SGD. ``weight_decay`` is L2, which for SGD equals decoupled decay
   scaled by the LR.
 - ``sgd_nesterov`` (alias ``nesterov``): SGD with ``nesterov=True``, momentum 0.9
   (Sutskever et al. 2013).

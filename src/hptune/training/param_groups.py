@@ -278,7 +278,8 @@ def _name_components(module_name: str) -> set[str]:
 
 
 def _layer_key_matcher(key: Any, where: str) -> Matcher:
-    """Seed-style keys: types and globs as in param_groups, plus bare words (see below)."""
+    """Keys of :func:`apply_weight_decay_by_layer`: types and globs as in param_groups, plus
+    bare words (see there)."""
     if not isinstance(key, str) or _GLOB_CHARS.search(key) or "." in key:
         return _key_matcher(key, where)
     word = key.lower()
@@ -295,16 +296,16 @@ def apply_weight_decay_by_layer(
     default: float = 0.0,
     no_decay: NoDecay = "auto",
 ) -> list[dict[str, Any]]:
-    """The seed's per-layer weight decay, fixed: merged groups, sound matching, no norm decay.
+    """Weight decay per kind of layer: merged groups, whole-word matching, no norm decay.
 
     Keys are tried in order, first match wins. A layer type or a string with a glob
     character or a dot matches as in :func:`param_groups`. A bare word (``"conv"``) matches
     a parameter whose owning layer's *kind* is that word (class name, lower case, without a
     dimension suffix: ``Conv2d`` -> ``conv``, ``Linear`` -> ``linear``) or whose module path
     has that word as a whole component, trailing digits ignored (``"conv"`` matches
-    ``features.conv1`` but not ``conv_proj`` or ``deconv``). The seed matched substrings of
-    the parameter name, so ``'linear'`` missed a layer named ``fc`` and ``'conv'`` caught
-    ``deconv``. Unmatched parameters get ``default`` (the seed's 0.0); biases, 1-D tensors
+    ``features.conv1`` but not ``conv_proj`` or ``deconv``): matching substrings of the
+    parameter name instead would miss a ``Linear`` named ``fc`` for ``'linear'`` and catch
+    ``deconv`` for ``'conv'``. Unmatched parameters get ``default`` (0.0); biases, 1-D tensors
     and norm layers get none unless ``no_decay`` says otherwise.
 
     Args:

@@ -1,8 +1,8 @@
 """Coarse-to-fine search: look everywhere a little, then look closely where it was good.
 
 The procedure practitioners use by hand (Bengio 2012, "Practical recommendations for
-gradient-based training of deep architectures", arXiv 1206.5533, sec. 3.3; and the seed
-article's advice), made automatic and recorded:
+gradient-based training of deep architectures", arXiv 1206.5533, sec. 3.3), made
+automatic and recorded:
 
 1. **Coarse stage**: ``coarse_share`` of the trial budget (default 40%) spread over the whole
    space by scrambled Sobol points (or random draws).
