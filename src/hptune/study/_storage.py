@@ -78,30 +78,41 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None, *, create: b
 
 
 #: Attempts at opening a database whose tables another process is creating at that moment.
-_SCHEMA_ATTEMPTS = 5
+_SCHEMA_ATTEMPTS = 10
 
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage for ``url``, surviving a race on a fresh database.
 
-    Optuna creates its tables when it first opens a database; several drivers started at
-    once on an empty PostgreSQL database (hptune's "start it on every machine") collide
-    there with "duplicate key value violates unique constraint" or "relation already
-    exists" (Optuna issue 1092, whose advice is to create the schema first by hand). The
-    loser simply opens it again: by then the tables exist.
+    Optuna creates its tables when it first opens a database; several processes opening an
+    empty database at once (drivers started together on every machine, or a reader such as
+    ``hptune status`` while a run creates its file) collide there: PostgreSQL says
+    "duplicate key value violates unique constraint" or "relation already exists" (Optuna
+    issue 1092, whose advice is to create the schema first by hand), SQLite "table ...
+    already exists" or "database is locked". The loser simply opens it again: by then the
+    tables exist.
     """
-    import sqlalchemy.exc
-
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:
             return optuna.storages.RDBStorage(url)
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as exc:
-            if attempt == _SCHEMA_ATTEMPTS - 1:
-                raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
-            time.sleep(0.2 * (attempt + 1) * (1 + random.random()))
         except Exception as exc:  # SQLAlchemy, a missing driver, an incompatible schema
-            raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+            if not _schema_race(exc) or attempt == _SCHEMA_ATTEMPTS - 1:
+                raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+            time.sleep(0.1 * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """Whether opening a database failed because another process was creating its tables."""
+    import sqlalchemy.exc
+
+    if isinstance(exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
+        return True  # PostgreSQL: a table or a type created twice
+    if isinstance(exc, sqlalchemy.exc.OperationalError):
+        # SQLite reports both as OperationalError; the driver's message is all it gives.
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        return "already exists" in text or "database is locked" in text
+    return False
 
 
 def check_sqlite_file(url: str, *, create: bool) -> None:
