@@ -93,3 +93,14 @@ def out_of_memory(config, trial):
 def unpicklable_attr(config, trial):
     trial.set_attr("lock", __import__("threading").Lock())
     return 1.0
+
+
+def unseeded(config, trial):
+    """Draws from every global generator without touching ``trial.seed``, and sums enough
+    numbers that the thread count could show in the last bits."""
+    import random
+
+    import numpy as np
+
+    noise = torch.randn(200_000, dtype=torch.float32).sum().item()
+    return noise + random.random() + float(np.random.rand()) + config["x"]

@@ -302,6 +302,9 @@ def show(
         out.print(f"curve: {curve}")
     if r.attrs:
         out.print("attrs: " + ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r.attrs.items())))
+    if r.runtime:
+        runtime = ", ".join(f"{k}={v}" for k, v in r.runtime.items())
+        out.print(f"runtime: {runtime}", markup=False)
     if r.env:
         out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items()), markup=False)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hptune.exceptions import ConfigError, one_line
+from hptune.execution._environment import apply_environment
 from hptune.execution.base import (
     FailureKind,
     ObjectiveRef,
@@ -56,10 +57,13 @@ def failure_kind(exc: BaseException) -> FailureKind:
 
 
 def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> TrialOutcome:
-    """Run the objective of ``job``; never raises for the objective's own errors.
+    """Run the objective of ``job`` in the trial's environment (threads, seeded global
+    generators: :func:`~hptune.execution._environment.apply_environment`); never raises
+    for the objective's own errors.
 
     ``KeyboardInterrupt`` and ``SystemExit`` propagate: they stop the runner, not the trial.
     """
+    runtime = apply_environment(job.seed, job.threads).to_dict()
     start = time.perf_counter()
     trial = Trial(job.number, job.config, job.seed, reporter)
 
@@ -71,6 +75,7 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
             last_step=trial.last_step,
             worker=worker,
             attrs=dict(trial.attrs),
+            runtime=runtime,
             **kw,
         )
 

@@ -26,13 +26,18 @@ ObjectiveRef = Callable[..., float] | str
 
 @dataclasses.dataclass(frozen=True)
 class TrialJob:
-    """One trial for an executor to run."""
+    """One trial for an executor to run.
+
+    ``threads`` is the number of torch threads to run it with; None keeps the number the
+    executor's process was set up with (a rerun passes the number the trial recorded).
+    """
 
     number: int
     config: dict[str, Any]
     seed: int
     objective: ObjectiveRef
     timeout_s: float | None = None
+    threads: int | None = None
 
 
 class OutcomeState(str, enum.Enum):
@@ -69,7 +74,8 @@ class TrialOutcome:
     study's decisions), a one-line ``reason`` (for people: ``"ValueError: bad input"``,
     ``"worker killed by signal 9 (SIGKILL)"``, ``"timed out after 30 s"``) and the full
     ``traceback`` where one exists. ``attrs`` holds what the objective recorded with
-    ``trial.set_attr``.
+    ``trial.set_attr``; ``runtime`` what its environment was set to (threads, seed of the
+    global generators; see ``execution/_environment.py``), None when it never started.
     """
 
     number: int
@@ -82,6 +88,7 @@ class TrialOutcome:
     last_step: int | None = None
     worker: str | None = None
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    runtime: dict[str, Any] | None = None
 
     def settled(self) -> TrialOutcome:
         """This outcome as a study records it: a COMPLETE value that is not a finite number

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
@@ -232,6 +233,8 @@ class RayExecutor(Executor):
             raise HptuneError("RayExecutor.submit: call start(on_report) first.")
         if job.number in self._running:
             raise HptuneError(f"RayExecutor.submit: trial {job.number} is already running.")
+        if job.threads is None:  # as many torch threads as the CPUs the task asked for
+            job = dataclasses.replace(job, threads=max(1, int(self._num_cpus)))
         payload = _pickle_job(self._ray, job)
         self._running[job.number] = _Running(
             job, self._remote.remote(job.number, payload, self._broker)

@@ -112,7 +112,10 @@ def rerun(study: Study, number: int) -> RerunResult:
         reported[step] = value
         return pruned_at is not None and step >= pruned_at
 
-    job = TrialJob(number, record.config, record.seed, make_objective(spec))
+    # The threads the trial ran with (a float sum's last bits depend on them); trials
+    # recorded before runtimes were keep this process's.
+    threads = (record.runtime or {}).get("threads")
+    job = TrialJob(number, record.config, record.seed, make_objective(spec), threads=threads)
     outcome = run_job(job, reporter, worker="rerun").settled()  # as the driver records it
     state, reason, new = outcome.state.name, outcome.reason, outcome.value
     if pruned_at is not None:

@@ -309,6 +309,9 @@ class Driver:
     def _tell_optuna(self, otrial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial:
         for key, value in outcome.attrs.items():
             otrial.set_user_attr(key, _jsonable(value))
+        if outcome.runtime is not None:
+            otrial.set_user_attr(_records.RUNTIME, outcome.runtime)
+        otrial.set_user_attr(_records.DURATION, outcome.duration_s)
         outcome = outcome.settled()
         if outcome.state is OutcomeState.PRUNED:
             return self.ostudy.tell(otrial, state=TrialState.PRUNED)

@@ -30,6 +30,11 @@ SEED = "hptune.seed"
 CONFIG = "hptune.config"
 CONFIG_HASH = "hptune.config_hash"
 ENV = "hptune.env"
+#: What the trial's environment was set to (threads, global seed; execution/_environment).
+RUNTIME = "hptune.runtime"
+#: Seconds the objective ran (or the worker ran it, for a trial its worker lost), without
+#: the time the trial waited for a worker to start.
+DURATION = "hptune.duration"
 STAGE = "hptune.stage"
 FAILURE = "hptune.failure_reason"
 #: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
@@ -201,6 +206,8 @@ class TrialRecord:
         config_hash: sha256 of the canonical JSON of ``config``.
         stage: The strategy stage that proposed it (``"tpe"``, ``"coarse"``, ``"fine"``...).
         env: Versions, host and git commit of the run that produced it.
+        runtime: What its environment was set to: torch ``threads``, the ``seed`` of the
+            global generators, ``deterministic`` (None for trials recorded before).
         attrs: What the objective recorded with ``trial.set_attr``.
 
     Example:
@@ -224,6 +231,7 @@ class TrialRecord:
     stage: str | None = None
     env: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+    runtime: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
 
 def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
@@ -233,7 +241,9 @@ def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
     object (``get_trials(deepcopy=False)``), which editing a record must never change.
     """
     ua = copy.deepcopy(frozen.user_attrs)
-    duration = _duration(frozen.datetime_start, frozen.datetime_complete)
+    duration = ua.get(DURATION)
+    if duration is None:  # recorded before DURATION was, or still running
+        duration = _duration(frozen.datetime_start, frozen.datetime_complete)
     state = _STATE_NAMES[frozen.state]
     return TrialRecord(
         number=frozen.number,
@@ -249,6 +259,7 @@ def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
         config_hash=ua.get(CONFIG_HASH),
         stage=ua.get(STAGE),
         env=ua.get(ENV),
+        runtime=ua.get(RUNTIME),
         attrs={k: v for k, v in ua.items() if not k.startswith("hptune.")},
     )
 
