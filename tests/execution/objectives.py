@@ -104,3 +104,18 @@ def unseeded(config, trial):
 
     noise = torch.randn(200_000, dtype=torch.float32).sum().item()
     return noise + random.random() + float(np.random.rand()) + config["x"]
+
+
+def flaky_worker_main(conn, env, threads, device, label, sys_path):
+    """A worker that dies while starting as many times as the file named by
+    ``HPTUNE_TEST_FLAKY`` still counts (one death per start), then starts for real."""
+    path = env["HPTUNE_TEST_FLAKY"]
+    with open(path) as f:
+        left = int(f.read() or 0)
+    if left > 0:
+        with open(path, "w") as f:
+            f.write(str(left - 1))
+        os._exit(3)
+    from hptune.execution._worker import worker_main
+
+    worker_main(conn, env, threads, device, label, sys_path)

@@ -414,7 +414,7 @@ def test_worker_that_cannot_start_is_an_error_not_a_crash_loop(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "HptuneError: worker 0 (pid" in err
-    assert "died while starting (worker exited with code 1)" in err
+    assert "died while starting, 3 times in a row (worker exited with code 1)" in err
 
 
 @pytest.mark.slow
@@ -480,3 +480,27 @@ def _dead_or_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"  # reparented: its reaper is not us
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_while_starting_is_started_again(tmp_path, monkeypatch):
+    from hptune.execution import process
+
+    monkeypatch.setattr(process, "worker_main", obj.flaky_worker_main)
+    flaky = tmp_path / "deaths"
+    flaky.write_text("2")  # the first two starts die, the third works
+    ex = ProcessExecutor(1, devices="cpu", worker_env={"HPTUNE_TEST_FLAKY": str(flaky)})
+    ex.start(Recorder())
+    try:
+        assert flaky.read_text() == "0"
+        (out,) = run_all(ex, [job(0, obj.double, x=2)]).values()
+        assert out.value == 4.0
+        # A trial kills its worker; the replacement dies while starting, and is replaced
+        # again: the study goes on, and the next trial runs.
+        flaky.write_text("1")
+        (died,) = run_all(ex, [job(1, obj.sigkill)]).values()
+        assert died.kind is FailureKind.WORKER_DIED
+        (out,) = run_all(ex, [job(2, obj.double, x=3)]).values()
+        assert out.value == 6.0 and flaky.read_text() == "0"
+    finally:
+        ex.shutdown()

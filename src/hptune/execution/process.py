@@ -56,6 +56,10 @@ from hptune.execution.base import (
 
 #: Seconds a worker gets to exit after SIGTERM (or after "stop") before SIGKILL.
 KILL_GRACE_S = 2.0
+#: Starts of one worker slot that may fail in a row (the process died before it said
+#: "ready": killed by the OOM killer while importing torch, say) before the pool gives up:
+#: a death that repeats is the environment's (a main module that fails to import), not luck.
+START_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +86,7 @@ class _Worker:
     eof: bool = False
     trials_run: int = 0
     job: TrialJob | None = None
+    payload: bytes | None = None  # the job's pickle, sent again if its worker dies booting
     started: float = 0.0
     deadline: float | None = None
     last_step: int | None = None
@@ -155,6 +160,7 @@ class ProcessExecutor(Executor):
         self._timeout_s = trial_timeout_s
         self._ctx = multiprocessing.get_context(start_method)
         self._workers: list[_Worker] = []
+        self._failed_starts: dict[int, int] = {}  # slot index -> starts failed in a row
         self._finished: list[TrialOutcome] = []
         self._closed = False
         # Kill the workers if the executor is dropped or the interpreter exits without
@@ -218,7 +224,7 @@ class ProcessExecutor(Executor):
                 f"submit(): all {self.capacity} workers are busy; call wait() for an outcome first."
             )
         worker = min(idle, key=lambda w: (w.eof, not w.ready))  # a ready one starts at once
-        worker.job, worker.last_step = job, None
+        worker.job, worker.payload, worker.last_step = job, payload, None
         worker.started = time.monotonic()
         if worker.ready:
             self._arm_timeout(worker)
@@ -298,6 +304,7 @@ class ProcessExecutor(Executor):
         kind = msg[0]
         if kind == proto.READY:
             w.ready, w.threads = True, msg[1]["threads"]
+            self._failed_starts.pop(w.slot.index, None)
             if w.job is not None:  # submitted while it was booting: its clock starts now
                 w.started = time.monotonic()
                 self._arm_timeout(w)
@@ -319,19 +326,40 @@ class ProcessExecutor(Executor):
             reason = f"worker killed by signal {-code} ({_signal_name(-code)})"
         else:
             reason = f"worker exited with code {code}"
+        if not w.ready:  # it never ran its job: not the trial's fault
+            failures = self._failed_starts.get(w.slot.index, 0) + 1
+            self._failed_starts[w.slot.index] = failures
+            if failures < START_ATTEMPTS and not self._closed:
+                self._restart(w)
+                return
+            if w.job is not None:
+                died = self._failed(w, FailureKind.WORKER_DIED, reason, time.monotonic())
+                self._finished.append(died)
+            _close(w)
+            self._workers.remove(w)
+            raise HptuneError(
+                f"{w.label} died while starting, {failures} times in a row ({reason}); its "
+                "error output above says why (often the main module, which spawn re-imports "
+                "in every worker, lacks an `if __name__ == '__main__':` guard or fails to "
+                "import)."
+            )
         if w.job is not None:
             died = self._failed(w, FailureKind.WORKER_DIED, reason, time.monotonic())
             self._finished.append(died)
             w.job = None
-        if not w.ready:  # not the trial's fault, and a replacement would die the same way
-            _close(w)
-            self._workers.remove(w)
-            raise HptuneError(
-                f"{w.label} died while starting ({reason}); its error output above says "
-                "why (often the main module, which spawn re-imports in every worker, lacks "
-                "an `if __name__ == '__main__':` guard or fails to import)."
-            )
         self._replace(w)
+
+    def _restart(self, w: _Worker) -> None:
+        """Start a fresh worker in the slot of one that died booting; its job, if any, goes
+        to the fresh worker (it never ran)."""
+        job, payload = w.job, w.payload
+        _close(w)
+        fresh = self._spawn(w.slot)
+        self._workers[self._workers.index(w)] = fresh
+        if job is not None:
+            fresh.job, fresh.payload, fresh.started = job, payload, time.monotonic()
+            with contextlib.suppress(OSError):
+                fresh.conn.send((proto.RUN, job.number, payload))
 
     def _expire_timeouts(self) -> None:
         now = time.monotonic()
