@@ -140,7 +140,8 @@ def test_of_two_copies_popped_at_once_the_lower_numbered_runs(tmp_path):
     # Another driver popped the second copy at the same moment and has not checked yet.
     storage.set_trial_state_values(second._trial_id, optuna.trial.TrialState.RUNNING)
     assert _budget.pop_waiting(ostudy, unique=True) == first._trial_id  # lower number: kept
-    assert _budget._holder(ostudy, storage.get_trial(second._trial_id)) == first.number
+    popped = storage.get_trial(second._trial_id)
+    assert _budget._holder(ostudy, popped, _budget.grid_point) == first.number
 
 
 def _small_points():

@@ -135,10 +135,15 @@ def run(
     timeout: Annotated[
         str | None, typer.Option(help="No new trial after this: 90s, 15m, 2h.")
     ] = None,
+    retries: Annotated[
+        int | None, typer.Option(help="Attempts after the first for an interrupted trial.")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Run the study a spec describes (continuing it if it exists) and print the best."""
     spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
+    if retries is not None:
+        spec = spec.replace(retries=retries)
     check_sqlite_file(spec.storage, create=True)
     _run(runner.prepare(spec), spec, json_out)
 
@@ -161,10 +166,15 @@ def resume(
     name: Name,
     storage: Storage = STORAGE_DEFAULT,
     workers: Annotated[int | None, typer.Option(help="Trials at once.")] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option(help="Attempts after the first for an interrupted or stale trial [1]."),
+    ] = None,
     json_out: Json = False,
 ) -> None:
-    """Continue a study with the spec it was run from until its budget is spent."""
-    study, spec = runner.prepare_resume(name, storage, workers=workers)
+    """Continue a study with the spec it was run from until its budget is spent, running
+    its interrupted and stale trials again (same config and seed)."""
+    study, spec = runner.prepare_resume(name, storage, workers=workers, retries=retries)
     _run(study, spec, json_out)
 
 

@@ -116,13 +116,20 @@ def prepare(spec: StudySpec) -> Study:
     return open_study(spec)
 
 
+#: Attempts a resumed run gives an interrupted or stale trial unless told otherwise: resuming
+#: means finishing what was cut short.
+RESUME_RETRIES = 1
+
+
 def prepare_resume(
-    name: str, storage: str, *, workers: int | None = None
+    name: str, storage: str, *, workers: int | None = None, retries: int | None = None
 ) -> tuple[Study, StudySpec]:
-    """Re-open the study ``name`` with the spec it was run from (``workers`` overridden)."""
+    """Re-open the study ``name`` with the spec it was run from, ``workers`` and
+    ``retries`` overridden (``retries`` None: the spec's, at least :data:`RESUME_RETRIES`)."""
     spec = stored_spec(load_study(name, storage)).replace(storage=storage)
     if workers is not None:
         spec = spec.replace(workers=workers)
+    spec = spec.replace(retries=max(spec.retries, RESUME_RETRIES) if retries is None else retries)
     return open_study(spec), spec
 
 
@@ -133,9 +140,17 @@ def run(spec: StudySpec, *, listener: Any = None) -> Study:
     return study
 
 
-def resume(name: str, storage: str, *, workers: int | None = None, listener: Any = None) -> Study:
-    """Continue the study ``name`` with the spec it was run from."""
-    study, spec = prepare_resume(name, storage, workers=workers)
+def resume(
+    name: str,
+    storage: str,
+    *,
+    workers: int | None = None,
+    retries: int | None = None,
+    listener: Any = None,
+) -> Study:
+    """Continue the study ``name`` with the spec it was run from, retrying its interrupted
+    and stale trials (see :func:`prepare_resume`)."""
+    study, spec = prepare_resume(name, storage, workers=workers, retries=retries)
     optimize(study, spec, listener)
     return study
 
@@ -155,5 +170,6 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> None:
         timeout=spec.budget.timeout_s,
         n_workers=spec.workers,
         max_total_trials=spec.budget.trials,
+        max_retries=spec.retries,
         **kwargs,
     )

@@ -22,6 +22,9 @@ and a grid point is never evaluated twice, even when two drivers re-enqueued it 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -67,11 +70,13 @@ def grid_point(trial: FrozenTrial) -> str:
 def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
     """Move one WAITING trial to RUNNING and return its id; None when none is left.
 
-    With ``unique`` (grids), a popped trial whose point another trial already holds is
-    failed as a ``DUPLICATE`` (not counted) and the next one is popped. Of several
-    copies of a point, the one that runs is the copy popped while no other copy runs or has
-    counted and no lower-numbered copy waits: two drivers popping copies at once keep the
-    lower-numbered one, and a copy popped later finds it held.
+    A popped trial that repeats what another trial already holds is failed as a
+    ``DUPLICATE`` (not counted) and the next one is popped: with ``unique`` (grids), a copy
+    of a grid point; otherwise a second retry of the same failed trial (two drivers starting
+    at once may both requeue it). Of several copies, the one that runs is the copy popped
+    while no other copy runs or has counted and no lower-numbered copy waits: two drivers
+    popping copies at once keep the lower-numbered one, and a copy popped later finds it
+    held.
     """
     storage = _optuna.storage(ostudy)
     for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -80,21 +85,30 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another driver ran it already
-        # A retry repeats a failed trial on purpose (liveness enqueues it once).
-        holder = _holder(ostudy, trial) if unique and RETRY_OF not in trial.user_attrs else None
+        key = grid_point if unique else _retried
+        holder = _holder(ostudy, trial, key) if key(trial) is not None else None
         if holder is None:
             return _optuna.trial_id(trial)
-        reason = f"duplicate: grid point of trial {holder}"
+        what = "grid point" if unique else "retry"
+        reason = f"duplicate: {what} of trial {holder}"
         _records.write_failure(storage, _optuna.trial_id(trial), FailureKind.DUPLICATE, reason)
         storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
     return None
 
 
-def _holder(ostudy: optuna.Study, popped: FrozenTrial) -> int | None:
-    """The number of another trial that holds ``popped``'s grid point, if any."""
-    point = grid_point(popped)
+def _retried(trial: FrozenTrial) -> int | None:
+    """The number of the trial ``trial`` retries (None for a first attempt)."""
+    return trial.user_attrs.get(RETRY_OF)
+
+
+def _holder(
+    ostudy: optuna.Study, popped: FrozenTrial, key: Callable[[FrozenTrial], Any]
+) -> int | None:
+    """The number of another trial that holds what ``popped`` would run (the same
+    ``key``: a grid point, or the trial it retries), if any."""
+    point = key(popped)
     for other in ostudy.get_trials(deepcopy=False):
-        if other.number == popped.number or grid_point(other) != point:
+        if other.number == popped.number or key(other) != point:
             continue
         # A higher-numbered copy that runs was popped at the same moment as ours (had it
         # been popped earlier, ours waited below it and it dropped itself): it drops

@@ -125,6 +125,7 @@ class Driver:
     def run(self) -> None:
         self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
         self.liveness.reap()
+        self.liveness.requeue()
         self.liveness.start()
         try:
             self.executor.start(self.on_report)

@@ -53,8 +53,9 @@ HEARTBEAT = "hptune.heartbeat"
 DRIVER = "hptune.driver"
 RETRY_OF = "hptune.retry_of"
 ATTEMPT = "hptune.attempt"
-#: Failures worth another attempt: nothing in the config caused them.
-RETRYABLE = frozenset({FailureKind.STALE, FailureKind.WORKER_DIED})
+#: Failures worth another attempt: nothing in the config caused them (a worker that died
+#: is retried too: its death may be the machine's, and the retry budget bounds the cost).
+RETRYABLE = frozenset({FailureKind.STALE, FailureKind.WORKER_DIED, FailureKind.INTERRUPTED})
 
 
 def new_driver_id() -> str:
@@ -160,16 +161,34 @@ class Liveness:
         now = time.time()
         reaped = []
         for trial in self.ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if trial.system_attrs.get(DRIVER) == self.driver_id:
+            driver = trial.system_attrs.get(DRIVER)
+            if driver == self.driver_id:
                 continue
             silent_s = now - _last_heartbeat(trial)
-            if silent_s <= self.grace_period:
+            if _gone_from_this_host(driver):
+                reason = f"stale: its driver ({driver}) is gone"
+            elif silent_s > self.grace_period:
+                reason = f"stale: its driver stopped (no heartbeat for {silent_s:.0f} s)"
+            else:
                 continue
-            reason = f"stale: its driver stopped (no heartbeat for {silent_s:.0f} s)"
             if self._fail(trial, reason):
                 reaped.append(trial)
                 self.retry(trial, FailureKind.STALE)
         return reaped
+
+    def requeue(self) -> list[int]:
+        """Enqueue again every failed trial of a retryable kind that has no retry yet (an
+        interrupted run's trials, a dead driver's): what a resumed run owes. Called when a
+        driver starts, after :meth:`reap`; returns the numbers of the trials requeued."""
+        trials = self.ostudy.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get(RETRY_OF) for t in trials}
+        return [
+            t.number
+            for t in trials
+            if t.number not in retried
+            and (kind := _records.failure_kind(t)) is not None
+            and self.retry(t, kind)
+        ]
 
     def retry(self, trial: FrozenTrial, kind: FailureKind) -> bool:
         """Enqueue ``trial`` again (same parameters, same seed) when a failure of ``kind``
@@ -193,6 +212,25 @@ class Liveness:
             return self.storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # another driver reaped it first, or its driver came back
+
+
+def _gone_from_this_host(driver: str | None) -> bool:
+    """Whether ``driver`` (``host:pid:token``) ran on this host in a process that no longer
+    exists: its trials need no grace period. (A pid the system reused looks alive, and the
+    grace period decides as for a driver on another host.)"""
+    if not driver:
+        return False
+    host, _, rest = driver.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _last_heartbeat(trial: FrozenTrial) -> float:
