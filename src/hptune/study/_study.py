@@ -393,8 +393,11 @@ def _initialize(
 
 
 #: How long a driver waits for another driver to finish creating the study it loads, and
-#: how long an empty study must stay without hptune's first attribute before it is adopted.
-INIT_WAIT_S, ADOPT_AFTER_S = 60.0, 2.0
+#: how long an empty study must stay without hptune's first attribute before it is adopted
+#: (as made by Optuna itself). As long as the wait: on a loaded machine a creator can take
+#: seconds between creating the study and writing its first attribute, and a study adopted
+#: by two drivers gets its grid enqueued twice.
+INIT_WAIT_S = ADOPT_AFTER_S = 60.0
 
 
 def _await_creator(ostudy: optuna.Study) -> bool:
