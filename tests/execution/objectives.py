@@ -119,3 +119,25 @@ def flaky_worker_main(conn, env, threads, device, label, sys_path):
     from hptune.execution._worker import worker_main
 
     worker_main(conn, env, threads, device, label, sys_path)
+
+
+def corrupting(config, trial):
+    """Writes garbage over the middle of the SQLite file named by ``HPTUNE_TEST_DB`` when
+    trial 3 runs (after moving every page into it from the write-ahead log): the study's
+    storage is corrupt from then on, as after a disk fault."""
+    import sqlite3
+
+    if trial.number == 3:
+        path = os.environ["HPTUNE_TEST_DB"]
+        con = sqlite3.connect(path)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.close()
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.seek(4096)
+            f.write(b"\xa5" * (size - 8192))
+    return config["x"]
+
+
+def constant(config, trial):
+    return 1.0

@@ -10,7 +10,7 @@ from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
 from hptune.spec import StudySpec
-from hptune.study import Study, create_study, load_study
+from hptune.study import StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
 from hptune.training.options import TrainingOptions
 
@@ -103,13 +103,6 @@ def representative_config(spec: StudySpec) -> dict[str, Any]:
     return config
 
 
-def remaining_trials(study: Study, total: int | None) -> int | None:
-    """Trials still to start for a budget of ``total`` (None: no trial budget)."""
-    if total is None:
-        return None
-    return max(0, total - study.n_counted_trials)
-
-
 def prepare(spec: StudySpec) -> Study:
     """Check the spec (:func:`check_spec`) and create or re-open its study; nothing runs."""
     check_spec(spec)
@@ -134,7 +127,8 @@ def prepare_resume(
 
 
 def run(spec: StudySpec, *, listener: Any = None) -> Study:
-    """Run (or continue) the study of ``spec`` until its budget is spent."""
+    """Run (or continue) the study of ``spec`` until its budget is spent (why it stopped:
+    ``study.last_stop``)."""
     study = prepare(spec)
     optimize(study, spec, listener)
     return study
@@ -155,17 +149,16 @@ def resume(
     return study
 
 
-def optimize(study: Study, spec: StudySpec, listener: Any = None) -> None:
-    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress)."""
+def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
+    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress);
+    returns why it stopped (``budget_spent`` at once when nothing was left to run)."""
     # The budget is checked against storage before every ask (max_total_trials), not
     # counted out per run, so drivers on several machines share one budget and a resumed
     # run re-does interrupted and stale trials.
-    if remaining_trials(study, spec.budget.trials) == 0:
-        return
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
-    study.optimize(
+    return study.optimize(
         make_objective(spec),
         timeout=spec.budget.timeout_s,
         n_workers=spec.workers,

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+from hptune.study._driver import StopReason
 from hptune.study._helpers import grid_search, random_search
 from hptune.study._records import (
     TrialRecord,
@@ -38,6 +39,7 @@ __all__ = [
     "CoarseToFineStrategy",
     "PenalizingSampler",
     "RangeBoundaryWarning",
+    "StopReason",
     "Strategy",
     "Study",
     "TrialDiverged",

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
+import enum
 import json
 import logging
 import time
@@ -37,18 +39,35 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hptune.exceptions import HptuneError
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.space import Space
 from hptune.study import _budget, _optuna, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
+from hptune.study._storage import is_storage_error, storage_error_line
 from hptune.study.strategies import Strategy
 
 logger = logging.getLogger("hptune.study")
 
 #: Study user attribute collecting the notes strategies return (boundary warnings...).
 NOTES_ATTR = "hptune.notes"
+#: Study user attribute recording why the last ``optimize`` run stopped:
+#: ``{"reason": StopReason value, "at": ISO UTC time, "trials": trials that count}``.
+STOP_ATTR = "hptune.stop"
+
+
+class StopReason(str, enum.Enum):
+    """Why an ``optimize`` run stopped starting trials."""
+
+    TRIALS = "trials"  #: its ``n_trials`` had started
+    TIMEOUT = "timeout"  #: its ``timeout`` passed (running trials then finished)
+    BUDGET = "budget"  #: the study's trials that count reached ``max_total_trials``
+    BUDGET_SPENT = "budget_spent"  #: ... before this run could start any
+    EXHAUSTED = "exhausted"  #: the strategy had nothing left to run (a finished grid)
+    INTERRUPTED = "interrupted"  #: Ctrl-C, SIGTERM, or an error in the run
+    STORAGE = "storage_failed"  #: the storage failed (a full disk, a corrupt database)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +129,7 @@ class Driver:
         self.running: dict[int, optuna.Trial] = {}
         self.held: dict[int, TrialOutcome] = {}  # deterministic mode: finished, not yet told
         self.n_started = 0
-        self.exhausted = False
+        self.stop: StopReason | None = None
         self.env = _records.capture_environment()
         self.liveness = Liveness(
             self.ostudy,
@@ -122,29 +141,63 @@ class Driver:
         # A grid must never fall back to a fresh (random) trial when its queue is empty.
         self.queue_only = strategy.queue_only
 
-    def run(self) -> None:
-        self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
-        self.liveness.reap()
-        self.liveness.requeue()
-        self.liveness.start()
+    def run(self) -> StopReason:
+        """Run trials until a limit is reached; returns why it stopped (also recorded in
+        the study's ``hptune.stop``).
+
+        Raises:
+            HptuneError: The storage failed (a full disk, a corrupt database): one line
+                saying so. Finished trials are kept; the running ones stay RUNNING in
+                storage, and the next driver on this host reaps them at once.
+            KeyboardInterrupt: Ctrl-C or SIGTERM, after the running trials are recorded.
+        """
         try:
-            self.executor.start(self.on_report)
+            self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
+            self.liveness.reap()
+            self.liveness.requeue()
+            self.liveness.start()
             try:
-                if self.limits.deterministic:
-                    self._run_batches()
-                else:
-                    self._run_async()
-                for outcome in self.executor.shutdown():
-                    self._tell(outcome)
-            except BaseException:
-                # A second Ctrl-C must not cut the recording of the running trials short:
-                # it is held back until they are recorded, then raised.
-                with signals_deferred():
-                    self._abort()
+                if self._may_start():  # no workers are started for a run with nothing to do
+                    self.executor.start(self.on_report)
+                    self._run_and_shut_down()
+            finally:
+                self.liveness.stop()
+            self._record_notes(self.strategy.finish(self.ostudy))
+        except Exception as exc:
+            if not is_storage_error(exc):
                 raise
-        finally:
-            self.liveness.stop()
-        self._record_notes(self.strategy.finish(self.ostudy))
+            raise HptuneError(
+                f"the study's storage failed: {storage_error_line(exc)}. Trials finished "
+                "before are kept; free disk space or restore the database, then resume."
+            ) from exc
+        assert self.stop is not None, "a run ends only once a limit says stop"
+        self._record_stop(self.stop)
+        return self.stop
+
+    def _run_and_shut_down(self) -> None:
+        try:
+            if self.limits.deterministic:
+                self._run_batches()
+            else:
+                self._run_async()
+            for outcome in self.executor.shutdown():
+                self._tell(outcome)
+        except BaseException as exc:
+            self.stop = StopReason.STORAGE if is_storage_error(exc) else StopReason.INTERRUPTED
+            # A second Ctrl-C must not cut the recording of the running trials short:
+            # it is held back until they are recorded, then raised.
+            with signals_deferred():
+                self._abort()
+            with contextlib.suppress(Exception):  # the storage may be what failed
+                self._record_stop(self.stop)
+            raise
+
+    def _record_stop(self, reason: StopReason) -> None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        counted = sum(_budget.counts(t) for t in self.ostudy.get_trials(deepcopy=False))
+        self.ostudy.set_user_attr(
+            STOP_ATTR, {"reason": reason.value, "at": stamp, "trials": counted}
+        )
 
     def on_report(self, number: int, step: int, value: float) -> bool:
         """Relay ``trial.report(step, value)`` to Optuna; True when the pruner says stop
@@ -191,7 +244,7 @@ class Driver:
                 break  # the strategy waits for this batch (coarse-to-fine's coarse stage)
             job = None if stage is None else self._ask(stage)
             if job is None:
-                self.exhausted = True
+                self.stop = self.stop or StopReason.EXHAUSTED
                 break
             jobs.append(job)
         return jobs
@@ -213,20 +266,25 @@ class Driver:
     # -- starting trials -------------------------------------------------------------------
 
     def _may_start(self) -> bool:
+        """Whether another trial may start; when not, :attr:`stop` says why."""
         limits = self.limits
-        if self.exhausted or (limits.n_trials is not None and self.n_started >= limits.n_trials):
-            return False
-        if self.deadline is not None and time.monotonic() >= self.deadline:
-            return False
-        total = limits.max_total_trials
-        return total is None or _budget.n_used(self.ostudy) < total
+        if self.stop is None:
+            total = limits.max_total_trials
+            if limits.n_trials is not None and self.n_started >= limits.n_trials:
+                self.stop = StopReason.TRIALS
+            elif self.deadline is not None and time.monotonic() >= self.deadline:
+                self.stop = StopReason.TIMEOUT
+            elif total is not None and _budget.n_used(self.ostudy) >= total:
+                self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+        return self.stop is None
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
             stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
             job = None if stage is None else self._ask(stage)
             if job is None:
-                self.exhausted = not self.running
+                if not self.running:
+                    self.stop = self.stop or StopReason.EXHAUSTED
                 return
             self._submit(job)
 
@@ -250,7 +308,7 @@ class Driver:
         total = self.limits.max_total_trials
         if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:
             _budget.put_back(self.ostudy, trial_id)
-            self.exhausted = True
+            self.stop = StopReason.BUDGET
             return None
         self.liveness.claim(trial_id)
         self.n_started += 1
@@ -345,15 +403,23 @@ class Driver:
         return self.ostudy.tell(otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
-        for number in sorted(self.held):
-            self._tell(self.held.pop(number))
-        for outcome in self.executor.shutdown():
-            self._tell(outcome)
-        for number in list(self.running):
-            otrial = self.running.pop(number)
-            self.liveness.release(_optuna.trial_id(otrial))
-            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                self._fail(otrial, FailureKind.INTERRUPTED, "interrupted")
+        """Stop the executor and record what ran as interrupted; when the storage is what
+        failed, the executor is still stopped and the records are left to a later run."""
+        outcomes = self.executor.shutdown()
+        try:
+            for number in sorted(self.held):
+                self._tell(self.held.pop(number))
+            for outcome in outcomes:
+                self._tell(outcome)
+            for number in list(self.running):
+                otrial = self.running.pop(number)
+                self.liveness.release(_optuna.trial_id(otrial))
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
+                    self._fail(otrial, FailureKind.INTERRUPTED, "interrupted")
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            logger.warning("could not record the interrupted trials: %s", storage_error_line(exc))
 
     def _record_notes(self, notes: list[str]) -> None:
         if notes:

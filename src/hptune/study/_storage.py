@@ -15,6 +15,7 @@ problem, never a database library's traceback.
 from __future__ import annotations
 
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,20 @@ from typing import Any
 import optuna
 
 from hptune.exceptions import ConfigError, HptuneError
+
+
+def printable_url(url: Any) -> str:
+    """``url`` with any password replaced by ``***``: how every message and every stored
+    record shows a storage URL (``postgresql+psycopg://me:***@db/hptune``). Anything that is
+    not a URL string (an Optuna storage object, None) is shown by its type."""
+    if not isinstance(url, str):
+        return "in-memory storage" if url is None else type(url).__name__
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: hide anything between : and @
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -65,7 +80,7 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None, *, create: b
     if not isinstance(storage, str):
         raise ConfigError(
             f"storage must be a database URL such as 'sqlite:///hptune.db', an Optuna "
-            f"storage, or None (in memory); got {storage!r}."
+            f"storage, or None (in memory); got {type(storage).__name__}."
         )
     check_sqlite_file(storage, create=create)
     rdb = _rdb_storage(storage)
@@ -97,7 +112,9 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
             return optuna.storages.RDBStorage(url)
         except Exception as exc:  # SQLAlchemy, a missing driver, an incompatible schema
             if not _schema_race(exc) or attempt == _SCHEMA_ATTEMPTS - 1:
-                raise HptuneError(f"cannot open storage {url!r}: {_first_line(exc)}") from exc
+                raise HptuneError(
+                    f"cannot open storage {printable_url(url)!r}: {_first_line(exc)}"
+                ) from exc
             time.sleep(0.1 * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")
 
@@ -124,12 +141,14 @@ def check_sqlite_file(url: str, *, create: bool) -> None:
     folder = path.resolve().parent
     if not folder.is_dir():
         raise HptuneError(
-            f"cannot open storage {url!r}: the directory {folder} does not exist; create it "
+            f"cannot open storage {printable_url(url)!r}: the directory {folder} does not "
+            "exist; create it "
             "(mkdir -p) or fix the path."
         )
     if not create and not path.is_file():
         raise HptuneError(
-            f"cannot open storage {url!r}: no database file at {path.resolve()}; check the "
+            f"cannot open storage {printable_url(url)!r}: no database file at "
+            f"{path.resolve()}; check the "
             "path (a relative sqlite:///name.db is relative to the working directory) or "
             "run a study there first with `hptune run`."
         )
@@ -138,3 +157,23 @@ def check_sqlite_file(url: str, *, create: bool) -> None:
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the storage failing (a full disk, a corrupt or vanished database,
+    a lost server), as opposed to a bug or bad input."""
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    kinds = (optuna.exceptions.StorageInternalError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error)
+    return isinstance(exc, kinds)
+
+
+def storage_error_line(exc: BaseException) -> str:
+    """The root cause of a storage error in one line (Optuna wraps the database's own)."""
+    root = exc
+    while root.__cause__ is not None and is_storage_error(root.__cause__):
+        root = root.__cause__
+    orig = getattr(root, "orig", None)  # SQLAlchemy keeps the driver's exception here
+    return _first_line(orig if orig is not None else root)

@@ -20,9 +20,9 @@ from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space
 from hptune.study import _budget, _records
-from hptune.study._driver import NOTES_ATTR, Driver, RunLimits
+from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
-from hptune.study._storage import open_storage
+from hptune.study._storage import open_storage, printable_url
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, seed_pruner
 from hptune.study.strategies import Strategy, create_strategy
@@ -95,6 +95,12 @@ class Study:
         return self.optuna_study.direction.name.lower()
 
     @property
+    def last_stop(self) -> dict[str, Any] | None:
+        """Why the last ``optimize`` run on this study stopped (any driver's):
+        ``{"reason", "at", "trials"}``, None before the first run ended."""
+        return self.optuna_study.user_attrs.get(STOP_ATTR)
+
+    @property
     def notes(self) -> list[str]:
         """What strategies noted (e.g. an optimum at the bound of a range)."""
         return list(self.optuna_study.user_attrs.get(NOTES_ATTR, []))
@@ -116,7 +122,7 @@ class Study:
         batch_size: int = 4,
         heartbeat_interval: float = 10.0,
         grace_period: float = 60.0,
-    ) -> None:
+    ) -> StopReason:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
         have passed (running trials then finish), the study holds ``max_total_trials``
@@ -124,6 +130,9 @@ class Study:
 
         Ctrl-C and SIGTERM stop it cleanly: running trials are recorded FAILED
         ``"interrupted"``, finished ones are kept, and ``KeyboardInterrupt`` propagates.
+
+        Returns the :class:`~hptune.study.StopReason` (also recorded as the study's
+        ``hptune.stop``, with the time and the trials that count).
 
         Args:
             objective: A callable or ``"package.module:function"`` (needed by worker
@@ -207,7 +216,7 @@ class Study:
             on_first_new_trial=reseed,
         )
         with sigterm_as_interrupt():
-            driver.run()
+            return driver.run()
 
     @property
     def n_counted_trials(self) -> int:
@@ -349,8 +358,8 @@ def create_study(
     except optuna.exceptions.DuplicatedStudyError:
         if not load_if_exists:
             raise HptuneError(
-                f"a study named {name!r} already exists in {storage!r}; open it with "
-                f"hptune.load_study({name!r}, {storage!r}), pass load_if_exists=True, or "
+                f"a study named {name!r} already exists in {printable_url(storage)!r}; open it "
+                f"with hptune.load_study({name!r}, storage), pass load_if_exists=True, or "
                 "choose another name."
             ) from None
         ostudy = optuna.load_study(study_name=name, storage=backend, sampler=kwargs["sampler"])
@@ -462,7 +471,7 @@ def load_study(name: str, storage: str | optuna.storages.BaseStorage = DEFAULT_S
     """
     if storage is None:
         raise ConfigError("load_study: an in-memory study cannot be re-opened; give a storage URL.")
-    where, storage = storage, open_storage(storage, create=False)
+    where, storage = printable_url(storage), open_storage(storage, create=False)
     try:
         summaries = optuna.get_all_study_names(storage=storage)
     except Exception as exc:
