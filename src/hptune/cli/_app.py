@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from hptune.exceptions import HptuneError
 from hptune.spec import DEFAULT_STORAGE, SpecError
@@ -25,13 +27,67 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+#: C0 and C1 control characters (newline and tab excepted): in a study name, a config value
+#: or an error message they would reach the terminal raw (an escape sequence can clear the
+#: screen or rewrite lines).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """``text`` with each control character shown as its escape (``\\x1b``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class SafeConsole(Console):
+    """A console that prints every string as it is: no markup is parsed (a study named
+    ``x[/]`` is text, not an error) and control characters are shown escaped. Styling is
+    asked for with :func:`styled`, never with markup inside a string."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(markup=False, highlight=False, soft_wrap=True, **kwargs)
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(clean(text), **kwargs)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text from plain strings and ``(string, style)`` pairs, every string cleaned."""
+    return Text.assemble(
+        *((clean(p[0]), p[1]) if isinstance(p, tuple) else clean(p) for p in parts)
+    )
+
+
+out = SafeConsole()
+err = SafeConsole(stderr=True)
 
 Storage = Annotated[str, typer.Option("--storage", help="Study database URL.")]
 STORAGE_DEFAULT = DEFAULT_STORAGE
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from hptune import __version__
+
+        out.print(f"hptune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version",
+            help="Print hptune's version and exit.",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = None,
+) -> None:
+    """Tune the training hyperparameters of PyTorch models from a YAML spec."""
 
 
 class Exit(Exception):
@@ -50,15 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     # hptune draws its own progress; Optuna's per-trial INFO lines would interleave with it.
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="hptune", standalone_mode=False)
     except Exit as exc:
         return exc.code
     except SpecError as exc:
         for line in exc.errors:
-            err.print(f"error: {line}", markup=False)
+            err.print(f"error: {line}")
         return 2
     except HptuneError as exc:
-        err.print(f"error: {str(exc).splitlines()[0]}", markup=False)
+        err.print(f"error: {str(exc).splitlines()[0]}")
         return 2
     except (KeyboardInterrupt, typer.Abort):
         code = INTERRUPTED

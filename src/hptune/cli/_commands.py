@@ -13,15 +13,28 @@ import yaml
 from rich.syntax import Syntax
 
 from hptune import runner
-from hptune.cli._app import STORAGE_DEFAULT, Exit, Json, Storage, _emit_json, app, err, out
+from hptune.cli._app import (
+    STORAGE_DEFAULT,
+    Exit,
+    Json,
+    Storage,
+    _emit_json,
+    app,
+    clean,
+    err,
+    out,
+    styled,
+)
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
-from hptune.study._storage import check_sqlite_file, open_storage
+from hptune.study._storage import check_sqlite_file, open_storage, printable_url
 
-SpecPath = Annotated[Path, typer.Argument(help="The YAML spec file.", show_default=False)]
-Name = Annotated[str, typer.Argument(help="The study name.", show_default=False)]
+SpecPath = Annotated[
+    Path, typer.Argument(help="The YAML spec file.", show_default=False, metavar="SPEC")
+]
+Name = Annotated[str, typer.Argument(help="The study name.", show_default=False, metavar="NAME")]
 
 
 def _overridden(
@@ -88,39 +101,96 @@ def _state_counts(study: Study) -> dict[str, int]:
     return counts
 
 
-def _print_best(study: Study, metric: str) -> None:
+def _print_best(study: Study, label: str) -> None:
     best = _best_json(study)
     if best is None:
         err.print("no trial completed; see `hptune status` for the failure reasons.")
         raise Exit(1)
     out.print(leaderboard(study))
-    out.print(
-        f"\n[bold]best trial #{best['trial']}[/bold]: {metric} = {fmt(best['value'])}", end=""
-    )
     test = best["attrs"].get("test_accuracy")
-    out.print(f", test_accuracy = {fmt(test)}" if test is not None else "")
-    out.print(Syntax(yaml.safe_dump(best["config"], sort_keys=False), "yaml", theme="ansi_dark"))
+    tested = f", test_accuracy = {fmt(test)}" if test is not None else ""
+    out.print()
+    out.print(
+        styled(
+            (f"best trial #{best['trial']}", "bold"), f": {label} = {fmt(best['value'])}{tested}"
+        )
+    )
+    config = clean(yaml.safe_dump(best["config"], sort_keys=False))
+    out.print(Syntax(config, "yaml", theme="ansi_dark"))
     for note in study.notes:
-        out.print(f"[yellow]note:[/yellow] {note}", markup=True)
+        out.print(styled(("note:", "yellow"), f" {note}"))
+
+
+def _value_label(spec: StudySpec) -> str:
+    """What a trial's value is called: the spec's metric, except for a task that is a
+    full objective whose spec names no metric (its value is whatever it returns)."""
+    from hptune.tasks import Task, resolve_task
+
+    if ("metric",) in spec.lines:
+        return spec.metric
+    try:
+        return spec.metric if isinstance(resolve_task(spec.task), Task) else "value"
+    except HptuneError:
+        return spec.metric
+
+
+#: How each stop reads, for a run's last line and `hptune status`.
+STOP_WORDS = {
+    "trials": "its --trials were started",
+    "timeout": "its timeout passed",
+    "budget": "the trial budget was reached",
+    "budget_spent": "the trial budget was already spent",
+    "exhausted": "nothing was left to run",
+    "interrupted": "it was interrupted",
+    "storage_failed": "the storage failed",
+}
+
+
+def _stop_line(study: Study, spec: StudySpec | None = None) -> str | None:
+    stop = study.last_stop
+    if not stop:
+        return None
+    words = STOP_WORDS.get(stop["reason"], stop["reason"])
+    budget = spec.budget.trials if spec is not None else None
+    counted = f"{stop['trials']} of {budget}" if budget else str(stop["trials"])
+    line = f"stopped: {words} ({counted} trials count, at {stop['at']})"
+    if stop["reason"] == "budget_spent":
+        line += "; raise --trials or budget.trials to run more"
+    return line
 
 
 def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
     """Run a prepared study (checked and opened before anything is drawn: a bad spec,
     storage or changed spec is one line of error, not a half-drawn progress bar)."""
+    label = _value_label(spec)
     if json_out:
-        runner.optimize(study, spec)
-        _emit_json({"study": study.name, "states": _state_counts(study), "best": _best_json(study)})
+        reason = runner.optimize(study, spec)
+        _emit_json(
+            {
+                "study": study.name,
+                "stopped": reason.value,
+                "states": _state_counts(study),
+                "best": _best_json(study),
+            }
+        )
         return
     done = study.n_counted_trials
-    remaining = runner.remaining_trials(study, spec.budget.trials)
-    verb = "continuing" if study.trials else "running"
+    verb = "continuing" if done else "running"
+    workers = f"{spec.workers} worker{'s' * (spec.workers > 1)}"
     out.print(
-        f"{verb} study [bold]{spec.name}[/bold] ({spec.task}, {spec.strategy}/{spec.pruner}, "
-        f"{spec.workers} worker{'s' * (spec.workers > 1)}) in {spec.storage}"
+        styled(
+            f"{verb} study ",
+            (spec.name, "bold"),
+            f" ({spec.task}, {spec.strategy}/{spec.pruner}, {workers}) in "
+            f"{printable_url(spec.storage)}",
+        )
     )
-    with RunProgress(out, remaining, spec.direction, done=done) as progress:
+    with RunProgress(out, study, spec.budget.trials) as progress:
         runner.optimize(study, spec, progress)
-    _print_best(study, spec.metric)
+    _print_best(study, label)
+    stop = _stop_line(study, spec)
+    if stop is not None:
+        out.print(stop)
 
 
 @app.command()
@@ -187,7 +257,7 @@ def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> 
     try:
         summaries = optuna.get_all_study_summaries(opened, include_best_trial=True)
     except Exception as exc:
-        raise HptuneError(f"cannot open storage {storage!r}: {exc}") from exc
+        raise HptuneError(f"cannot open storage {printable_url(storage)!r}: {exc}") from exc
     rows = [
         {
             "name": s.study_name,
@@ -202,11 +272,11 @@ def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> 
         _emit_json(rows)
         return
     if not rows:
-        out.print(f"no studies in {storage}")
+        out.print(f"no studies in {printable_url(storage)}")
         return
     from rich.table import Table
 
-    table = Table(title=str(storage), title_justify="left")
+    table = Table(title=printable_url(storage), title_justify="left")
     for col in ("name", "trials", "direction", "best", "started"):
         table.add_column(col)
     for r in rows:
@@ -236,12 +306,13 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
         "compute_s": compute_s,
         "failures": failures,
         "notes": study.notes,
+        "stopped": study.last_stop,
     }
     if json_out:
         _emit_json(data)
         return
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())) or "no trials"
-    out.print(f"[bold]{name}[/bold] ({study.direction}): {len(trials)} trials: {states}")
+    out.print(styled((name, "bold"), f" ({study.direction}): {len(trials)} trials: {states}"))
     best = data["best"]
     if best:
         out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
@@ -249,9 +320,12 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
     for reason, group in groups:
         alike = len({r.failure_reason for r in group}) > 1
         more = f" (and {len(group) - 1} alike, numbers differ)" if alike else ""
-        out.print(f"  failed ×{len(group)}: {reason}{more}", markup=False)
+        out.print(f"  failed ×{len(group)}: {reason}{more}")
     for note in study.notes:
-        out.print(f"note: {note}", markup=False)
+        out.print(f"note: {note}")
+    stop = _stop_line(study)
+    if stop is not None:
+        out.print(stop)
 
 
 @app.command()
@@ -290,7 +364,7 @@ def _record(study: Study, number: int) -> TrialRecord:
 @app.command()
 def show(
     name: Name,
-    trial: Annotated[int, typer.Argument(help="The trial number.")],
+    trial: Annotated[int, typer.Argument(help="The trial number.", metavar="TRIAL")],
     storage: Storage = STORAGE_DEFAULT,
     json_out: Json = False,
 ) -> None:
@@ -300,12 +374,15 @@ def show(
         _emit_json(_record_json(r))
         return
     out.print(
-        f"[bold]trial #{r.number}[/bold] {r.state} value={fmt(r.value)} seed={r.seed} "
-        f"duration={fmt(r.duration)}s stage={r.stage or '-'}"
+        styled(
+            (f"trial #{r.number}", "bold"),
+            f" {r.state} value={fmt(r.value)} seed={r.seed} duration={fmt(r.duration)}s "
+            f"stage={r.stage or '-'}",
+        )
     )
     if r.failure_reason:
         kind = r.failure_kind.value if r.failure_kind else "error"
-        out.print(f"failure ({kind}): {r.failure_reason}", markup=False)
+        out.print(f"failure ({kind}): {r.failure_reason}")
     out.print(Syntax(yaml.safe_dump(r.config, sort_keys=False), "yaml", theme="ansi_dark"))
     if r.intermediate_values:
         curve = ", ".join(f"{k}: {fmt(v)}" for k, v in sorted(r.intermediate_values.items()))
@@ -314,15 +391,15 @@ def show(
         out.print("attrs: " + ", ".join(f"{k}={fmt(v)}" for k, v in sorted(r.attrs.items())))
     if r.runtime:
         runtime = ", ".join(f"{k}={v}" for k, v in r.runtime.items())
-        out.print(f"runtime: {runtime}", markup=False)
+        out.print(f"runtime: {runtime}")
     if r.env:
-        out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items()), markup=False)
+        out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items()))
 
 
 @app.command()
 def rerun(
     name: Name,
-    trial: Annotated[int, typer.Argument(help="The trial number.")],
+    trial: Annotated[int, typer.Argument(help="The trial number.", metavar="TRIAL")],
     storage: Storage = STORAGE_DEFAULT,
     json_out: Json = False,
 ) -> None:
@@ -346,9 +423,9 @@ def rerun(
         return
     at = f" (at {unit} {result.step})" if result.step is not None else ""
     original = result.original_reason if result.original_state == "FAILED" else None
-    out.print(f"original: {_outcome(result.original, original)}{at}", markup=False)
-    out.print(f"rerun:    {_outcome(result.new, result.reason)}{at}", markup=False)
-    out.print("identical" if result.identical else "[yellow]different[/yellow]")
+    out.print(f"original: {_outcome(result.original, original)}{at}")
+    out.print(f"rerun:    {_outcome(result.new, result.reason)}{at}")
+    out.print(styled("identical") if result.identical else styled(("different", "yellow")))
     if not result.identical:
         raise Exit(1)
 
@@ -395,7 +472,7 @@ def lr_find_command(
         )
         return
     for line in _lr_find_lines(result.suggested_lr, span, why):
-        out.print(line, markup=False)
+        out.print(line)
     out.print(f"stopped: {result.stop_reason}; plot saved to {plot}")
 
 
@@ -434,7 +511,7 @@ def report(
         return
     out.print(f"report written to {path}")
     for item in advice:
-        out.print(f"advice: {item.message}", markup=False)
+        out.print(f"advice: {item.message}")
 
 
 @app.command()

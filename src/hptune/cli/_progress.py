@@ -11,21 +11,33 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from hptune.study import Study, TrialRecord
+from hptune.study._budget import NOT_COUNTED
 
 
 class RunProgress:
-    """A driver listener that draws ``done/total | running | pruned | failed | best``.
+    """A driver listener that draws ``done/total | running | pruned | failed | best`` for
+    the whole study: the trials earlier runs (and other drivers) finished are counted from
+    the start, so a continued study shows where the study stands, not this run alone.
 
     The driver calls :meth:`trial_started` when a trial is submitted and
     :meth:`trial_finished` when it is told, both in the driver process.
+
+    Args:
+        console: Where to draw.
+        study: The study being run.
+        budget: Its trial budget (None: no total to show).
     """
 
-    def __init__(self, console: Console, total: int | None, direction: str, done: int = 0) -> None:
+    def __init__(self, console: Console, study: Study, budget: int | None) -> None:
         self.console = console
-        self.direction = direction
+        self.direction = study.direction
         self.running = 0
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAILED": 0}
         self.best: float | None = None
+        for record in study.trials:
+            self._count(record)
+        done = study.n_counted_trials
+        total = budget if budget is None else max(budget, done)
         self.started_at = time.monotonic()
         self.progress = Progress(
             TextColumn("[bold]trials"),
@@ -40,7 +52,7 @@ class RunProgress:
             console=console,
             transient=False,
         )
-        self.task = self.progress.add_task("", total=None if total is None else done + total)
+        self.task = self.progress.add_task("", total=total)
         self.progress.update(self.task, completed=done)
 
     def __enter__(self) -> RunProgress:
@@ -56,12 +68,18 @@ class RunProgress:
         self.running += 1
         self._refresh()
 
-    def trial_finished(self, record: TrialRecord) -> None:
-        self.running = max(0, self.running - 1)
-        self.counts[record.state] = self.counts.get(record.state, 0) + 1
+    def _count(self, record: TrialRecord) -> None:
+        if record.state not in self.counts:
+            return  # running or waiting elsewhere
+        self.counts[record.state] += 1
         if record.state == "COMPLETE" and record.value is not None and self._better(record.value):
             self.best = record.value
-        self.progress.advance(self.task)
+
+    def trial_finished(self, record: TrialRecord) -> None:
+        self.running = max(0, self.running - 1)
+        self._count(record)
+        if record.failure_kind not in NOT_COUNTED:  # an interrupted trial used no budget
+            self.progress.advance(self.task)
         self._refresh()
         if not self.console.is_terminal:  # logs and CI: no live bar, so one line per trial
             detail = record.failure_reason or fmt(record.value)
@@ -128,6 +146,7 @@ def leaderboard(study: Study, top: int = 10) -> Table:
     done = done[:top]
     has_test = any("test_accuracy" in r.attrs for r in done)
     table = Table(title=f"leaderboard: {study.name} (top {len(done)})", title_justify="left")
+    # Strings here are printed as they are (see cli._app.SafeConsole): no markup.
     table.add_column("#", justify="right")
     table.add_column("value", justify="right", style="bold")
     if has_test:

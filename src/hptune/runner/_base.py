@@ -4,11 +4,13 @@ that trains a spec's task."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
 from hptune.study import Study
+from hptune.study._storage import printable_url
 from hptune.training.options import TrainingOptions
 
 SPEC_ATTR = "hptune.spec"
@@ -18,6 +20,7 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
     """The spec as a JSON-able dict (stored with the study)."""
     data = dataclasses.asdict(spec)
     data.pop("lines", None)  # tuple keys; only the spec file's errors need them
+    data["storage"] = printable_url(spec.storage)  # never a password at rest
     data["training"] = spec.training.to_mapping()  # what a spec file would say
     return data
 
@@ -44,6 +47,15 @@ def stored_spec(study: Study) -> StudySpec:
 OUTPUT_DIR = "hptune-out"
 
 
+def file_name(name: str) -> str:
+    """A study name made safe as one file or folder name: every character but letters,
+    digits, ``.``, ``_`` and ``-`` becomes ``_``, and leading dots go (``../../x`` gives
+    ``_.._x``: a name can never climb out of the folder it is put in). The one place
+    names become file names."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return safe or "_"
+
+
 def make_objective(spec: StudySpec) -> Any:
     """The picklable objective that trains ``spec.task`` for one config."""
     from hptune.runner._objective import TaskObjective
@@ -53,5 +65,5 @@ def make_objective(spec: StudySpec) -> Any:
         epochs=spec.budget.epochs,
         metric=spec.metric,
         options=spec.training,
-        output_dir=f"{OUTPUT_DIR}/{spec.name}" if spec.training.save_best else None,
+        output_dir=f"{OUTPUT_DIR}/{file_name(spec.name)}" if spec.training.save_best else None,
     )

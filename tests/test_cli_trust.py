@@ -1,0 +1,116 @@
+"""What the CLI prints can be trusted: user text is shown as it is (no markup, no raw
+escape sequences), passwords never appear, names never become paths outside the output
+folder, and a run says why it stopped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hptune.cli import main
+from hptune.runner._base import OUTPUT_DIR, file_name, spec_to_dict
+from hptune.spec import parse_spec
+from hptune.study._storage import printable_url
+
+USER = """\
+name: {name}
+task: tests.execution.objectives:double
+seed: 0
+strategy: {strategy}
+budget: {{trials: {trials}}}
+space:
+  x: {space}
+"""
+
+
+def _spec(tmp_path, name="t", strategy="random", trials=3, space="uniform(0, 1)"):
+    path = tmp_path / "spec.yaml"
+    text = USER.format(name=name, strategy=strategy, trials=trials, space=space)
+    path.write_text(text)
+    return path
+
+
+def test_a_password_is_masked_in_messages_and_in_the_stored_spec():
+    url = "postgresql+psycopg://me:s3cr%40t@db.example:5432/hptune"
+    assert printable_url(url) == "postgresql+psycopg://me:***@db.example:5432/hptune"
+    assert printable_url("sqlite:///hptune.db") == "sqlite:///hptune.db"
+    assert "s3cr" not in printable_url("weird://me:s3cr@t@host")
+    spec = parse_spec(f"name: n\ntask: digits-mlp\nstorage: {url}\nspace: {{lr: 0.1}}\n")
+    assert "s3cr" not in json.dumps(spec_to_dict(spec))
+
+
+def test_a_storage_error_never_prints_the_password(capsys):
+    url = "postgresql+psycopg://me:hunter2@127.0.0.1:1/nothing"
+    assert main(["ls", "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert "hunter2" not in err and "me:***@127.0.0.1:1" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", ["x[/]", "[bold]b[/bold]", "a\x1b[2Jb"])
+def test_names_and_values_are_printed_as_they_are(name, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, name=json.dumps(name), space="choice('v[/]', 'w\\x1b[31m')")
+    spec.write_text(
+        spec.read_text().replace(
+            "task: tests.execution.objectives:double", "task: tests.execution.objectives:constant"
+        )
+    )
+    assert main(["run", str(spec)]) == 0
+    assert main(["status", name]) == 0
+    assert main(["ls"]) == 0
+    printed = capsys.readouterr().out
+    assert "\x1b[2J" not in printed and "\x1b[31m" not in printed
+    assert name.replace("\x1b", "\\x1b") in printed
+
+
+def test_a_study_name_never_becomes_a_path_outside_the_output_folder():
+    assert file_name("../../x") == "_.._x" and "/" not in file_name("a/../b")
+    assert file_name("..") == "_" and file_name("mnist1d-mlp") == "mnist1d-mlp"
+    spec = parse_spec(
+        "name: ../../x\ntask: digits-mlp\ntraining: {save_best: true}\nspace: {lr: 0.1}\n"
+    )
+    from hptune.runner import make_objective
+
+    assert make_objective(spec).output_dir == f"{OUTPUT_DIR}/_.._x"
+
+
+def test_help_and_version(capsys):
+    assert main(["-h"]) == 0 and "Usage: hptune" in capsys.readouterr().out
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("hptune 0.")
+
+
+def test_a_run_says_why_it_stopped_and_counts_the_whole_study(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, trials=3)
+    assert main(["run", str(spec)]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("running study t ")
+    assert "stopped: the trial budget was reached (3 of 3 trials count" in first
+    assert main(["run", str(spec)]) == 0
+    again = capsys.readouterr().out
+    assert again.startswith("continuing study t ")
+    assert "stopped: the trial budget was already spent (3 of 3 trials count" in again
+    assert "raise --trials or budget.trials to run more" in again
+    assert main(["status", "t", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stopped"]["reason"] == "budget_spent"
+    assert main(["run", str(spec), "--trials", "5"]) == 0
+    more = capsys.readouterr().out
+    assert "trial 3 complete" in more and "trial 0 complete" not in more  # only new trials
+    assert "5 of 5 trials count" in more
+
+
+def test_a_first_grid_run_is_running_not_continuing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, strategy="grid", trials=10, space="choice(1.0, 2.0)")
+    assert main(["run", str(spec)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("running study t ")
+    assert "stopped: nothing was left to run (2 of 10 trials count" in printed
+
+
+def test_a_user_objectives_value_is_not_called_val_accuracy(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(_spec(tmp_path))]) == 0
+    printed = capsys.readouterr().out
+    assert ": value = " in printed and "val_accuracy" not in printed
