@@ -93,7 +93,13 @@ class Window:
 
     Under DDP (a model with ``no_sync()``), every micro-batch but the last runs inside
     ``model.no_sync()``, so gradients are all-reduced once per window; the forward pass must
-    therefore run inside the loop body, as it naturally does.
+    therefore run inside the loop body, as it naturally does. DDP averages the ranks'
+    gradients, which equals one big batch only when every rank's window holds as many
+    samples; so under a real ``DistributedDataParallel`` the window's sample count is
+    summed over the ranks (one small all-reduce per window) and each micro-batch weighted
+    by its share of that global window, times the world size, which DDP's mean divides
+    out. The last, short window of an epoch is then exact even when the ranks' shards
+    differ in size.
     """
 
     def __init__(self, accumulator: GradientAccumulator, micro_batches: Sequence[Any]) -> None:
@@ -101,6 +107,8 @@ class Window:
         self.micro_batches = list(micro_batches)
         self.sizes = [accumulator.n_samples_fn(batch) for batch in self.micro_batches]
         self.n_samples = sum(self.sizes)
+        #: What a micro-batch's size is divided by to weight its loss (see the class doc).
+        self._denominator = _ddp_denominator(accumulator.model, self.n_samples)
         self._index = -1
         self._done: list[bool] = [False] * len(self.micro_batches)
 
@@ -142,9 +150,9 @@ class Window:
                 f"Window.backward called twice for micro-batch {i}; sum the losses and call it once"
             )
         if reduction == "mean":
-            weight = self.sizes[i] / self.n_samples
+            weight = self.sizes[i] / self._denominator
         elif reduction == "sum":
-            weight = 1.0 / self.n_samples
+            weight = 1.0 / self._denominator
         else:
             raise ConfigError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         # A window of one mean-reduced micro-batch has weight 1.0: skip the multiply (an
@@ -155,6 +163,19 @@ class Window:
         scaled.backward()
         self._done[i] = True
         self._acc.samples_seen += self.sizes[i]
+
+
+def _ddp_denominator(model: Any, n_samples: int) -> float:
+    """``n_samples`` alone, or under a real DDP model the window's samples summed over the
+    ranks divided by the world size (DDP's gradient mean then gives the global mean)."""
+    if not isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return float(n_samples)
+    import torch.distributed as dist
+
+    device = next(model.parameters()).device
+    total = torch.tensor([float(n_samples)], dtype=torch.float64, device=device)
+    dist.all_reduce(total, group=model.process_group)  # a sync point, once per window
+    return float(total.item()) / dist.get_world_size(model.process_group)
 
 
 class GradientAccumulator:
