@@ -125,3 +125,16 @@ def test_a_non_finite_value_settles_as_diverged_and_is_recorded_so():
     study.optimize(lambda c, t: float("inf") if c["x"] == 2.0 else 1.0)
     kinds = {t.config["x"]: t.failure_kind for t in study.trials}
     assert kinds == {1.0: None, 2.0: FailureKind.DIVERGED}
+
+
+def test_the_sampler_learns_from_out_of_memory_too():
+    def objective(config, trial):
+        if config["x"] == 2.0:
+            raise MemoryError()
+        return 1.0
+
+    study = create_study(SPACE, storage=None, strategy="grid", seed=0)
+    study.optimize(objective)
+    shown = penalize_failures(study.optuna_study, study.optuna_study.trials)
+    assert [t.state.name for t in shown] == ["COMPLETE", "COMPLETE"]
+    assert {t.failure_kind for t in study.trials} == {None, FailureKind.OUT_OF_MEMORY}

@@ -34,8 +34,9 @@ from optuna.trial import FrozenTrial, TrialState
 from hptune.execution.base import FailureKind
 from hptune.study import _optuna, _records
 
-#: Failures the sampler must learn from: the region they came from is bad.
-PENALIZED = frozenset({FailureKind.DIVERGED})
+#: Failures the sampler must learn from: the region they came from is bad (a config that
+#: diverged, or that does not fit in memory: a batch too large, a model too wide).
+PENALIZED = frozenset({FailureKind.DIVERGED, FailureKind.OUT_OF_MEMORY})
 
 #: ``transform(study, trials) -> trials``: trials are all of the study's, in number order.
 Transform = Callable[[Any, list[FrozenTrial]], list[FrozenTrial]]
