@@ -144,3 +144,25 @@ def test_a_registered_strategy_is_usable_by_name():
         from hptune.study.strategies import _base
 
         _base._REGISTRY.pop("test-random-copy")
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
+@pytest.mark.parametrize("epochs", [1, 3, 9])
+def test_no_trial_is_pruned_at_its_last_epoch(pruner, epochs):
+    # Values fall with the trial number, so every later trial is the worst so far: a pruner
+    # that judged the last epoch would prune some of them there.
+    study = create_study(
+        {"x": uniform(0, 1)}, storage=None, strategy="random", seed=0, pruner=pruner,
+        epochs=epochs, pruner_options={"n_startup_trials": 1} if pruner == "median" else None,
+    )  # fmt: skip
+
+    def objective(config, trial):
+        for epoch in range(1, epochs + 1):
+            trial.report(epoch, -trial.number - epoch / 10)
+        return -trial.number
+
+    study.optimize(objective, n_trials=30)
+    pruned_at = [max(t.intermediate_values) for t in study.trials if t.state == "PRUNED"]
+    assert all(step < epochs for step in pruned_at)
+    if epochs > 1:
+        assert pruned_at  # it does prune, before the end

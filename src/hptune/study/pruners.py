@@ -28,6 +28,11 @@ TPE: the "Which Sampler and Pruner Should be Used?" table of its tutorial).
 A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: report epochs
 1-based (``1..E``) so that rungs fall where the table says.
 
+With ``epochs`` known, no pruner prunes a trial at its last epoch (``step >= E``): it has
+trained fully, and pruning it then would only relabel a finished trial PRUNED (with 1, 3 or
+9 epochs a rung of ASHA or Hyperband falls exactly there; the median rule judges every
+step). See :class:`KeepsFinishedTrials`.
+
 Example:
     >>> pruner = create_pruner("asha", epochs=20)
     >>> type(pruner).__name__
@@ -128,19 +133,45 @@ def _none(epochs: int | None) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+class KeepsFinishedTrials:
+    """Mixin for an Optuna pruner: never prune at or after ``final_step`` (the last epoch),
+    where the trial has trained fully. ``final_step`` None (epochs unknown) changes nothing.
+    """
+
+    final_step: int | None = None
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if self.final_step is not None and step is not None and step >= self.final_step:
+            return False
+        return super().prune(study, trial)  # type: ignore[misc]
+
+
+class MedianPruner(KeepsFinishedTrials, optuna.pruners.MedianPruner):
+    """Optuna's ``MedianPruner``, never pruning at the last epoch."""
+
+
+class SuccessiveHalvingPruner(KeepsFinishedTrials, optuna.pruners.SuccessiveHalvingPruner):
+    """Optuna's ``SuccessiveHalvingPruner`` (ASHA), never pruning at the last epoch."""
+
+
 def _median(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     options.setdefault("n_startup_trials", 5)
     options.setdefault("n_warmup_steps", 0 if epochs is None else epochs // 4)
-    return optuna.pruners.MedianPruner(**options)
+    pruner = MedianPruner(**options)
+    pruner.final_step = epochs
+    return pruner
 
 
 def _asha(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     rf = options.setdefault("reduction_factor", 3)
     options.setdefault("min_resource", _min_resource(epochs, rf, "auto"))
-    return optuna.pruners.SuccessiveHalvingPruner(**options)
+    pruner = SuccessiveHalvingPruner(**options)
+    pruner.final_step = epochs
+    return pruner
 
 
-class SeededHyperbandPruner(optuna.pruners.HyperbandPruner):
+class SeededHyperbandPruner(KeepsFinishedTrials, optuna.pruners.HyperbandPruner):
     """Optuna's ``HyperbandPruner`` with trials assigned to brackets by the study's seed.
 
     Optuna assigns trial ``n`` to a bracket by a hash of ``"{study_name}_{n}"``, so two runs
@@ -175,7 +206,9 @@ def _hyperband(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     rf = options.setdefault("reduction_factor", 3)
     options.setdefault("max_resource", "auto" if epochs is None else epochs)
     options.setdefault("min_resource", _min_resource(epochs, rf, 1))
-    return SeededHyperbandPruner(**options)
+    pruner = SeededHyperbandPruner(**options)
+    pruner.final_step = epochs
+    return pruner
 
 
 register_pruner("none", _none, options=())
