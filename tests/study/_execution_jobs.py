@@ -2,7 +2,8 @@
 code). Run as ``python -m tests.study._execution_jobs URL NAME STRATEGY JSON_KWARGS``: it
 opens (or creates) the study and runs ``optimize(**kwargs)``; exits 130 on
 KeyboardInterrupt (Ctrl-C or SIGTERM) after the driver has cleaned up. With ``go_file`` in
-the kwargs it prints "ready" and waits for that file before it opens the study."""
+the kwargs it prints "ready" and waits for that file before it opens the study;
+``strategy_options`` in the kwargs go to ``create_study``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def sleepy(config, trial):
     return config["x"] if "x" in config else float(config["a"] * config["b"])
 
 
+def product(config, trial):
+    """The grid's a * b, at once."""
+    return float(config["a"] * config["b"])
+
+
 def jittery(config, trial):
     """Sleeps a random (timing-only) while, reporting a curve; value from config and seed."""
     rng = random.Random()
@@ -44,6 +50,7 @@ def main(argv: list[str]) -> int:
     url, name, strategy, kwargs = argv[0], argv[1], argv[2], json.loads(argv[3])
     space = GRID_SPACE if strategy == "grid" else SPACE
     go = kwargs.pop("go_file", None)
+    strategy_options = kwargs.pop("strategy_options", None)
     if go is not None:  # a barrier: several drivers create or open the study at one moment
         print("ready", flush=True)
         while not Path(go).exists():
@@ -53,6 +60,7 @@ def main(argv: list[str]) -> int:
         name=name,
         storage=url,
         strategy=strategy,
+        strategy_options=strategy_options,
         direction="minimize",
         seed=0,
         load_if_exists=True,

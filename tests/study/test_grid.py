@@ -1,14 +1,22 @@
-"""Grid strategy: every point exactly once, conditional branches included, across re-opens."""
+"""Grid strategy: every point exactly once, conditional branches included, across re-opens,
+with a window of the shuffled grid queued at a time (grids of 10^12 points included)."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import optuna
 import pytest
+from optuna.trial import TrialState
 
-from hptune.space import choice, randint
-from hptune.study import _budget, create_study, load_study
+from hptune.exceptions import ConfigError
+from hptune.execution import FailureKind
+from hptune.space import Space, choice, randint, uniform
+from hptune.study import _budget, _optuna, _records, create_study, load_study
+from hptune.study.strategies._grid import DEFAULT_QUEUED, GRID_ATTR
+from tests.study._execution_jobs import GRID_SPACE
+from tests.study.test_multidriver import FAST, n_drivers, run_drivers
 
 # Hand count: lr 3 values x (adam: 2 betas + sgd: 2 momenta x 2 nesterov) x warmup 2 = 3*6*2 = 36
 SPACE = {
@@ -154,3 +162,194 @@ def _small_points():
             {"name": "sgd", "momentum": 0.9},
         )
     ]
+
+
+# -- lazy grids: a window of the shuffled order in storage ----------------------------------
+
+TRILLION = {f"d{i:02d}": randint(0, 9) for i in range(12)}  # 10^12 points
+
+
+def _waiting(study):
+    return len(study.optuna_study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
+def _no_listing(monkeypatch):
+    monkeypatch.setattr(Space, "grid", lambda *a, **k: pytest.fail("the grid was listed"))
+
+
+def test_a_grid_of_a_trillion_points_starts_at_once_with_one_window_in_storage(monkeypatch):
+    _no_listing(monkeypatch)
+    study = create_study(TRILLION, storage=None, strategy="grid", seed=0)
+    stored = []
+
+    def objective(config, trial):
+        stored.append(len(study.optuna_study.get_trials(deepcopy=False)))
+        return 0.0
+
+    study.optimize(objective, n_trials=1)
+    assert stored == [DEFAULT_QUEUED]  # the first window, its first point running
+    attr = study.optuna_study.user_attrs[GRID_ATTR]
+    assert attr == {"size": 10**12, "n_points": None, "shuffle": True, "next": DEFAULT_QUEUED}
+
+
+def test_a_million_point_grid_runs_50_trials_with_at_most_one_window_waiting(monkeypatch):
+    _no_listing(monkeypatch)
+    space = {"a": randint(0, 999, n_grid=1000), "b": randint(0, 999, n_grid=1000)}
+    study = create_study(space, storage=None, strategy="grid", seed=0)
+    waiting = []
+    study.optimize(lambda c, t: waiting.append(_waiting(study)) or 0.0, n_trials=50)
+    # Topped up to 64 once 32 or fewer wait: never more than a window, never empty.
+    assert max(waiting) == DEFAULT_QUEUED - 1 and min(waiting) == DEFAULT_QUEUED // 2
+    assert len(study.trials) <= 50 + DEFAULT_QUEUED
+    done = {(t.config["a"], t.config["b"]) for t in study.trials if t.state == "COMPLETE"}
+    assert len(done) == 50
+    assert len({a for a, _ in done}) > 40  # shuffled: not 50 points of the first row
+
+
+def _small_run(**optimize):
+    study = create_study(
+        GRID_SPACE,
+        storage=None,
+        strategy="grid",
+        seed=0,
+        strategy_options={"n_queued": 2},
+    )
+    study.optimize("tests.study._execution_jobs:product", **optimize)
+    return study
+
+
+def _each_point_once(study):
+    done = [t.config for t in study.trials if t.state == "COMPLETE"]
+    expected = [{"a": a, "b": b} for a in (1, 2, 3, 4) for b in (10, 20, 30)]
+    return sorted(map(_key, done)) == sorted(map(_key, expected))
+
+
+def test_a_grid_queued_two_points_at_a_time_runs_every_point_once():
+    study = _small_run()
+    assert _each_point_once(study)
+    assert [t.state for t in study.trials] == ["COMPLETE"] * 12
+    assert study.optuna_study.user_attrs[GRID_ATTR]["next"] == 12
+
+
+@pytest.mark.slow
+def test_two_workers_on_a_grid_queued_two_points_at_a_time_run_every_point_once():
+    study = _small_run(n_workers=2)
+    assert _each_point_once(study)
+    assert [t.state for t in study.trials] == ["COMPLETE"] * 12
+
+
+@pytest.mark.slow
+def test_a_deterministic_windowed_grid_runs_the_same_configs_for_one_or_two_workers():
+    one = _small_run(deterministic=True, batch_size=3)
+    two = _small_run(deterministic=True, batch_size=3, n_workers=2)
+    assert _each_point_once(one) and _each_point_once(two)
+    assert [t.config for t in one.trials] == [t.config for t in two.trials]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_drivers_started_at_once_on_a_windowed_grid_run_every_point_once(
+    backend, tmp_path, request
+):
+    # A window of 2 points for 12: the drivers top the queue up over and over, often at the
+    # same moment, enqueueing the same points; the later copy of each is dropped.
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+    else:
+        url = request.getfixturevalue("postgres_db_url")
+    run_drivers(url, "m", "grid", tmp_path, n=2, strategy_options={"n_queued": 2}, **FAST)
+    study = load_study("m", url)
+    assert _each_point_once(study)
+    assert {t.failure_kind for t in study.trials if t.state != "COMPLETE"} <= {"duplicate"}
+    assert study.n_counted_trials == 12
+    assert n_drivers(url, "m") == 2  # both drivers ran points
+
+
+def test_an_interrupted_windowed_grid_resumes_and_runs_every_point_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    options = {"n_queued": 2}
+    study = create_study(
+        SMALL, name="w", storage=url, strategy="grid", seed=0, strategy_options=options
+    )
+    calls = []
+
+    def interrupted_at_the_third(config, trial):
+        calls.append(config)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return 0.0
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(interrupted_at_the_third)
+    reopened = load_study("w", url)
+    # 2 done, 1 interrupted, 1 waiting; the interrupted point is queued again, read from its
+    # trial. The last 2 points were never enqueued: they come from the recorded position.
+    assert [t.state for t in reopened.trials] == ["COMPLETE"] * 2 + ["FAILED"] + ["WAITING"] * 2
+    reopened.optimize(lambda c, t: calls.append(c) or 0.0)
+    done = [t.config for t in load_study("w", url).trials if t.state == "COMPLETE"]
+    assert sorted(map(_key, done)) == sorted(map(_key, _small_points()))
+    assert len(calls) == 7
+
+
+def test_a_driver_that_finds_only_duplicates_queued_enqueues_more_instead_of_stopping():
+    study = create_study(
+        SMALL, storage=None, strategy="grid", seed=0, strategy_options={"n_queued": 2}
+    )
+    ostudy = study.optuna_study
+    for t in ostudy.get_trials(states=(TrialState.WAITING,)):
+        ostudy.enqueue_trial(dict(t.system_attrs["fixed_params"]))  # copies, as a racing driver
+    study.optimize(lambda c, t: 0.0, n_trials=2)  # runs the originals; the copies wait
+    # The queue holds two points, both held already: popping drops them as duplicates and
+    # finds nothing; the driver asks the strategy to refill and goes on.
+    study.optimize(lambda c, t: 0.0)
+    assert sorted(map(_key, [t.config for t in study.trials if t.state == "COMPLETE"])) == sorted(
+        map(_key, _small_points())
+    )
+    assert [t.failure_kind for t in study.trials if t.state == "FAILED"] == ["duplicate"] * 2
+    assert study.n_counted_trials == 6
+
+
+def test_a_grid_study_written_before_grids_were_lazy_resumes_without_new_points(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    study = create_study(SMALL, name="old", storage=url, strategy="grid", seed=0)
+    ostudy = study.optuna_study
+    ostudy.set_user_attr(GRID_ATTR, {"size": 6, "enqueued": 6})  # as the old code left it
+    first = _optuna.trial_id(ostudy.get_trials(states=(TrialState.WAITING,))[0])
+    storage = _optuna.storage(ostudy)  # the first point was interrupted
+    storage.set_trial_state_values(first, TrialState.RUNNING)
+    _records.write_failure(storage, first, FailureKind.INTERRUPTED, "interrupted")
+    storage.set_trial_state_values(first, TrialState.FAIL)
+    old = load_study("old", url)  # every point was queued: only the interrupted one again
+    assert len(old.trials) == 7
+    assert old.optuna_study.user_attrs[GRID_ATTR]["next"] == 6
+    old.optimize(lambda c, t: 0.0)
+    done = [t.config for t in load_study("old", url).trials if t.state == "COMPLETE"]
+    assert sorted(map(_key, done)) == sorted(map(_key, _small_points()))
+
+
+def test_the_window_must_hold_at_least_one_point():
+    with pytest.raises(
+        ConfigError,
+        match=re.escape("strategy 'grid': n_queued must be an int >= 1, got 0."),
+    ):
+        create_study(SMALL, storage=None, strategy="grid", strategy_options={"n_queued": 0})
+
+
+def test_a_grid_reopened_with_more_points_runs_only_the_new_ones(tmp_path):
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    space = {"x": uniform(0.0, 1.0)}
+    coarse = create_study(
+        space, name="n", storage=url, strategy="grid", seed=0, strategy_options={"n_points": 3}
+    )
+    coarse.optimize(lambda c, t: 0.0)
+    fine = create_study(
+        space,
+        name="n",
+        storage=url,
+        strategy="grid",
+        strategy_options={"n_points": 5, "n_queued": 2},
+        load_if_exists=True,
+    )
+    fine.optimize(lambda c, t: 0.0)
+    xs = [t.config["x"] for t in load_study("n", url).trials if t.state == "COMPLETE"]
+    assert sorted(xs) == [0.0, 0.25, 0.5, 0.75, 1.0]  # 0, 0.5 and 1 ran once, on the coarse grid

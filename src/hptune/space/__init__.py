@@ -1,5 +1,6 @@
 """Declarative search spaces: dimensions, conditional sub-spaces, sampling from an Optuna
-trial, grid enumeration, and a JSON record of the space.
+trial, grids (listed, or decoded point by point from an index), a seeded shuffle of a grid's
+order that needs no list, and a JSON record of the space.
 
 Example:
     >>> from hptune.space import Space, choice, loguniform, randint, uniform
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 from hptune.space._base import DEFAULT_GRID_POINTS, INT_GRID_CAP, Dimension
 from hptune.space._categorical import Choice, Conditional, choice
+from hptune.space._grid import Grid
 from hptune.space._numeric import FloatDimension, IntDimension, loguniform, randint, uniform
 from hptune.space._parse import parse_form
+from hptune.space._shuffle import FeistelPermutation
 from hptune.space._space import Space
 
 __all__ = [
@@ -26,7 +29,9 @@ __all__ = [
     "Choice",
     "Conditional",
     "Dimension",
+    "FeistelPermutation",
     "FloatDimension",
+    "Grid",
     "IntDimension",
     "Space",
     "choice",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -14,6 +13,7 @@ from optuna.distributions import BaseDistribution
 from hptune.exceptions import ConfigError
 from hptune.space._base import Dimension
 from hptune.space._categorical import Conditional
+from hptune.space._grid import Grid
 from hptune.space._numeric import FloatDimension, IntDimension
 from hptune.space._parse import normalize
 
@@ -67,20 +67,35 @@ class Space:
         """Every config of the grid: the exact cartesian product of each dimension's grid
         values, conditional branches expanded (the union over branches of each branch's
         sub-grid times the rest), each point once, in a deterministic order (the last key
-        varies fastest).
+        varies fastest). ``list(self.lazy_grid(n_points))``: for a large grid, use
+        :meth:`lazy_grid` or :meth:`grid_point`, which build no list.
 
         Args:
             n_points: Points per continuous dimension and per large ``randint`` that sets
                 no ``grid``/``n_grid`` of its own (default 5).
         """
-        _check_n_points(n_points)
-        # Points share sub-dicts while the product is built; copy so each point is its own.
-        return [_copy_point(point) for point in _grid(self._tree, n_points)]
+        return list(self.lazy_grid(n_points))
 
     def grid_size(self, n_points: int | None = None) -> int:
-        """``len(self.grid(n_points))``, computed without building the grid."""
+        """``len(self.grid(n_points))``, exact, computed without building the grid: a
+        product over the keys, a sum over a conditional's branches."""
+        return self.lazy_grid(n_points).size
+
+    def grid_point(self, index: int, n_points: int | None = None) -> dict[str, Any]:
+        """``self.grid(n_points)[index]``, decoded without building the grid.
+
+        Example:
+            >>> Space({"a": [1, 2, 3], "b": ["x", "y"]}).grid_point(3)
+            {'a': 2, 'b': 'y'}
+        """
+        return self.lazy_grid(n_points)[index]
+
+    def lazy_grid(self, n_points: int | None = None) -> Grid:
+        """The grid as a :class:`~hptune.space.Grid`: its exact ``size`` and ``grid[i]``
+        decoded on demand (by mixed-radix decoding over the keys, a conditional first
+        picking its branch), in the order of :meth:`grid`."""
         _check_n_points(n_points)
-        return _grid_size(self._tree, n_points)
+        return Grid(self._tree, n_points)
 
     # -- configs back to parameters ------------------------------------------------------
 
@@ -187,42 +202,6 @@ def _sample(tree: dict[str, Any], trial: optuna.Trial, prefix: str) -> dict[str,
         else:
             config[key] = node
     return config
-
-
-def _values(node: Any, n_points: int | None) -> list[Any]:
-    """The grid values one node contributes (sub-dicts for sub-spaces and branches)."""
-    if isinstance(node, Conditional):
-        return [
-            {"name": name, **point}
-            for name, branch in node.branches.items()
-            for point in _grid(branch, n_points)
-        ]
-    if isinstance(node, Dimension):
-        return node.grid_values(n_points)
-    if isinstance(node, dict):
-        return _grid(node, n_points)
-    return [node]
-
-
-def _grid(tree: dict[str, Any], n_points: int | None) -> list[dict[str, Any]]:
-    axes = [_values(node, n_points) for node in tree.values()]
-    return [dict(zip(tree, combo)) for combo in itertools.product(*axes)]
-
-
-def _copy_point(point: dict[str, Any]) -> dict[str, Any]:
-    return {k: _copy_point(v) if isinstance(v, dict) else v for k, v in point.items()}
-
-
-def _grid_size(tree: dict[str, Any], n_points: int | None) -> int:
-    size = 1
-    for node in tree.values():
-        if isinstance(node, Conditional):
-            size *= sum(_grid_size(branch, n_points) for branch in node.branches.values())
-        elif isinstance(node, Dimension):
-            size *= len(node.grid_values(n_points))
-        elif isinstance(node, dict):
-            size *= _grid_size(node, n_points)
-    return size
 
 
 def _mismatch(name: str, why: str) -> ConfigError:

@@ -12,12 +12,13 @@ than ``max_total_trials`` trials that count. The storage is the only thing they 
    WAITING, unsampled, and stops. A later run (or a driver that needs it after a stale
    trial was reaped) pops it like any queued trial, so nothing is lost or run twice.
 
-Queued (WAITING) trials are grid points and retries. :func:`pop_waiting` takes one the way
-Optuna's own ``Study.ask`` does, with ``storage.set_trial_state_values(..., RUNNING)``,
-which only one driver can win; unlike ``ask`` it never creates a new trial when the queue
-is empty, so a grid driver that finds no point left stops instead of running a random one;
-and a grid point is never evaluated twice, even when two drivers re-enqueued it at once
-(see its ``unique``).
+Queued (WAITING) trials are grid points (a window of the grid at a time, see
+``hptune.study.strategies._grid``), retries and put-backs. :func:`pop_waiting` takes one
+the way Optuna's own ``Study.ask`` does, with ``storage.set_trial_state_values(...,
+RUNNING)``, which only one driver can win; unlike ``ask`` it never creates a new trial when
+the queue is empty, so a grid driver that finds no point left (and none to add) stops
+instead of running a random one; and a grid point is never evaluated twice, even when two
+drivers enqueued it at once (see its ``unique``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from optuna.trial import FrozenTrial, TrialState
 from hptune.execution.base import FailureKind
 from hptune.study import _optuna, _records
 from hptune.study._liveness import RETRY_OF
+
+#: The system attribute in which Optuna's ``enqueue_trial`` keeps a queued trial's params.
+FIXED_PARAMS = "fixed_params"
 
 #: Failures of trials that never had a fair run; they do not use up the budget, and a
 #: resumed run does them again.
@@ -63,8 +67,27 @@ def holds(trial: FrozenTrial) -> bool:
 
 def grid_point(trial: FrozenTrial) -> str:
     """A trial's parameters as canonical JSON; a queued trial's are still its fixed ones."""
-    params = trial.params or trial.system_attrs.get("fixed_params", {})
+    params = trial.params or trial.system_attrs.get(FIXED_PARAMS, {})
     return _records.canonical_json(dict(params))
+
+
+def held_points(ostudy: optuna.Study) -> set[str]:
+    """The grid points (as :func:`grid_point` writes them) that some trial holds."""
+    return {grid_point(t) for t in ostudy.get_trials(deepcopy=False) if holds(t)}
+
+
+def lost_points(ostudy: optuna.Study) -> list[dict[str, Any]]:
+    """The parameters of every point that was queued but that no trial holds any more
+    (its trials were interrupted or reaped as stale), once each, in trial order: what a
+    re-opened grid must enqueue again. Read from the trials alone, not from the grid."""
+    trials = ostudy.get_trials(deepcopy=False)
+    held = {grid_point(t) for t in trials if holds(t)}
+    lost: dict[str, dict[str, Any]] = {}
+    for trial in trials:
+        point = grid_point(trial)
+        if FIXED_PARAMS in trial.system_attrs and point not in held:
+            lost.setdefault(point, dict(trial.system_attrs[FIXED_PARAMS]))
+    return list(lost.values())
 
 
 def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:

@@ -296,6 +296,8 @@ class Driver:
 
     def _ask_now(self, stage: str) -> TrialJob | None:
         trial_id = _budget.pop_waiting(self.ostudy, unique=self.queue_only)
+        while trial_id is None and self.queue_only and self.strategy.refill(self.ostudy):
+            trial_id = _budget.pop_waiting(self.ostudy, unique=True)  # topped up: pop again
         if trial_id is None and self.queue_only:
             return None
         if trial_id is None:

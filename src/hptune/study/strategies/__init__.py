@@ -6,8 +6,10 @@ The names are those of the CLI and the YAML spec (``strategy: tpe``):
 name           what it runs
 ============== ==============================================================================
 grid           every point of ``space.grid(n_points)`` exactly once (conditional branches
-               expanded), enqueued when the study is created; the study stops when the grid
-               is exhausted. Optuna's ``GridSampler`` cannot do conditional spaces.
+               expanded), in an order shuffled by the seed (a keyed Feistel permutation of
+               the indices), never listed: a window of ``n_queued`` points waits in storage
+               and is topped up as trials start; the study stops when the grid is
+               exhausted. Optuna's ``GridSampler`` cannot do conditional spaces.
 random         ``RandomSampler``: independent draws; log dimensions are drawn log-uniformly.
 sobol          ``QMCSampler(qmc_type="sobol", scramble=True)`` (Owen-scrambled Sobol points,
                Sobol 1967; Owen 1998): even coverage of the numeric dimensions; choices and

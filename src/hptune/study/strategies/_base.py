@@ -35,10 +35,13 @@ class Strategy(abc.ABC):
 
     * :meth:`create_sampler` once per :class:`~hptune.study.Study` object, when the study is
       created or loaded.
-    * :meth:`prepare` right after that, with the Optuna study (grid enqueues its points).
+    * :meth:`prepare` right after that, with the Optuna study (a grid enqueues the first
+      window of its points).
     * :meth:`begin` at the start of every ``optimize`` call, with its ``n_trials``.
     * :meth:`next_stage` before every ask: the stage name the next trial is recorded under,
       or None for "ask nothing now".
+    * :meth:`refill` when the driver of a ``queue_only`` strategy found the queue empty
+      (other drivers took it): whether the strategy queued more.
     * :meth:`finish` at the end of every ``optimize`` call (notes and warnings).
     """
 
@@ -79,6 +82,11 @@ class Strategy(abc.ABC):
         its running trials and stops when none run. ``running`` holds the numbers of the
         trials this driver is running."""
         return self.name
+
+    def refill(self, study: optuna.Study) -> bool:
+        """Queue more trials for a ``queue_only`` strategy whose queue was found empty;
+        True when the driver should try to pop again, False to stop (the default)."""
+        return False
 
     def finish(self, study: optuna.Study) -> list[str]:
         """Called at the end of each ``optimize`` call; returns notes to record."""
