@@ -44,7 +44,9 @@ def spin(config, trial):
 
 
 def hptune_per_trial(url: str, n: int, n_workers: int) -> float:
-    study = create_study(SPACE, storage=url, strategy="random", seed=0, name=f"h{n_workers}")
+    study = create_study(
+        SPACE, storage=url, strategy="random", seed=0, name=f"h{n_workers}", direction="maximize"
+    )
     objective = noop if n_workers == 1 else "bench.overhead:noop"
     start = time.perf_counter()
     study.optimize(
@@ -73,7 +75,7 @@ def worker_startup_s(n_workers: int) -> float:
 
 
 def cpu_bound_s(n_workers: int, n: int = 16) -> float:
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     start = time.perf_counter()
     study.optimize(
         "bench.overhead:spin",
@@ -107,7 +109,9 @@ def growth_rows(n: int) -> list[str]:
 
 def _hptune_quarter(url: str, budget: int | None = None):
     # With a budget (as the CLI always sets) the driver counts the study's trials per ask.
-    study = create_study(SPACE, storage=url, strategy="random", seed=0, name="growth")
+    study = create_study(
+        SPACE, storage=url, strategy="random", seed=0, name="growth", direction="maximize"
+    )
 
     def run(k: int) -> float:
         start = time.perf_counter()

@@ -136,7 +136,9 @@ def test_a_study_refuses_a_spec_that_changes_what_a_trial_means(tmp_path):
 def test_rerun_refuses_trials_that_never_finished(tmp_path):
     from hptune.study import create_study
 
-    study = create_study({"x": 1.0}, name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
+    study = create_study(
+        {"x": 1.0}, name="s", storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize"
+    )
     study.optuna_study.set_user_attr(runner.SPEC_ATTR, runner.spec_to_dict(parse_spec(BASE)))
     with pytest.raises(
         HptuneError, match=re.escape("study 's' has no trial 0; it has no trials yet.")

@@ -59,6 +59,7 @@ def curve_study(tmp_path_factory) -> tuple[Study, str]:
         pruner="median",
         seed=3,
         epochs=EPOCHS,
+        direction="maximize",
     )
     study.optimize(curve_objective, n_trials=30)
     states = {t.state for t in study.trials}

@@ -210,7 +210,12 @@ def test_diverged_region_picks_the_parameter_that_explains_most(tmp_path):
 
 def test_noise_between_repeats_of_one_config(tmp_path):
     study = create_study(
-        {"lr": choice(0.01, 0.1)}, name="n", storage=sqlite_url(tmp_path), strategy="random", seed=0
+        {"lr": choice(0.01, 0.1)},
+        name="n",
+        storage=sqlite_url(tmp_path),
+        strategy="random",
+        seed=0,
+        direction="maximize",
     )
     for lr in (0.01, 0.01, 0.01, 0.1, 0.1):
         study.optuna_study.enqueue_trial({"lr": lr}, skip_if_exists=False)
@@ -235,7 +240,9 @@ def test_no_repeats_no_noise_advice(tmp_path):
 
 
 def test_advice_on_empty_all_failed_and_pruned_studies(tmp_path):
-    empty = create_study({"x": uniform(0, 1)}, name="e", storage=sqlite_url(tmp_path), seed=0)
+    empty = create_study(
+        {"x": uniform(0, 1)}, name="e", storage=sqlite_url(tmp_path), seed=0, direction="maximize"
+    )
     assert advise(empty) == []
 
     def fail(config, trial):
@@ -268,7 +275,9 @@ def test_advice_on_empty_all_failed_and_pruned_studies(tmp_path):
     ],
 )
 def test_bad_arguments_are_refused(tmp_path, kwargs, message):
-    study = create_study({"x": uniform(0, 1)}, name="a", storage=sqlite_url(tmp_path), seed=0)
+    study = create_study(
+        {"x": uniform(0, 1)}, name="a", storage=sqlite_url(tmp_path), seed=0, direction="maximize"
+    )
     with pytest.raises(ConfigError, match=re.escape(message)):
         advise(study, **kwargs)
 
@@ -292,6 +301,7 @@ def _choice_study(peak):
         storage=None,
         strategy="grid",
         seed=0,
+        direction="maximize",
     )
     study.optimize(
         lambda c, t: -abs(math.log10(c["lr"]) - math.log10(peak)) - c["batch_size"] / 1e4

@@ -79,6 +79,7 @@ def test_escaping_of_values_reasons_and_notes(tmp_path):
         strategy="grid",
         strategy_options={"shuffle": False},
         seed=0,
+        direction="maximize",
     )
 
     def objective(config, trial):
@@ -183,6 +184,7 @@ def test_reports_of_degenerate_studies(tmp_path, shape):
         strategy="grid",
         strategy_options={"shuffle": False},
         seed=0,
+        direction="maximize",
     )
 
     def objective(config, trial):
@@ -221,6 +223,7 @@ def test_importance_ranks_the_parameter_that_matters(tmp_path):
         strategy="grid",
         strategy_options={"shuffle": False},
         seed=0,
+        direction="maximize",
     )
     study.optimize(lambda c, t: c["lr"] ** 2)
     result = importance(gather(study))

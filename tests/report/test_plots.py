@@ -51,7 +51,13 @@ def test_unknown_kind_lists_the_valid_ones(curve_study, tmp_path):
 
 
 def test_nothing_to_plot_is_an_error_that_says_why(tmp_path):
-    study = create_study({"x": uniform(0, 1)}, name="empty", storage=sqlite_url(tmp_path), seed=0)
+    study = create_study(
+        {"x": uniform(0, 1)},
+        name="empty",
+        storage=sqlite_url(tmp_path),
+        seed=0,
+        direction="maximize",
+    )
     with pytest.raises(
         HptuneError,
         match=re.escape(
@@ -150,7 +156,9 @@ def test_the_lr_plot_shows_diverged_trials_on_the_worse_edge(curve_study):
 def test_learning_curves_have_whole_steps_named_after_the_unit(tmp_path):
     from hptune.runner import STEP_UNIT_ATTR
 
-    study = create_study({"x": uniform(0, 1)}, name="two", storage=sqlite_url(tmp_path), seed=0)
+    study = create_study(
+        {"x": uniform(0, 1)}, name="two", storage=sqlite_url(tmp_path), seed=0, direction="maximize"
+    )
 
     def objective(config, trial):
         for step in (1, 2):  # two steps: matplotlib's own ticks would be 1.0, 1.2, ... 2.0

@@ -94,7 +94,9 @@ def test_a_task_object_is_refused_in_favour_of_its_name():
 @pytest.mark.slow
 def test_runs_in_a_process_pool_study():
     space = {"lr": hptune.loguniform(1e-3, 3e-2), "batch_size": 32}
-    study = hptune.create_study(space, storage=None, strategy="random", seed=0)
+    study = hptune.create_study(
+        space, storage=None, strategy="random", seed=0, direction="maximize"
+    )
     study.optimize(TaskObjective("digits-mlp", epochs=1), n_trials=2, n_workers=2)
     assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE"]
     for record in study.trials:

@@ -72,7 +72,9 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
 
 
 def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
-    study = create_study(SPACE, name="r", storage=None, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="r", storage=None, strategy="random", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     old, fresh, mine = (ostudy.ask() for _ in range(3))
     for t in (old, fresh, mine):
@@ -100,7 +102,9 @@ def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
 
 def test_reaped_trial_without_a_recorded_config_is_not_retried():
     # A driver killed between the ask and recording the config: the trial never ran.
-    study = create_study(SPACE, name="u", storage=None, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="u", storage=None, strategy="random", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     ran, unsent = ostudy.ask(), ostudy.ask()
     for t in (ran, unsent):
@@ -118,7 +122,9 @@ def test_reaped_trial_without_a_recorded_config_is_not_retried():
 
 def test_resume_retries_interrupted_configs_with_their_seeds(tmp_path):
     url = f"sqlite:///{tmp_path / 'i.db'}"
-    study = create_study(SPACE, name="i", storage=url, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="i", storage=url, strategy="random", seed=0, direction="maximize"
+    )
 
     def interrupted_at_the_third(config, trial):
         if trial.number == 2:
@@ -142,7 +148,9 @@ def test_resume_retries_interrupted_configs_with_their_seeds(tmp_path):
 
 
 def test_two_drivers_requeueing_one_trial_at_once_run_it_once():
-    study = create_study(SPACE, name="d", storage=None, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="d", storage=None, strategy="random", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     lost = ostudy.ask()
     lost.suggest_float("x", 0.0, 1.0)

@@ -121,7 +121,7 @@ def test_a_non_finite_value_settles_as_diverged_and_is_recorded_so():
     )
     finite = TrialOutcome(0, OutcomeState.COMPLETE, value=1.0)
     assert finite.settled() is finite
-    study = create_study(SPACE, storage=None, strategy="grid", seed=0)
+    study = create_study(SPACE, storage=None, strategy="grid", seed=0, direction="maximize")
     study.optimize(lambda c, t: float("inf") if c["x"] == 2.0 else 1.0)
     kinds = {t.config["x"]: t.failure_kind for t in study.trials}
     assert kinds == {1.0: None, 2.0: FailureKind.DIVERGED}
@@ -133,7 +133,7 @@ def test_the_sampler_learns_from_out_of_memory_too():
             raise MemoryError()
         return 1.0
 
-    study = create_study(SPACE, storage=None, strategy="grid", seed=0)
+    study = create_study(SPACE, storage=None, strategy="grid", seed=0, direction="maximize")
     study.optimize(objective)
     shown = penalize_failures(study.optuna_study, study.optuna_study.trials)
     assert [t.state.name for t in shown] == ["COMPLETE", "COMPLETE"]

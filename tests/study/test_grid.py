@@ -47,7 +47,7 @@ def _expected():
 
 def test_grid_visits_each_point_once_and_stops(tmp_path):
     seen = []
-    study = create_study(SPACE, storage=None, strategy="grid", seed=0)
+    study = create_study(SPACE, storage=None, strategy="grid", seed=0, direction="maximize")
     study.optimize(lambda c, t: seen.append(c) or 0.0)  # no n_trials: the grid is the budget
     assert len(seen) == 36
     assert sorted(map(_key, seen)) == sorted(map(_key, _expected()))
@@ -62,11 +62,15 @@ SMALL = {"lr": [0.1, 0.01], "optimizer": choice({"adam": {}, "sgd": {"momentum":
 def test_grid_resumes_where_it_stopped(tmp_path):
     url = f"sqlite:///{tmp_path / 'g.db'}"
     seen = []
-    study = create_study(SMALL, name="g", storage=url, strategy="grid", seed=0)
+    study = create_study(
+        SMALL, name="g", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
     study.optimize(lambda c, t: seen.append(c) or 0.0, n_trials=4)
     assert len(seen) == 4
     # Re-opening (both ways) enqueues nothing new; the rest of the grid runs once.
-    create_study(SMALL, name="g", storage=url, strategy="grid", load_if_exists=True)
+    create_study(
+        SMALL, name="g", storage=url, strategy="grid", load_if_exists=True, direction="maximize"
+    )
     again = load_study("g", url)
     assert len(again.trials) == 6  # 2 lr x (adam + sgd x 2 momenta)
     again.optimize(lambda c, t: seen.append(c) or 0.0)
@@ -83,6 +87,7 @@ def _grid_order(seed, **options):
         strategy="grid",
         strategy_options=options,
         seed=seed,
+        direction="maximize",
     )
     study.optimize(lambda config, trial: 0.0, n_trials=4)
     return [(t.config["lr"], t.config["batch_size"]) for t in study.trials if t.state == "COMPLETE"]
@@ -98,7 +103,9 @@ def test_a_partial_grid_spreads_over_the_space_in_a_seeded_order():
 
 def test_a_resumed_grid_runs_the_points_of_interrupted_trials_again(tmp_path):
     url = f"sqlite:///{tmp_path / 'i.db'}"
-    study = create_study(SMALL, name="i", storage=url, strategy="grid", seed=0)
+    study = create_study(
+        SMALL, name="i", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
     calls = []
 
     def interrupted_at_the_third(config, trial):
@@ -123,7 +130,9 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
     # Two drivers re-opening a grid at the same moment may both enqueue a missing point;
     # whoever pops the later copy drops it as a duplicate, which does not count.
     url = f"sqlite:///{tmp_path / 'd.db'}"
-    study = create_study(SMALL, name="d", storage=url, strategy="grid", seed=0)
+    study = create_study(
+        SMALL, name="d", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     for t in ostudy.get_trials(states=(optuna.trial.TrialState.WAITING,))[:2]:
         ostudy.enqueue_trial(dict(t.system_attrs["fixed_params"]))  # later copies
@@ -140,7 +149,9 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
 
 def test_of_two_copies_popped_at_once_the_lower_numbered_runs(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
-    study = create_study({"lr": [0.1]}, name="p", storage=url, strategy="grid", seed=0)
+    study = create_study(
+        {"lr": [0.1]}, name="p", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     ostudy.enqueue_trial({"lr": 0.1})  # a second copy, trial 1
     first, second = ostudy.get_trials(states=(optuna.trial.TrialState.WAITING,))
@@ -179,7 +190,7 @@ def _no_listing(monkeypatch):
 
 def test_a_grid_of_a_trillion_points_starts_at_once_with_one_window_in_storage(monkeypatch):
     _no_listing(monkeypatch)
-    study = create_study(TRILLION, storage=None, strategy="grid", seed=0)
+    study = create_study(TRILLION, storage=None, strategy="grid", seed=0, direction="maximize")
     stored = []
 
     def objective(config, trial):
@@ -195,7 +206,7 @@ def test_a_grid_of_a_trillion_points_starts_at_once_with_one_window_in_storage(m
 def test_a_million_point_grid_runs_50_trials_with_at_most_one_window_waiting(monkeypatch):
     _no_listing(monkeypatch)
     space = {"a": randint(0, 999, n_grid=1000), "b": randint(0, 999, n_grid=1000)}
-    study = create_study(space, storage=None, strategy="grid", seed=0)
+    study = create_study(space, storage=None, strategy="grid", seed=0, direction="maximize")
     waiting = []
     study.optimize(lambda c, t: waiting.append(_waiting(study)) or 0.0, n_trials=50)
     # Topped up to 64 once 32 or fewer wait: never more than a window, never empty.
@@ -213,6 +224,7 @@ def _small_run(**optimize):
         strategy="grid",
         seed=0,
         strategy_options={"n_queued": 2},
+        direction="maximize",
     )
     study.optimize("tests.study._execution_jobs:product", **optimize)
     return study
@@ -269,7 +281,13 @@ def test_an_interrupted_windowed_grid_resumes_and_runs_every_point_once(tmp_path
     url = f"sqlite:///{tmp_path / 'w.db'}"
     options = {"n_queued": 2}
     study = create_study(
-        SMALL, name="w", storage=url, strategy="grid", seed=0, strategy_options=options
+        SMALL,
+        name="w",
+        storage=url,
+        strategy="grid",
+        seed=0,
+        strategy_options=options,
+        direction="maximize",
     )
     calls = []
 
@@ -293,7 +311,12 @@ def test_an_interrupted_windowed_grid_resumes_and_runs_every_point_once(tmp_path
 
 def test_a_driver_that_finds_only_duplicates_queued_enqueues_more_instead_of_stopping():
     study = create_study(
-        SMALL, storage=None, strategy="grid", seed=0, strategy_options={"n_queued": 2}
+        SMALL,
+        storage=None,
+        strategy="grid",
+        seed=0,
+        strategy_options={"n_queued": 2},
+        direction="maximize",
     )
     ostudy = study.optuna_study
     for t in ostudy.get_trials(states=(TrialState.WAITING,)):
@@ -311,7 +334,9 @@ def test_a_driver_that_finds_only_duplicates_queued_enqueues_more_instead_of_sto
 
 def test_a_grid_study_written_before_grids_were_lazy_resumes_without_new_points(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    study = create_study(SMALL, name="old", storage=url, strategy="grid", seed=0)
+    study = create_study(
+        SMALL, name="old", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
     ostudy = study.optuna_study
     ostudy.set_user_attr(GRID_ATTR, {"size": 6, "enqueued": 6})  # as the old code left it
     first = _optuna.trial_id(ostudy.get_trials(states=(TrialState.WAITING,))[0])
@@ -332,14 +357,26 @@ def test_the_window_must_hold_at_least_one_point():
         ConfigError,
         match=re.escape("strategy 'grid': n_queued must be an int >= 1, got 0."),
     ):
-        create_study(SMALL, storage=None, strategy="grid", strategy_options={"n_queued": 0})
+        create_study(
+            SMALL,
+            storage=None,
+            strategy="grid",
+            strategy_options={"n_queued": 0},
+            direction="maximize",
+        )
 
 
 def test_a_grid_reopened_with_more_points_runs_only_the_new_ones(tmp_path):
     url = f"sqlite:///{tmp_path / 'n.db'}"
     space = {"x": uniform(0.0, 1.0)}
     coarse = create_study(
-        space, name="n", storage=url, strategy="grid", seed=0, strategy_options={"n_points": 3}
+        space,
+        name="n",
+        storage=url,
+        strategy="grid",
+        seed=0,
+        strategy_options={"n_points": 3},
+        direction="maximize",
     )
     coarse.optimize(lambda c, t: 0.0)
     fine = create_study(
@@ -349,6 +386,7 @@ def test_a_grid_reopened_with_more_points_runs_only_the_new_ones(tmp_path):
         strategy="grid",
         strategy_options={"n_points": 5, "n_queued": 2},
         load_if_exists=True,
+        direction="maximize",
     )
     fine.optimize(lambda c, t: 0.0)
     xs = [t.config["x"] for t in load_study("n", url).trials if t.state == "COMPLETE"]

@@ -25,7 +25,9 @@ def _diverges_above_half(config, trial):
 
 
 def _share_above_half(objective, seed, penalize=True):
-    study = create_study({"x": uniform(0, 1)}, storage=None, strategy="tpe", seed=seed)
+    study = create_study(
+        {"x": uniform(0, 1)}, storage=None, strategy="tpe", seed=seed, direction="maximize"
+    )
     if not penalize:  # plain Optuna: the sampler never sees failed trials
         study.optuna_study.sampler = study.optuna_study.sampler.sampler
     study.optimize(objective, n_trials=40)
@@ -62,7 +64,9 @@ def _narrow_log_optimum(config, trial):
 def _median_best(strategy):
     best = []
     for seed in range(10):
-        study = create_study(BENCH_SPACE, storage=None, strategy=strategy, seed=seed)
+        study = create_study(
+            BENCH_SPACE, storage=None, strategy=strategy, seed=seed, direction="maximize"
+        )
         study.optimize(_narrow_log_optimum, n_trials=40)
         best.append(study.best_value)
     return statistics.median(best)
@@ -95,6 +99,7 @@ def test_asha_spends_far_fewer_epochs():
             pruner=pruner,
             seed=0,
             epochs=27,
+            direction="maximize",
         )
         study.optimize(_learning_curve, n_trials=30)
         spent[pruner] = sum(len(t.intermediate_values) for t in study.trials)
@@ -122,7 +127,9 @@ C2F_SPACE = {"lr": loguniform(1e-4, 1e-1), "momentum": uniform(0.0, 1.0)}
 
 
 def test_coarse_to_fine_records_stages_and_warns_at_the_bound():
-    study = create_study(C2F_SPACE, storage=None, strategy="coarse-to-fine", seed=0)
+    study = create_study(
+        C2F_SPACE, storage=None, strategy="coarse-to-fine", seed=0, direction="maximize"
+    )
     with pytest.warns(RangeBoundaryWarning) as record:
         study.optimize(_lr_upward, n_trials=30)
     messages = [str(w.message) for w in record]
@@ -143,7 +150,9 @@ def test_coarse_to_fine_records_stages_and_warns_at_the_bound():
 
 
 def test_coarse_to_fine_is_silent_when_the_optimum_is_inside():
-    study = create_study(C2F_SPACE, storage=None, strategy="coarse-to-fine", seed=0)
+    study = create_study(
+        C2F_SPACE, storage=None, strategy="coarse-to-fine", seed=0, direction="maximize"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", RangeBoundaryWarning)
         study.optimize(_lr_inside, n_trials=30)
@@ -157,7 +166,9 @@ def test_coarse_to_fine_is_silent_when_the_optimum_is_inside():
 
 def test_coarse_to_fine_resumes_in_its_fine_stage(tmp_path):
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    study = create_study(C2F_SPACE, name="c", storage=url, strategy="coarse-to-fine", seed=1)
+    study = create_study(
+        C2F_SPACE, name="c", storage=url, strategy="coarse-to-fine", seed=1, direction="maximize"
+    )
     study.optimize(_lr_inside, n_trials=10)  # 4 coarse, 6 fine
     box = study.optuna_study.user_attrs["hptune.coarse_to_fine"]["box"]
     again = load_study("c", url)
@@ -176,6 +187,7 @@ def test_coarse_to_fine_without_n_trials_uses_n_coarse_trials():
         strategy="coarse-to-fine",
         seed=0,
         strategy_options={"n_coarse_trials": 5},
+        direction="maximize",
     )
     study.optimize(_lr_inside, timeout=1.0)  # only a timeout: the budget is unknown
     assert study.optuna_study.user_attrs["hptune.coarse_to_fine"]["n_coarse"] == 5

@@ -28,7 +28,9 @@ def test_a_long_inline_trial_without_reports_keeps_its_heartbeat(tmp_path):
     # The trial blocks the driver's loop for 2 s, more than three grace periods, and never
     # reports: only the heartbeat thread can keep it alive.
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    study = create_study(SPACE, name="l", storage=url, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="l", storage=url, strategy="random", seed=0, direction="maximize"
+    )
     stop, reaped = threading.Event(), []
     peer = threading.Thread(target=_peer_reaping, args=(url, "l", stop, reaped))
     peer.start()
@@ -49,7 +51,9 @@ def test_a_long_inline_trial_without_reports_keeps_its_heartbeat(tmp_path):
 
 def test_a_reaped_trial_is_stopped_at_its_next_report_and_the_study_goes_on(tmp_path, caplog):
     url = f"sqlite:///{tmp_path / 'r.db'}"
-    study = create_study(SPACE, name="r", storage=url, strategy="random", seed=0)
+    study = create_study(
+        SPACE, name="r", storage=url, strategy="random", seed=0, direction="maximize"
+    )
     steps: dict[int, list[int]] = {}
 
     def objective(config, trial):

@@ -23,7 +23,12 @@ def curve(config, trial):
 def test_two_worker_processes_write_one_sqlite_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = create_study(
-        {"lr": loguniform(1e-4, 1e-1)}, name="p", storage=url, strategy="tpe", seed=0
+        {"lr": loguniform(1e-4, 1e-1)},
+        name="p",
+        storage=url,
+        strategy="tpe",
+        seed=0,
+        direction="maximize",
     )
     study.optimize(curve, n_trials=8, n_workers=2)
     trials = load_study("p", url).trials

@@ -136,7 +136,11 @@ def test_a_registered_strategy_is_usable_by_name():
     register_strategy("test-random-copy", FixedLR)
     try:
         study = create_study(
-            {"x": uniform(0, 1)}, storage=None, strategy="test-random-copy", seed=1
+            {"x": uniform(0, 1)},
+            storage=None,
+            strategy="test-random-copy",
+            seed=1,
+            direction="maximize",
         )
         study.optimize(lambda c, t: c["x"], n_trials=2)
         assert [t.stage for t in study.trials] == ["test-random-copy"] * 2
@@ -154,7 +158,7 @@ def test_no_trial_is_pruned_at_its_last_epoch(pruner, epochs):
     study = create_study(
         {"x": uniform(0, 1)}, storage=None, strategy="random", seed=0, pruner=pruner,
         epochs=epochs, pruner_options={"n_startup_trials": 1} if pruner == "median" else None,
-    )  # fmt: skip
+     direction="maximize",)  # fmt: skip
 
     def objective(config, trial):
         for epoch in range(1, epochs + 1):

@@ -46,7 +46,14 @@ def sometimes_broken(config, trial):
 def test_records_survive_reopening_from_sqlite(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
     study = create_study(
-        SPACE, name="s", storage=url, strategy="tpe", pruner="median", seed=7, epochs=3
+        SPACE,
+        name="s",
+        storage=url,
+        strategy="tpe",
+        pruner="median",
+        seed=7,
+        epochs=3,
+        direction="maximize",
     )
     study.optimize(quadratic, n_trials=6)
     before = study.trials
@@ -83,9 +90,9 @@ def test_records_survive_reopening_from_sqlite(tmp_path):
 
 def test_plain_optuna_reads_an_hptune_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    create_study(SPACE, name="plain", storage=url, seed=0, strategy="random").optimize(
-        quadratic, n_trials=3
-    )
+    create_study(
+        SPACE, name="plain", storage=url, seed=0, strategy="random", direction="maximize"
+    ).optimize(quadratic, n_trials=3)
     ostudy = optuna.load_study(study_name="plain", storage=url)
     assert len(ostudy.trials) == 3
     assert ostudy.user_attrs["hptune.study_seed"] == 0
@@ -94,7 +101,7 @@ def test_plain_optuna_reads_an_hptune_study(tmp_path):
 
 
 def test_failures_fail_only_their_trial_with_reasons():
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     study.optimize(sometimes_broken, n_trials=6)
     states = [t.state for t in study.trials]
     assert states == ["COMPLETE", "FAILED", "FAILED", "FAILED", "FAILED", "COMPLETE"]
@@ -118,7 +125,7 @@ def test_objective_attrs_are_stored():
         trial.set_attr("test_accuracy", 0.5)
         return 1.0
 
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     study.optimize(objective, n_trials=1)
     assert study.trials[0].attrs == {"test_accuracy": 0.5}
 
@@ -129,7 +136,15 @@ def test_pruned_trials_are_recorded():
             trial.report(step, 0.0 if trial.number else 1.0)
         return 0.0
 
-    study = create_study(SPACE, storage=None, strategy="random", pruner="asha", seed=0, epochs=9)
+    study = create_study(
+        SPACE,
+        storage=None,
+        strategy="random",
+        pruner="asha",
+        seed=0,
+        epochs=9,
+        direction="maximize",
+    )
     study.optimize(objective, n_trials=4)
     assert study.trials[0].state == "COMPLETE"
     assert "PRUNED" in [t.state for t in study.trials[1:]]
@@ -145,7 +160,14 @@ def _hyperband_run(name, seed, storage=None):
         return config["lr"] * 18
 
     study = create_study(
-        SPACE, name=name, storage=storage, strategy="tpe", pruner="hyperband", seed=seed, epochs=18
+        SPACE,
+        name=name,
+        storage=storage,
+        strategy="tpe",
+        pruner="hyperband",
+        seed=seed,
+        epochs=18,
+        direction="maximize",
     )
     study.optimize(objective, n_trials=24)
     return [(t.state, len(t.intermediate_values)) for t in study.trials]
@@ -164,26 +186,28 @@ def test_hyperband_pruning_follows_the_seed_not_the_study_name(tmp_path):
 
 def test_reopening_with_another_space_fails(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    create_study(SPACE, name="s", storage=url, seed=0)
+    create_study(SPACE, name="s", storage=url, seed=0, direction="maximize")
     other = {**SPACE, "lr": loguniform(1e-5, 1e-1)}
     with pytest.raises(HptuneError, match="study 's' was created with a different space") as info:
-        create_study(other, name="s", storage=url, load_if_exists=True)
+        create_study(other, name="s", storage=url, load_if_exists=True, direction="maximize")
     assert "Use a new study name for a new space, or pass the same space" in str(info.value)
-    reopened = create_study(SPACE, name="s", storage=url, load_if_exists=True)
+    reopened = create_study(SPACE, name="s", storage=url, load_if_exists=True, direction="maximize")
     assert reopened.seed == 0
     with pytest.raises(HptuneError, match=re.escape("created with seed=0, given seed=1")):
-        create_study(SPACE, name="s", storage=url, load_if_exists=True, seed=1)
+        create_study(
+            SPACE, name="s", storage=url, load_if_exists=True, seed=1, direction="maximize"
+        )
     with pytest.raises(HptuneError, match=re.escape("created with direction='maximize'")):
         create_study(SPACE, name="s", storage=url, load_if_exists=True, direction="minimize")
     with pytest.raises(HptuneError, match="a study named 's' already exists"):
-        create_study(SPACE, name="s", storage=url)
+        create_study(SPACE, name="s", storage=url, direction="maximize")
     with pytest.raises(HptuneError, match=re.escape("no study named 'nope'")):
         load_study("nope", url)
 
 
 def test_seed_is_drawn_and_recorded_when_none(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
-    study = create_study(SPACE, name="s", storage=url)
+    study = create_study(SPACE, name="s", storage=url, direction="maximize")
     study.optimize(quadratic, n_trials=2)
     stored = load_study("s", url).seed
     assert stored == study.seed and 0 <= stored < 2**32
@@ -197,8 +221,8 @@ def test_bad_arguments_are_config_errors():
     ):
         create_study(SPACE, storage=None, direction="max")
     with pytest.raises(ConfigError, match="unknown strategy 'tpee'; valid: grid, random, sobol"):
-        create_study(SPACE, storage=None, strategy="tpee")
-    study = create_study(SPACE, storage=None)
+        create_study(SPACE, storage=None, strategy="tpee", direction="maximize")
+    study = create_study(SPACE, storage=None, direction="maximize")
     with pytest.raises(
         ConfigError, match=re.escape("optimize: n_trials must be an int >= 1 or None, got 0.")
     ):
@@ -212,7 +236,9 @@ def test_bad_arguments_are_config_errors():
 
 
 def test_export_best_and_rows(tmp_path):
-    study = create_study(SPACE, name="exp", storage=None, strategy="random", seed=3)
+    study = create_study(
+        SPACE, name="exp", storage=None, strategy="random", seed=3, direction="maximize"
+    )
     study.optimize(quadratic, n_trials=4)
     doc = yaml.safe_load(study.export_best(tmp_path / "best.yaml").read_text())
     best = study.best_trial
@@ -231,7 +257,7 @@ def test_export_best_and_rows(tmp_path):
 
 
 def test_to_dataframe_names_pandas_when_missing():
-    study = create_study(SPACE, storage=None, strategy="random", seed=3)
+    study = create_study(SPACE, storage=None, strategy="random", seed=3, direction="maximize")
     try:
         import pandas  # noqa: F401
     except ImportError:
@@ -248,7 +274,7 @@ def test_ctrl_c_records_the_running_trial_and_propagates():
             raise KeyboardInterrupt
         return 1.0
 
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     with pytest.raises(KeyboardInterrupt):
         study.optimize(objective, n_trials=5)
     assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE", "FAILED"]
@@ -275,7 +301,9 @@ def test_listener_sees_every_start_and_finish_with_final_state():
             raise ValueError("boom")
         return config["x"]
 
-    study = create_study({"x": uniform(0, 1)}, storage=None, strategy="random", seed=0)
+    study = create_study(
+        {"x": uniform(0, 1)}, storage=None, strategy="random", seed=0, direction="maximize"
+    )
     recorder = _Recorder()
     study.optimize(objective, n_trials=3, listener=recorder)
     starts = [e for e in recorder.events if e[0] == "start"]
@@ -296,7 +324,7 @@ def test_any_trial_diverged_is_penalized_message_or_not():
             raise TrialDiverged()
         return 1.0
 
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     study.optimize(objective, n_trials=3)
     assert [t.failure_reason for t in study.trials[:2]] == ["_Exploded", "TrialDiverged"]
     assert [t.failure_kind for t in study.trials] == ["diverged", "diverged", None]
@@ -306,7 +334,13 @@ def test_any_trial_diverged_is_penalized_message_or_not():
 
 
 def test_a_record_is_a_copy_that_cannot_change_the_study(tmp_path):
-    study = create_study(SPACE, storage=f"sqlite:///{tmp_path / 'c.db'}", strategy="random", seed=0)
+    study = create_study(
+        SPACE,
+        storage=f"sqlite:///{tmp_path / 'c.db'}",
+        strategy="random",
+        seed=0,
+        direction="maximize",
+    )
     study.optimize(lambda c, t: 1.0, n_trials=1)
     record = study.trials[0]
     before = dict(record.config)
@@ -319,20 +353,22 @@ def test_studies_loaded_at_the_same_moment_draw_different_configs(tmp_path):
     # Two drivers (machines) open one study while it holds no trial: equally seeded, they
     # would propose the same configs; the second re-seeds by its first trial's number.
     url = f"sqlite:///{tmp_path / 'm.db'}"
-    create_study(SPACE, name="m", storage=url, strategy="random", seed=0)
+    create_study(SPACE, name="m", storage=url, strategy="random", seed=0, direction="maximize")
     first, second = load_study("m", url), load_study("m", url)
     first.optimize(lambda c, t: 1.0, n_trials=3)
     second.optimize(lambda c, t: 1.0, n_trials=3)
     configs = [json.dumps(t.config, sort_keys=True) for t in load_study("m", url).trials]
     assert len(set(configs)) == 6
     # Alone on its study, a driver keeps the sequence its seed gives (resume included).
-    alone = create_study(SPACE, name="a", storage=url, strategy="random", seed=0)
+    alone = create_study(
+        SPACE, name="a", storage=url, strategy="random", seed=0, direction="maximize"
+    )
     alone.optimize(lambda c, t: 1.0, n_trials=3)
     assert [t.config for t in alone.trials] == [t.config for t in first.trials[:3]]
 
 
 def test_trial_timeout_stops_a_trial_in_a_worker_process_and_inline_refuses_it():
-    study = create_study(SPACE, storage=None, strategy="random", seed=0)
+    study = create_study(SPACE, storage=None, strategy="random", seed=0, direction="maximize")
     study.optimize("tests.study._execution_jobs:slow", n_trials=1, trial_timeout=0.5)
     (trial,) = study.trials
     assert trial.state == "FAILED" and trial.failure_reason.startswith("timed out after 0.5 s")
@@ -345,3 +381,13 @@ def test_load_study_never_creates_a_database(tmp_path):
     with pytest.raises(HptuneError, match=re.escape("no database file at")):
         load_study("s", url)
     assert not (tmp_path / "typo.db").exists()
+
+
+def test_a_new_study_needs_a_direction_and_a_reopened_one_keeps_its_own(tmp_path):
+    message = "create_study: direction must be given for a new study: 'maximize' when"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        create_study(SPACE, storage=None)
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    create_study(SPACE, name="d", storage=url, direction="minimize", seed=0)
+    again = create_study(SPACE, name="d", storage=url, seed=0, load_if_exists=True)
+    assert again.direction == "minimize"

@@ -5,8 +5,10 @@ matplotlib (the ``report`` extra) is imported on first use, never by ``import hp
 Example:
     >>> from hptune.space import loguniform
     >>> from hptune.study import create_study
-    >>> study = create_study({"lr": loguniform(1e-4, 1e-1)}, storage=None, seed=0)
+    >>> study = create_study({"lr": loguniform(1e-4, 1e-1)}, storage=None, seed=0,
+    ...                      direction="maximize")
     >>> study.optimize(lambda config, trial: -abs(config["lr"] - 3e-3), n_trials=8)
+    <StopReason.TRIALS: 'trials'>
     >>> write_report(study, "report.html")  # doctest: +SKIP
     PosixPath('report.html')
     >>> [a.kind for a in advise(study)]  # doctest: +SKIP

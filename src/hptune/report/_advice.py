@@ -79,8 +79,10 @@ def advise(
         >>> from hptune.space import uniform
         >>> from hptune.study import create_study
         >>> grid = uniform(0, 1, grid=[0.1, 0.5, 0.92, 0.96, 1.0])
-        >>> study = create_study({"x": grid}, storage=None, strategy="grid", seed=0)
+        >>> study = create_study({"x": grid}, storage=None, direction="maximize",
+        ...                      strategy="grid", seed=0)
         >>> study.optimize(lambda config, trial: config["x"])
+        <StopReason.EXHAUSTED: 'exhausted'>
         >>> [a.message for a in advise(study)]
         ["widen x's upper bound (1): the best 3 trials are within 10% of it, so the optimum may lie beyond it."]
     """

@@ -6,6 +6,7 @@ Example:
     >>> study = create_study({"lr": loguniform(1e-4, 1e-1)}, storage=None,
     ...                      direction="minimize", strategy="tpe", seed=0)
     >>> study.optimize(lambda config, trial: abs(config["lr"] - 3e-3), n_trials=10)
+    <StopReason.TRIALS: 'trials'>
     >>> study.best_trial.state
     'COMPLETE'
 """

@@ -48,6 +48,7 @@ class Study:
         >>> study = create_study({"x": uniform(0, 1)}, storage=None, direction="minimize",
         ...                      strategy="random", seed=0)
         >>> study.optimize(lambda config, trial: (config["x"] - 0.3) ** 2, n_trials=5)
+        <StopReason.TRIALS: 'trials'>
         >>> len(study.trials)
         5
     """
@@ -170,6 +171,7 @@ class Study:
             ...                      direction="minimize", seed=0)
             >>> study.optimize(lambda c, t: c["x"], n_trials=4, deterministic=True,
             ...                batch_size=2)
+            <StopReason.TRIALS: 'trials'>
             >>> len(study.trials)
             4
         """
@@ -303,7 +305,7 @@ def create_study(
     *,
     name: str | None = None,
     storage: str | optuna.storages.BaseStorage | None = DEFAULT_STORAGE,
-    direction: str = "maximize",
+    direction: str | None = None,
     strategy: str = "tpe",
     pruner: str = "none",
     seed: int | None = None,
@@ -320,8 +322,10 @@ def create_study(
         storage: A database URL (``"sqlite:///hptune.db"``, the default, in the working
             directory; ``"postgresql+psycopg://..."`` for many machines), an Optuna storage,
             or None to keep the study in memory.
-        direction: ``"maximize"`` (default: hptune's metrics are accuracies, as in the YAML
-            spec's ``val_accuracy``) or ``"minimize"`` (losses).
+        direction: ``"maximize"`` (an accuracy) or ``"minimize"`` (a loss). Required for
+            a new study: hptune does not guess which way an objective's value is better
+            (a spec derives it from its metric). None re-opens a study
+            (``load_if_exists=True``) in its recorded direction.
         strategy: One of :func:`~hptune.study.list_strategies`.
         pruner: One of :func:`~hptune.study.list_pruners`.
         seed: The study seed. None draws one at random and records it, so every trial still
@@ -339,12 +343,19 @@ def create_study(
             different space, direction or seed.
     """
     space = space if isinstance(space, Space) else Space(space)
-    check("create_study: direction", direction, OneOf(("minimize", "maximize")))
+    check("create_study: direction", direction, optional(OneOf(("minimize", "maximize"))))
     check("create_study: seed", seed, optional(Int(low=0)), fix="None draws one and records it")
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
     backend = open_storage(storage)
+    if direction is None:
+        direction = _recorded_direction(backend, name) if load_if_exists else None
+    if direction is None:
+        raise ConfigError(
+            "create_study: direction must be given for a new study: 'maximize' when the "
+            "objective returns an accuracy, 'minimize' when it returns a loss."
+        )
     kwargs = {
         "study_name": name,
         "storage": backend,
@@ -454,6 +465,15 @@ def _check_reopened(ostudy: optuna.Study, space: Space, direction: str, seed: in
             f"seed={stored} or seed=None to continue it, or use a new study name."
         )
     return int(stored)
+
+
+def _recorded_direction(storage: Any, name: str) -> str | None:
+    """The direction a stored hptune study ``name`` was created with, if there is one."""
+    try:
+        ostudy = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:  # no such study
+        return None
+    return ostudy.user_attrs.get(_DIRECTION)
 
 
 def _default_name() -> str:

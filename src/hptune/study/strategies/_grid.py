@@ -73,8 +73,9 @@ class GridStrategy(Strategy):
     Example:
         >>> from hptune.study import create_study
         >>> study = create_study({"a": [1, 2, 3], "b": [10, 20]}, storage=None,
-        ...                      strategy="grid", seed=0)
+        ...                      direction="maximize", strategy="grid", seed=0)
         >>> study.optimize(lambda config, trial: config["a"] * config["b"])
+        <StopReason.EXHAUSTED: 'exhausted'>
         >>> sorted(t.value for t in study.trials)
         [10.0, 20.0, 20.0, 30.0, 40.0, 60.0]
     """
