@@ -217,7 +217,7 @@ def test_seed_is_drawn_and_recorded_when_none(tmp_path):
 def test_bad_arguments_are_config_errors():
     with pytest.raises(
         ConfigError,
-        match="create_study: direction must be one of 'minimize', 'maximize', got 'max'",
+        match="create_study: direction must be one of 'minimize', 'maximize' or None, got 'max'",
     ):
         create_study(SPACE, storage=None, direction="max")
     with pytest.raises(ConfigError, match="unknown strategy 'tpee'; valid: grid, random, sobol"):
