@@ -88,7 +88,7 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
         "leaderboard": lambda: _leaderboard_html(data, top_n),
         "history": lambda: _plot_html("history", data, dpi),
         "curves": lambda: _plot_html("curves", data, dpi, _CURVES_NOTE),
-        "params": lambda: _plot_html("params", data, dpi, _PARAMS_NOTE),
+        "params": lambda: _plot_html("params", data, dpi, _params_note(data.step_unit)),
         "parallel": lambda: _plot_html("parallel", data, dpi),
         "importance": lambda: _importance_html(data, dpi),
         "failures": lambda: _failures_html(data),
@@ -97,7 +97,16 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
 
 
 _CURVES_NOTE = "Pruned trials are dashed orange and end at an x where the pruner cut them."
-_PARAMS_NOTE = "Complete trials; the star is the best. Dashed lines are the range bounds."
+
+
+def _params_note(unit: str) -> str:
+    return (
+        "Filled blue: complete trials, the star the best. Hollow orange: pruned trials at the "
+        f"value they last reported, at the {unit} the pruner cut them (lighter = cut earlier): "
+        f"a reading after fewer {unit}s, not comparable with a complete trial's value, but "
+        "evidence of where the search went. Red crosses: diverged trials (no value). Dashed "
+        "lines: the range bounds."
+    )
 
 
 def _page(data: ReportData, sections: list[tuple[str, str, str]]) -> str:
