@@ -213,31 +213,71 @@ def test_importance_ranks_the_parameter_that_matters(tmp_path):
     from hptune.report._data import gather
     from hptune.report._summary import importance
 
-    space = {"lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]), "junk": choice("a", "b")}
-    study = create_study(
-        space,
-        name="imp",
-        storage=sqlite_url(tmp_path),
-        strategy="grid",
-        strategy_options={"shuffle": False},
-        seed=0,
-    )
-    study.optimize(lambda c, t: c["lr"] ** 2)
+    space = {"lr": uniform(0, 1), "junk": choice("a", "b")}
+    study = create_study(space, name="imp", storage=None, strategy="random", seed=0)
+    study.optimize(lambda c, t: c["lr"] ** 2, n_trials=50)
     result = importance(gather(study))
-    assert result.method == "fANOVA"
+    assert result.method == "PED-ANOVA" and result.n_trials == 50
     assert list(result.values) == ["lr", "junk"] and result.values["lr"] > 0.95
+    # 50 trials: 5 in the best 10%, 25 per parameter; nothing to warn about.
+    assert result.caveats == () and result.note is None
 
 
-def test_importance_without_scikit_learn_falls_back_to_ped_anova(curve_study, monkeypatch):
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Optuna's, on its own calls
+def test_importance_is_what_optuna_dashboard_shows_for_the_same_study(curve_study, monkeypatch):
     from hptune.report._data import gather
     from hptune.report._summary import importance
 
-    monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)  # import now fails
-    result = importance(gather(curve_study[0]))
-    assert result.method == "PED-ANOVA"
-    assert result.values and sum(result.values.values()) == pytest.approx(1.0)
-    # Branch parameters are not in every complete trial: left out, and said so.
-    assert "optimizer.adam.beta1" in result.note and "lr" in result.values
+    study, url = curve_study
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # and it needs no scikit-learn
+    ours = importance(gather(study)).values
+    ostudy = optuna.load_study(study_name=study.name, storage=url)
+    # Optuna's default evaluator, and optuna-dashboard's call: PED-ANOVA with its defaults,
+    # every parameter, the objective negated when maximizing (its _importance.py).
+    default = optuna.importance.get_param_importances(ostudy)
+    dashboard = optuna.importance.get_param_importances(
+        ostudy,
+        evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+        target=lambda t: -t.values[0],
+    )
+    assert ours == pytest.approx(default) and ours == pytest.approx(dashboard)
+    assert list(ours) == list(default)  # the same ranking
+    # Conditional parameters are assessed too (Optuna 5's PED-ANOVA handles them).
+    assert "optimizer.adam.beta1" in ours and sum(ours.values()) == pytest.approx(1.0)
+
+
+def test_importance_says_what_it_rests_on_and_that_it_is_few(curve_study, curve_report):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    data = gather(curve_study[0])
+    n = len(data.complete)
+    n_pruned = sum(t.state == "PRUNED" for t in data.trials)
+    result = importance(data)
+    assert (result.n_trials, result.n_pruned) == (n, n_pruned)
+    top = -(-n // 10)  # the best 10%, rounded up
+    assert result.caveats[0] == (
+        f"Few trials: PED-ANOVA compares the best 10% of the complete trials ({top} of {n}) "
+        "with all of them; Optuna's documentation advises at least 5 in that best group "
+        "(41 or more complete trials)."
+    )
+    assert f"Fewer than 5 complete trials per parameter ({n} for 7)." in result.caveats
+    assert result.caveats[-1] == "Read the ranking as a hint, not a measurement."
+    section = _section(curve_report.read_text(encoding="utf-8"), "importance")
+    assert (
+        f"It rests on the {n} complete trials; the {n_pruned} pruned trials are left out" in section
+    )
+    assert '<ul class="caution"><li>Few trials: PED-ANOVA compares' in section
+
+
+def test_few_trials_counts_the_best_group_as_optuna_does():
+    from hptune.report._summary import few_trials
+
+    assert few_trials(41, 2) == []  # ceil(4.1) = 5 in the best 10%, 20 per parameter
+    assert few_trials(40, 2)[0].startswith(
+        "Few trials: PED-ANOVA compares the best 10% of the complete trials (4 of 40)"
+    )
+    assert few_trials(60, 13) == ["Fewer than 5 complete trials per parameter (60 for 13)."]
 
 
 def test_missing_matplotlib_is_a_clear_error(curve_study, tmp_path, monkeypatch):

@@ -46,4 +46,6 @@ th { color: var(--muted); font-weight: 600; }
   color: var(--muted); margin-right: 6px; }
 details summary { cursor: pointer; color: var(--muted); font-size: 12px; margin-top: 4px; }
 .evidence th { width: 120px; }
+.caution { border-left: 4px solid #e08a2c; background: #fdf6ee; padding: 8px 14px 8px 30px;
+  border-radius: 0 6px 6px 0; font-size: 13px; }
 """

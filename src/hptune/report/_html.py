@@ -260,7 +260,22 @@ def _importance_html(data: ReportData, dpi: int) -> str:
         image = _img(png(lambda: importance_figure(result), dpi), "importance plot")
     except Empty as why:
         return _note(f"Nothing to show: {why}")
-    return image + _note(f"Evaluator: {result.method}. {result.note or ''}")
+    unit = data.step_unit
+    basis = (
+        f"Evaluator: {result.method}, Optuna's default, the one optuna-dashboard uses, with the "
+        f"same settings, so the two show the same numbers. It rests on the {result.n_trials} "
+        "complete trials"
+    )
+    if result.n_pruned:
+        basis += (
+            f"; the {result.n_pruned} pruned trials are left out: their last values were read "
+            f"after fewer {unit}s and are not comparable with a finished trial's"
+        )
+    parts = [image, _note(basis + "."), _note(result.note) if result.note else ""]
+    if result.caveats:
+        items = "".join(f"<li>{esc(c)}</li>" for c in result.caveats)
+        parts.append(f'<ul class="caution">{items}</ul>')
+    return "".join(parts)
 
 
 # -- failures and best config ---------------------------------------------------------------------

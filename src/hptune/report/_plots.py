@@ -274,5 +274,8 @@ def importance_figure(result: Any) -> Any:
     ax.set_yticks(range(len(names)), [text(n) for n in names])
     ax.set_xlim(0, max(values) * 1.15 or 1)
     ax.grid(axis="y", visible=False)
-    ax.set(xlabel=f"importance ({result.method})", title="Parameter importance")
+    ax.set(
+        xlabel="importance (sums to 1)",
+        title=f"Parameter importance ({result.method}, {result.n_trials} complete trials)",
+    )
     return fig
