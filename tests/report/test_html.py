@@ -168,6 +168,34 @@ def test_summary_and_leaderboard_numbers(tmp_path):
     assert "x: 0.1" in _section(page, "best-config")
 
 
+def test_the_leaderboard_has_a_test_column_when_trials_recorded_one(tmp_path, curve_report):
+    study = create_study(
+        {"x": uniform(0, 1, grid=[0.2, 0.4, 0.6])},
+        name="test-column",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        strategy_options={"shuffle": False},
+        seed=0,
+    )
+
+    def objective(config, trial):
+        trial.report(1, config["x"])
+        if config["x"] == 0.2:
+            raise TrialPruned("scripted")  # a pruned trial has no test accuracy
+        trial.set_attr("test_accuracy", config["x"] - 0.05)  # as the recipe records it
+        return config["x"]
+
+    study.optimize(objective)
+    board = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "leaderboard")
+    head = re.findall(r"<th>([^<]*)</th>", board)
+    assert head[:5] == ["#", "trial", "value", "test accuracy", "state"]
+    rows = re.findall(r"<tr><td>\d+</td><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td>", board)
+    assert rows == [("2", "0.6", "0.55"), ("1", "0.4", "0.35"), ("0", "0.2", "—")]
+    assert "Test accuracy: on the held-out test split" in board
+    # The curve study records none: no column.
+    assert "test accuracy" not in _section(curve_report.read_text(), "leaderboard").lower()
+
+
 def test_top_n_limits_the_leaderboard(curve_study, tmp_path):
     study, _ = curve_study
     page = write_report(study, tmp_path / "r.html", top_n=3, dpi=30).read_text()

@@ -40,6 +40,8 @@ SECTIONS = (
 )
 #: Parameters shown as leaderboard columns; more are listed in one column.
 _MAX_PARAM_COLUMNS = 6
+#: The trial attribute the recipe records its test accuracy under (the CLI reads it too).
+TEST_ATTR = "test_accuracy"
 
 
 def esc(value: Any) -> str:
@@ -214,7 +216,9 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
         return _note("No trial has a value yet.")
     names = [n for n, _ in data.dimensions if any(n in t.params for t in rows)]
     columns = names if len(names) <= _MAX_PARAM_COLUMNS else []
-    head = ["#", "trial", "value", "state", *map(esc, columns)]
+    has_test = any(TEST_ATTR in t.attrs for t in rows)
+    head = ["#", "trial", "value", *(["test accuracy"] if has_test else []), "state"]
+    head += map(esc, columns)
     head += [] if columns else ["parameters"]
     head.append("duration")
     body = []
@@ -223,6 +227,7 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
             str(rank),
             str(t.number),
             esc(fmt(t.value)),
+            *([esc(fmt(t.attrs.get(TEST_ATTR, "—")))] if has_test else []),
             f'<span class="chip {t.state.lower()}">{t.state.lower()}</span>',
         ]
         if columns:
@@ -235,6 +240,11 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
     caption = (
         "Complete trials ranked by value; pruned ones (ranked by their last value) fill the rest."
     )
+    if has_test:
+        caption += (
+            " Test accuracy: on the held-out test split, of the epoch the value comes from; "
+            "for reading, not for choosing (choose by the value)."
+        )
     return f'<table class="board"><thead>{table}</thead><tbody>{"".join(body)}</tbody></table>{_note(caption)}'
 
 
