@@ -372,3 +372,83 @@ def test_headless_chromium_renders_the_report(curve_report, tmp_path):
     assert pixels.std() > 0.1  # a blank page is one colour: std 0
     colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 200  # text, cards, chips and plots, not a flat page
+
+
+STOP_AT = "2026-11-30T14:02:05+00:00"
+
+
+def _stopped(reason: str, trials: int, spec: dict | None):
+    from hptune.report._data import gather
+    from hptune.report._summary import stop_sentence
+
+    study = create_study({"x": uniform(0, 1)}, name="stop", storage=None, seed=0)
+    study.optuna_study.set_user_attr(
+        "hptune.stop", {"reason": reason, "at": STOP_AT, "trials": trials}
+    )  # as the driver writes it at the end of optimize
+    if spec is not None:
+        study.optuna_study.set_user_attr("hptune.spec", spec)
+    return stop_sentence(gather(study))
+
+
+@pytest.mark.parametrize(
+    ("reason", "trials", "words"),
+    [
+        ("timeout", 62, "its 4-minute timeout passed with 62 of 100 trials run"),
+        ("budget", 100, "its budget of 100 trials was used up (100 of 100 trials run)"),
+        (
+            "budget_spent",
+            100,
+            "its budget of 100 trials was already spent when it started (100 of 100 trials run)",
+        ),
+        (
+            "exhausted",
+            24,
+            "the space had no untried point left (a grid run to its end) with 24 of 100 trials run",
+        ),
+        (
+            "interrupted",
+            40,
+            "it was interrupted (Ctrl-C or SIGTERM) with 40 of 100 trials run; the trials then "
+            "running are recorded as failed (interrupted) and a resume runs them again",
+        ),
+        ("trials", 30, "it ran the number of trials it was asked for with 30 of 100 trials run"),
+    ],
+)
+def test_the_stop_reason_is_said_in_words(reason, trials, words):
+    spec = {"name": "stop", "budget": {"trials": 100, "epochs": 25, "timeout_s": 240.0}}
+    assert _stopped(reason, trials, spec) == f"Stopped at 2026-11-30 14:02 UTC: {words}."
+
+
+def test_the_stop_reason_without_a_spec_gives_no_limits():
+    assert _stopped("timeout", 7, None) == (
+        "Stopped at 2026-11-30 14:02 UTC: its timeout passed with 7 trials run."
+    )
+    assert _stopped("budget", 9, {"budget": {"trials": None}}) == (
+        "Stopped at 2026-11-30 14:02 UTC: its trial budget was used up (9 trials run)."
+    )
+
+
+def test_durations_read_as_words():
+    from hptune.report._summary import duration_words
+
+    assert [duration_words(s) for s in (240, 7200, 45, 90, 5400)] == [
+        "4-minute",
+        "2-hour",
+        "45-second",
+        "1 min 30 s",
+        "90-minute",
+    ]
+
+
+def test_the_summary_says_why_it_stopped_and_nothing_when_not_recorded(tmp_path, curve_report):
+    study = create_study({"x": uniform(0, 1)}, name="s", storage=sqlite_url(tmp_path), seed=0)
+    study.optimize(lambda c, t: c["x"], n_trials=2)
+    study.optuna_study.set_user_attr(
+        "hptune.stop", {"reason": "<b>odd</b>", "at": STOP_AT, "trials": 2}
+    )
+    summary = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "summary")
+    assert (
+        '<p class="stop">Stopped at 2026-11-30 14:02 UTC: for the reason '
+        "&#x27;&lt;b&gt;odd&lt;/b&gt;&#x27; with 2 trials run.</p>" in summary
+    )
+    assert 'class="stop"' not in _section(curve_report.read_text(), "summary")

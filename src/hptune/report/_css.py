@@ -23,6 +23,7 @@ h3 { margin: 0 0 4px; font-size: 12px; font-weight: 600; color: var(--muted);
 .card p { margin: 0; font-size: 17px; }
 small { color: var(--muted); font-size: 12px; }
 .note { color: var(--muted); font-size: 13px; }
+.stop { margin: 12px 0 4px; font-weight: 600; }
 code, pre { font-family: "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 13px; }
 p code, td code { background: #f0f4f8; border-radius: 4px; padding: 1px 5px; overflow-wrap: anywhere; }
 code.param { display: inline-block; white-space: nowrap; margin: 1px 0; }

@@ -156,6 +156,9 @@ def _summary_html(data: ReportData) -> str:
     ]
     grid = "".join(f'<div class="card"><h3>{k}</h3><p>{v}</p></div>' for k, v in cards)
     parts = [f'<div class="cards">{grid}</div>']
+    stopped = _summary.stop_sentence(data)
+    if stopped is not None:
+        parts.append(f'<p class="stop">{esc(stopped)}</p>')
     if best is not None:
         parts.append(f"<p>Best config (trial {best.number}): {_inline_config(best.params)}</p>")
     else:

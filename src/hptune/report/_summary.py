@@ -1,9 +1,11 @@
 """The numbers of the report: trials per state, compute spent and saved, the leaderboard,
-and parameter importances by Optuna's default evaluator (the one optuna-dashboard uses)."""
+parameter importances by Optuna's default evaluator (the one optuna-dashboard uses), and
+why the last run stopped."""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import itertools
 import math
 import warnings
@@ -11,7 +13,7 @@ from collections import Counter
 
 import optuna
 
-from hptune.report._data import ReportData
+from hptune.report._data import ReportData, fmt_seconds
 from hptune.study import TrialRecord
 
 STATES = ("COMPLETE", "PRUNED", "FAILED", "RUNNING", "WAITING")
@@ -185,3 +187,56 @@ def few_trials(n: int, n_params: int) -> list[str]:
             f"({n} for {n_params})."
         )
     return found
+
+
+def stop_sentence(data: ReportData) -> str | None:
+    """Why the study's last run stopped, in words; None when the study did not record it.
+
+    The driver records ``{"reason", "at", "trials"}`` (:data:`~hptune.report._data.STOP_ATTR`)
+    at the end of every ``optimize``; the spec, when there is one, gives the limits.
+
+    Example: ``"Stopped at 2026-11-30 14:02 UTC: its 4-minute timeout passed with 62 of 100
+    trials run."``
+    """
+    stop = data.stop
+    if stop is None:
+        return None
+    budget = (data.spec or {}).get("budget") or {}
+    total, timeout = budget.get("trials"), budget.get("timeout_s")
+    n = stop.get("trials")
+    run = "" if n is None else f"{n} of {total} trials run" if total else f"{n} trials run"
+    with_run, in_brackets = (f" with {run}", f" ({run})") if run else ("", "")
+    reason = stop.get("reason")
+    limit = f"its budget of {total} trials" if total else "its trial budget"
+    words = {
+        "timeout": f"its {duration_words(timeout)} timeout passed{with_run}"
+        if timeout
+        else f"its timeout passed{with_run}",
+        "budget": f"{limit} was used up{in_brackets}",
+        "budget_spent": f"{limit} was already spent when it started{in_brackets}",
+        "exhausted": f"the space had no untried point left (a grid run to its end){with_run}",
+        "interrupted": f"it was interrupted (Ctrl-C or SIGTERM){with_run}; the trials then "
+        "running are recorded as failed (interrupted) and a resume runs them again",
+        "trials": f"it ran the number of trials it was asked for{with_run}",
+    }.get(reason, f"for the reason {reason!r}{with_run}")
+    return f"Stopped{_at(stop.get('at'))}: {words}."
+
+
+def duration_words(seconds: float) -> str:
+    """``240`` -> ``"4-minute"``, ``7200`` -> ``"2-hour"``, ``90`` -> ``"1 min 30 s"``."""
+    if seconds < 60:
+        return f"{seconds:g}-second"
+    for size, unit in ((3600, "hour"), (60, "minute")):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}-{unit}"
+    return fmt_seconds(seconds)
+
+
+def _at(stamp: object) -> str:
+    try:
+        when = datetime.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return f" at {stamp}" if stamp else ""
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc)
+    return f" at {when:%Y-%m-%d %H:%M} UTC"
