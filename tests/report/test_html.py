@@ -4,14 +4,17 @@ study shape, still readable by Optuna, and really rendered by a browser."""
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import optuna
 import pytest
+import yaml
 
 import hptune.report
 from hptune.exceptions import ConfigError, HptuneError
@@ -33,6 +36,7 @@ SECTION_IDS = [
     "importance",
     "failures",
     "best-config",
+    "spec",
 ]
 
 
@@ -452,3 +456,31 @@ def test_the_summary_says_why_it_stopped_and_nothing_when_not_recorded(tmp_path,
         "&#x27;&lt;b&gt;odd&lt;/b&gt;&#x27; with 2 trials run.</p>" in summary
     )
     assert 'class="stop"' not in _section(curve_report.read_text(), "summary")
+
+
+def test_a_study_run_from_a_spec_shows_the_spec_escaped_and_collapsed(tmp_path, curve_report):
+    from hptune.runner import open_study
+    from hptune.spec import parse_spec
+
+    text = f"""
+    name: spec-shown
+    task: digits-mlp
+    storage: {sqlite_url(tmp_path)}
+    budget: {{trials: 3, epochs: 2, timeout: 4m}}
+    space:
+      lr: loguniform(1e-4, 1e-1)
+      "<i>odd</i>": choice(1, 2)
+    """
+    study = open_study(parse_spec(textwrap.dedent(text), "spec.yaml"))  # stores the spec
+    spec = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "spec")
+    assert spec.startswith("<h2>Spec</h2>\n<details><summary>The spec of its last run")
+    code = html.unescape(re.search(r"<pre><code>(.*)</code></pre>", spec, re.S).group(1))
+    shown = yaml.safe_load(code)
+    assert shown["name"] == "spec-shown" and shown["task"] == "digits-mlp"
+    assert shown["space"] == {"lr": "loguniform(1e-4, 1e-1)", "<i>odd</i>": "choice(1, 2)"}
+    assert shown["budget"] == {"trials": 3, "epochs": 2, "timeout_s": 240.0}
+    assert "<i>" not in spec and "&lt;i&gt;odd&lt;/i&gt;" in spec
+    # A study made in Python has none, and says so.
+    assert "not run from a spec (it was made in Python)" in _section(
+        curve_report.read_text(), "spec"
+    )

@@ -37,6 +37,7 @@ SECTIONS = (
     ("importance", "Parameter importance"),
     ("failures", "Failed trials"),
     ("best-config", "Best config"),
+    ("spec", "Spec"),
 )
 #: Parameters shown as leaderboard columns; more are listed in one column.
 _MAX_PARAM_COLUMNS = 6
@@ -51,8 +52,8 @@ def esc(value: Any) -> str:
 def write_report(study: Study, path: str | Path, *, top_n: int = 10, dpi: int = 100) -> Path:
     """Write the HTML report of ``study`` to ``path``: summary, advice, leaderboard,
     optimization history, learning curves, the objective against each parameter,
-    parallel coordinates, parameter importance, failed trials and the best config as
-    YAML. Works on any study: empty, all failed, a single trial.
+    parallel coordinates, parameter importance, failed trials, the best config as YAML and
+    the spec the study was run from. Works on any study: empty, all failed, a single trial.
 
     Args:
         study: The study (``hptune.load_study(name, storage)`` opens a stored one).
@@ -95,6 +96,7 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
         "importance": lambda: _importance_html(data, dpi),
         "failures": lambda: _failures_html(data),
         "best-config": lambda: _best_config_html(data),
+        "spec": lambda: _spec_html(data),
     }
 
 
@@ -317,4 +319,14 @@ def _best_config_html(data: ReportData) -> str:
     text = header + yaml.safe_dump(best.config, sort_keys=False, allow_unicode=True)
     return f"<pre><code>{esc(text)}</code></pre>" + _note(
         "Copy it into a YAML spec or pass it to your training function as a dict."
+    )
+
+
+def _spec_html(data: ReportData) -> str:
+    if data.spec is None:
+        return _note("This study was not run from a spec (it was made in Python): none to show.")
+    text = yaml.safe_dump(data.spec, sort_keys=False, allow_unicode=True)
+    return (
+        "<details><summary>The spec of its last run, command-line overrides applied "
+        f"(YAML)</summary><pre><code>{esc(text)}</code></pre></details>"
     )
