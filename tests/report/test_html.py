@@ -484,3 +484,13 @@ def test_a_study_run_from_a_spec_shows_the_spec_escaped_and_collapsed(tmp_path, 
     assert "not run from a spec (it was made in Python)" in _section(
         curve_report.read_text(), "spec"
     )
+
+
+def test_the_spec_shown_hides_the_storage_password(tmp_path):
+    study = create_study({"x": uniform(0, 1)}, name="pw", storage=sqlite_url(tmp_path), seed=0)
+    study.optuna_study.set_user_attr(
+        "hptune.spec", {"name": "pw", "storage": "postgresql://tuner:s3cret@db.local:5432/hpt"}
+    )
+    page = write_report(study, tmp_path / "r.html", dpi=30).read_text()
+    assert "s3cret" not in page
+    assert "storage: postgresql://tuner:***@db.local:5432/hpt" in _section(page, "spec")

@@ -325,8 +325,22 @@ def _best_config_html(data: ReportData) -> str:
 def _spec_html(data: ReportData) -> str:
     if data.spec is None:
         return _note("This study was not run from a spec (it was made in Python): none to show.")
-    text = yaml.safe_dump(data.spec, sort_keys=False, allow_unicode=True)
+    spec = dict(data.spec)
+    if isinstance(spec.get("storage"), str):
+        spec["storage"] = _without_password(spec["storage"])
+    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     return (
         "<details><summary>The spec of its last run, command-line overrides applied "
         f"(YAML)</summary><pre><code>{esc(text)}</code></pre></details>"
     )
+
+
+def _without_password(url: str) -> str:
+    """A storage URL fit to share: ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
+    from sqlalchemy.engine import make_url  # Optuna's RDB storage is built on SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
