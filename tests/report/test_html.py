@@ -302,6 +302,31 @@ def test_importance_says_what_it_rests_on_and_that_it_is_few(curve_study, curve_
     assert '<ul class="caution"><li>Few trials: PED-ANOVA compares' in section
 
 
+def test_importance_names_the_parameters_no_complete_trial_has(tmp_path):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    space = {
+        "lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]),
+        "opt": choice(
+            {"adam": {"b": uniform(0, 1, grid=[0.5])}, "sgd": {"m": uniform(0, 1, grid=[0.9])}}
+        ),
+    }
+    study = create_study(space, name="branch", storage=None, strategy="grid", seed=0)
+
+    def objective(config, trial):
+        trial.report(1, config["lr"])
+        if config["opt"]["name"] == "sgd":
+            raise TrialPruned("every sgd trial is cut")
+        return config["lr"]
+
+    study.optimize(objective)
+    result = importance(gather(study))
+    assert (result.n_trials, result.n_pruned) == (5, 5)
+    assert result.note == "Left out, as no complete trial has them: opt.sgd.m."
+    assert "opt.sgd.m" not in result.values and "lr" in result.values
+
+
 def test_few_trials_counts_the_best_group_as_optuna_does():
     from hptune.report._summary import few_trials
 

@@ -31,7 +31,7 @@ pre { background: #1f2d3d; color: #e4e7eb; padding: 14px 18px; border-radius: 6p
 img { max-width: 100%; height: auto; display: block; margin: 8px auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { color: var(--muted); font-weight: 600; }
+th { color: var(--muted); font-weight: 600; white-space: nowrap; }
 .board tbody tr:nth-child(odd) { background: #fafbfc; }
 .chip { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 2px 2px 0 0;
   font-size: 12px; background: #e4e7eb; color: var(--ink); }

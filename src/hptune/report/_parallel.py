@@ -45,7 +45,8 @@ def parallel(data: ReportData) -> Any:
         [rows, (values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5)]
     )
 
-    fig = figure(max(6.0, 1.5 * (len(axes) + 1)), 3.8)
+    # At most as wide as the report shows a plot unscaled, so the labels stay readable.
+    fig = figure(min(11.0, max(6.0, 1.5 * (len(axes) + 1))), 3.8)
     ax = fig.add_subplot()
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize

@@ -120,8 +120,9 @@ class _Shade:
     def __call__(self, step: int) -> tuple[float, float, float]:
         from matplotlib.colors import to_rgb
 
-        lo, hi = (self.steps[0], self.steps[-1]) if self.steps else (step, step)
-        weight = 0.5 + 0.5 * ((step - lo) / (hi - lo) if hi > lo else 1.0)
+        # By rank, not by step: Hyperband's rungs (2, 6, 18 of 25) stay apart.
+        rank, last = self.steps.index(step), len(self.steps) - 1
+        weight = 0.45 + 0.55 * (rank / last if last else 1.0)
         return tuple(1 - weight * (1 - c) for c in to_rgb(ORANGE))  # blended with white
 
 
@@ -134,7 +135,7 @@ def _draw_pruned(ax: Any, xs: list[float], cut: list[Pruned], shade: _Shade) -> 
             marker="o",
             facecolors="none",
             edgecolors=[shade(p.step) for p in cut],
-            linewidths=1.1,
+            linewidths=1.2,
             zorder=2,
             gid="pruned",
         )

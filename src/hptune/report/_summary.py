@@ -159,7 +159,7 @@ def importance(data: ReportData) -> Importance:
         except (ValueError, RuntimeError) as exc:
             return Importance({}, METHOD, n, n_pruned, f"{METHOD} could not run: {exc}")
     left_out = [name for name, _ in data.dimensions if name not in values]
-    note = f"left out (in no complete trial): {', '.join(left_out)}." if left_out else None
+    note = f"Left out, as no complete trial has them: {', '.join(left_out)}." if left_out else None
     said = dict.fromkeys(f"Optuna warned: {w.message}" for w in caught)  # once each, in order
     caveats = [*few_trials(n, len(values)), *said]
     if caveats:
