@@ -4,14 +4,17 @@ study shape, still readable by Optuna, and really rendered by a browser."""
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import numpy as np
 import optuna
 import pytest
+import yaml
 
 import hptune.report
 from hptune.exceptions import ConfigError, HptuneError
@@ -33,6 +36,7 @@ SECTION_IDS = [
     "importance",
     "failures",
     "best-config",
+    "spec",
 ]
 
 
@@ -169,6 +173,35 @@ def test_summary_and_leaderboard_numbers(tmp_path):
     assert "x: 0.1" in _section(page, "best-config")
 
 
+def test_the_leaderboard_has_a_test_column_when_trials_recorded_one(tmp_path, curve_report):
+    study = create_study(
+        {"x": uniform(0, 1, grid=[0.2, 0.4, 0.6])},
+        name="test-column",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        strategy_options={"shuffle": False},
+        seed=0,
+        direction="maximize",
+    )
+
+    def objective(config, trial):
+        trial.report(1, config["x"])
+        if config["x"] == 0.2:
+            raise TrialPruned("scripted")  # a pruned trial has no test accuracy
+        trial.set_attr("test_accuracy", config["x"] - 0.05)  # as the recipe records it
+        return config["x"]
+
+    study.optimize(objective)
+    board = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "leaderboard")
+    head = re.findall(r"<th>([^<]*)</th>", board)
+    assert head[:5] == ["#", "trial", "value", "test accuracy", "state"]
+    rows = re.findall(r"<tr><td>\d+</td><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td>", board)
+    assert rows == [("2", "0.6", "0.55"), ("1", "0.4", "0.35"), ("0", "0.2", "—")]
+    assert "Test accuracy: on the held-out test split" in board
+    # The curve study records none: no column.
+    assert "test accuracy" not in _section(curve_report.read_text(), "leaderboard").lower()
+
+
 def test_top_n_limits_the_leaderboard(curve_study, tmp_path):
     study, _ = curve_study
     page = write_report(study, tmp_path / "r.html", top_n=3, dpi=30).read_text()
@@ -215,32 +248,100 @@ def test_importance_ranks_the_parameter_that_matters(tmp_path):
     from hptune.report._data import gather
     from hptune.report._summary import importance
 
-    space = {"lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]), "junk": choice("a", "b")}
+    space = {"lr": uniform(0, 1), "junk": choice("a", "b")}
     study = create_study(
-        space,
-        name="imp",
-        storage=sqlite_url(tmp_path),
-        strategy="grid",
-        strategy_options={"shuffle": False},
-        seed=0,
-        direction="maximize",
+        space, name="imp", storage=None, strategy="random", seed=0, direction="maximize"
     )
-    study.optimize(lambda c, t: c["lr"] ** 2)
+    study.optimize(lambda c, t: c["lr"] ** 2, n_trials=50)
     result = importance(gather(study))
-    assert result.method == "fANOVA"
+    assert result.method == "PED-ANOVA" and result.n_trials == 50
     assert list(result.values) == ["lr", "junk"] and result.values["lr"] > 0.95
+    # 50 trials: 5 in the best 10%, 25 per parameter; nothing to warn about.
+    assert result.caveats == () and result.note is None
 
 
-def test_importance_without_scikit_learn_falls_back_to_ped_anova(curve_study, monkeypatch):
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Optuna's, on its own calls
+def test_importance_is_what_optuna_dashboard_shows_for_the_same_study(curve_study, monkeypatch):
     from hptune.report._data import gather
     from hptune.report._summary import importance
 
-    monkeypatch.setitem(sys.modules, "sklearn.ensemble", None)  # import now fails
-    result = importance(gather(curve_study[0]))
-    assert result.method == "PED-ANOVA"
-    assert result.values and sum(result.values.values()) == pytest.approx(1.0)
-    # Branch parameters are not in every complete trial: left out, and said so.
-    assert "optimizer.adam.beta1" in result.note and "lr" in result.values
+    study, url = curve_study
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # and it needs no scikit-learn
+    ours = importance(gather(study)).values
+    ostudy = optuna.load_study(study_name=study.name, storage=url)
+    # Optuna's default evaluator, and optuna-dashboard's call: PED-ANOVA with its defaults,
+    # every parameter, the objective negated when maximizing (its _importance.py).
+    default = optuna.importance.get_param_importances(ostudy)
+    dashboard = optuna.importance.get_param_importances(
+        ostudy,
+        evaluator=optuna.importance.PedAnovaImportanceEvaluator(),
+        target=lambda t: -t.values[0],
+    )
+    assert ours == pytest.approx(default) and ours == pytest.approx(dashboard)
+    assert list(ours) == list(default)  # the same ranking
+    # Conditional parameters are assessed too (Optuna 5's PED-ANOVA handles them).
+    assert "optimizer.adam.beta1" in ours and sum(ours.values()) == pytest.approx(1.0)
+
+
+def test_importance_says_what_it_rests_on_and_that_it_is_few(curve_study, curve_report):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    data = gather(curve_study[0])
+    n = len(data.complete)
+    n_pruned = sum(t.state == "PRUNED" for t in data.trials)
+    result = importance(data)
+    assert (result.n_trials, result.n_pruned) == (n, n_pruned)
+    top = -(-n // 10)  # the best 10%, rounded up
+    assert result.caveats[0] == (
+        f"Few trials: PED-ANOVA compares the best 10% of the complete trials ({top} of {n}) "
+        "with all of them; Optuna's documentation advises at least 5 in that best group "
+        "(41 or more complete trials)."
+    )
+    assert f"Fewer than 5 complete trials per parameter ({n} for 7)." in result.caveats
+    assert result.caveats[-1] == "Read the ranking as a hint, not a measurement."
+    section = _section(curve_report.read_text(encoding="utf-8"), "importance")
+    assert (
+        f"It rests on the {n} complete trials; the {n_pruned} pruned trials are left out" in section
+    )
+    assert '<ul class="caution"><li>Few trials: PED-ANOVA compares' in section
+
+
+def test_importance_names_the_parameters_no_complete_trial_has(tmp_path):
+    from hptune.report._data import gather
+    from hptune.report._summary import importance
+
+    space = {
+        "lr": uniform(0, 1, grid=[0.1, 0.3, 0.5, 0.7, 0.9]),
+        "opt": choice(
+            {"adam": {"b": uniform(0, 1, grid=[0.5])}, "sgd": {"m": uniform(0, 1, grid=[0.9])}}
+        ),
+    }
+    study = create_study(
+        space, name="branch", storage=None, strategy="grid", seed=0, direction="maximize"
+    )
+
+    def objective(config, trial):
+        trial.report(1, config["lr"])
+        if config["opt"]["name"] == "sgd":
+            raise TrialPruned("every sgd trial is cut")
+        return config["lr"]
+
+    study.optimize(objective)
+    result = importance(gather(study))
+    assert (result.n_trials, result.n_pruned) == (5, 5)
+    assert result.note == "Left out, as no complete trial has them: opt.sgd.m."
+    assert "opt.sgd.m" not in result.values and "lr" in result.values
+
+
+def test_few_trials_counts_the_best_group_as_optuna_does():
+    from hptune.report._summary import few_trials
+
+    assert few_trials(41, 2) == []  # ceil(4.1) = 5 in the best 10%, 20 per parameter
+    assert few_trials(40, 2)[0].startswith(
+        "Few trials: PED-ANOVA compares the best 10% of the complete trials (4 of 40)"
+    )
+    assert few_trials(60, 13) == ["Fewer than 5 complete trials per parameter (60 for 13)."]
 
 
 def test_missing_matplotlib_is_a_clear_error(curve_study, tmp_path, monkeypatch):
@@ -307,3 +408,127 @@ def test_headless_chromium_renders_the_report(curve_report, tmp_path):
     assert pixels.std() > 0.1  # a blank page is one colour: std 0
     colours = np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 200  # text, cards, chips and plots, not a flat page
+
+
+STOP_AT = "2026-11-30T14:02:05+00:00"
+
+
+def _stopped(reason: str, trials: int, spec: dict | None):
+    from hptune.report._data import gather
+    from hptune.report._summary import stop_sentence
+
+    study = create_study(
+        {"x": uniform(0, 1)}, name="stop", storage=None, seed=0, direction="maximize"
+    )
+    study.optuna_study.set_user_attr(
+        "hptune.stop", {"reason": reason, "at": STOP_AT, "trials": trials}
+    )  # as the driver writes it at the end of optimize
+    if spec is not None:
+        study.optuna_study.set_user_attr("hptune.spec", spec)
+    return stop_sentence(gather(study))
+
+
+@pytest.mark.parametrize(
+    ("reason", "trials", "words"),
+    [
+        ("timeout", 62, "its 4-minute timeout passed with 62 of 100 trials run"),
+        ("budget", 100, "its budget of 100 trials was used up (100 of 100 trials run)"),
+        (
+            "budget_spent",
+            100,
+            "its budget of 100 trials was already spent when it started (100 of 100 trials run)",
+        ),
+        (
+            "exhausted",
+            24,
+            "the space had no untried point left (a grid run to its end) with 24 of 100 trials run",
+        ),
+        (
+            "interrupted",
+            40,
+            "it was interrupted (Ctrl-C or SIGTERM) with 40 of 100 trials run; the trials then "
+            "running are recorded as failed (interrupted) and a resume runs them again",
+        ),
+        ("trials", 30, "it ran the number of trials it was asked for with 30 of 100 trials run"),
+    ],
+)
+def test_the_stop_reason_is_said_in_words(reason, trials, words):
+    spec = {"name": "stop", "budget": {"trials": 100, "epochs": 25, "timeout_s": 240.0}}
+    assert _stopped(reason, trials, spec) == f"Stopped at 2026-11-30 14:02 UTC: {words}."
+
+
+def test_the_stop_reason_without_a_spec_gives_no_limits():
+    assert _stopped("timeout", 7, None) == (
+        "Stopped at 2026-11-30 14:02 UTC: its timeout passed with 7 trials run."
+    )
+    assert _stopped("budget", 9, {"budget": {"trials": None}}) == (
+        "Stopped at 2026-11-30 14:02 UTC: its trial budget was used up (9 trials run)."
+    )
+
+
+def test_durations_read_as_words():
+    from hptune.report._summary import duration_words
+
+    assert [duration_words(s) for s in (240, 7200, 45, 90, 5400)] == [
+        "4-minute",
+        "2-hour",
+        "45-second",
+        "1 min 30 s",
+        "90-minute",
+    ]
+
+
+def test_the_summary_says_why_it_stopped_and_nothing_when_not_recorded(tmp_path, curve_report):
+    study = create_study(
+        {"x": uniform(0, 1)}, name="s", storage=sqlite_url(tmp_path), seed=0, direction="maximize"
+    )
+    study.optimize(lambda c, t: c["x"], n_trials=2)
+    study.optuna_study.set_user_attr(
+        "hptune.stop", {"reason": "<b>odd</b>", "at": STOP_AT, "trials": 2}
+    )
+    summary = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "summary")
+    assert (
+        '<p class="stop">Stopped at 2026-11-30 14:02 UTC: for the reason '
+        "&#x27;&lt;b&gt;odd&lt;/b&gt;&#x27; with 2 trials run.</p>" in summary
+    )
+    assert 'class="stop"' not in _section(curve_report.read_text(), "summary")
+
+
+def test_a_study_run_from_a_spec_shows_the_spec_escaped_and_collapsed(tmp_path, curve_report):
+    from hptune.runner import open_study
+    from hptune.spec import parse_spec
+
+    text = f"""
+    name: spec-shown
+    task: digits-mlp
+    storage: {sqlite_url(tmp_path)}
+    budget: {{trials: 3, epochs: 2, timeout: 4m}}
+    space:
+      lr: loguniform(1e-4, 1e-1)
+      "<i>odd</i>": choice(1, 2)
+    """
+    study = open_study(parse_spec(textwrap.dedent(text), "spec.yaml"))  # stores the spec
+    spec = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "spec")
+    assert spec.startswith("<h2>Spec</h2>\n<details><summary>The spec of its last run")
+    code = html.unescape(re.search(r"<pre><code>(.*)</code></pre>", spec, re.S).group(1))
+    shown = yaml.safe_load(code)
+    assert shown["name"] == "spec-shown" and shown["task"] == "digits-mlp"
+    assert shown["space"] == {"lr": "loguniform(1e-4, 1e-1)", "<i>odd</i>": "choice(1, 2)"}
+    assert shown["budget"] == {"trials": 3, "epochs": 2, "timeout_s": 240.0}
+    assert "<i>" not in spec and "&lt;i&gt;odd&lt;/i&gt;" in spec
+    # A study made in Python has none, and says so.
+    assert "not run from a spec (it was made in Python)" in _section(
+        curve_report.read_text(), "spec"
+    )
+
+
+def test_the_spec_shown_hides_the_storage_password(tmp_path):
+    study = create_study(
+        {"x": uniform(0, 1)}, name="pw", storage=sqlite_url(tmp_path), seed=0, direction="maximize"
+    )
+    study.optuna_study.set_user_attr(
+        "hptune.spec", {"name": "pw", "storage": "postgresql://tuner:s3cret@db.local:5432/hpt"}
+    )
+    page = write_report(study, tmp_path / "r.html", dpi=30).read_text()
+    assert "s3cret" not in page
+    assert "storage: postgresql://tuner:***@db.local:5432/hpt" in _section(page, "spec")

@@ -172,3 +172,83 @@ def test_learning_curves_have_whole_steps_named_after_the_unit(tmp_path):
     assert ticks == [1.0, 2.0] and ax.get_xlabel() == "step"
     study.optuna_study.set_user_attr(STEP_UNIT_ATTR, "epoch")  # as a run from a spec sets it
     assert _figure("curves", study).axes[0].get_xlabel() == "epoch"
+
+
+def _sgd_always_pruned(tmp_path):
+    """Six grid trials: adam ones complete after 4 steps with value lr; sgd ones are cut at
+    step 1 (lr = 0.01) or 2 (lr = 0.1, 1.0), reporting 10 * lr * step on the way."""
+    from hptune.space import choice, loguniform
+    from hptune.trial import TrialPruned
+
+    space = {
+        "lr": loguniform(1e-3, 1.0, grid=[0.01, 0.1, 1.0]),
+        "optimizer": choice("adam", "sgd"),
+    }
+    study = create_study(
+        space,
+        name="sgd",
+        storage=sqlite_url(tmp_path),
+        strategy="grid",
+        strategy_options={"shuffle": False},
+        seed=0,
+        direction="maximize",
+    )
+
+    def objective(config, trial):
+        if config["optimizer"] == "adam":
+            for step in range(1, 5):
+                trial.report(step, config["lr"])
+            return config["lr"]
+        cut = 1 if config["lr"] == 0.01 else 2
+        for step in range(1, cut + 1):
+            trial.report(step, 10 * config["lr"] * step)
+        raise TrialPruned("scripted")
+
+    study.optimize(objective)
+    return study
+
+
+def _offsets(ax, gid):
+    return sorted(
+        (round(float(x), 6), round(float(y), 6))
+        for c in ax.collections
+        if c.get_gid() == gid
+        for x, y in c.get_offsets()
+    )
+
+
+def test_pruned_trials_are_drawn_at_the_value_and_step_they_reached(tmp_path):
+    study = _sgd_always_pruned(tmp_path)
+    fig = _figure("params", study)
+    lr_ax, optimizer_ax = fig.axes
+    # lr 0.01 was cut at step 1 (10 * 0.01 * 1), lr 0.1 and 1.0 at step 2 (10 * lr * 2).
+    assert _offsets(lr_ax, "pruned") == [(0.01, 0.1), (0.1, 2.0), (1.0, 20.0)]
+    assert _offsets(lr_ax, "complete") == [(0.01, 0.01), (0.1, 0.1), (1.0, 1.0)]
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels == [
+        "complete (3)",
+        "best (trial 4)",
+        "pruned at step 1 (1)",
+        "pruned at step 2 (2)",
+        "range bounds",
+    ]
+
+
+def test_a_choice_whose_every_trial_was_pruned_is_visible(tmp_path):
+    study = _sgd_always_pruned(tmp_path)
+    optimizer_ax = _figure("params", study).axes[1]
+    # sgd is the second column (x = 1): its three pruned trials sit just right of it.
+    pruned = _offsets(optimizer_ax, "pruned")
+    assert len(pruned) == 3 and all(1.2 < x < 1.4 for x, _ in pruned)
+    assert sorted(y for _, y in pruned) == [0.1, 2.0, 20.0]
+    assert all(x < 0.5 for x, _ in _offsets(optimizer_ax, "complete"))  # adam only
+
+
+def test_pruned_earlier_is_drawn_lighter(tmp_path):
+    study = _sgd_always_pruned(tmp_path)
+    lr_ax = _figure("params", study).axes[0]
+    (pruned,) = [c for c in lr_ax.collections if c.get_gid() == "pruned"]
+    by_x = dict(zip(pruned.get_offsets()[:, 0], pruned.get_edgecolors()))
+    # Lighter is closer to white: the step-1 trial's edge has the larger RGB sum.
+    assert by_x[0.01][:3].sum() > by_x[0.1][:3].sum() == pytest.approx(by_x[1.0][:3].sum())

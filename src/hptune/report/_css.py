@@ -23,6 +23,7 @@ h3 { margin: 0 0 4px; font-size: 12px; font-weight: 600; color: var(--muted);
 .card p { margin: 0; font-size: 17px; }
 small { color: var(--muted); font-size: 12px; }
 .note { color: var(--muted); font-size: 13px; }
+.stop { margin: 12px 0 4px; font-weight: 600; }
 code, pre { font-family: "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; font-size: 13px; }
 p code, td code { background: #f0f4f8; border-radius: 4px; padding: 1px 5px; overflow-wrap: anywhere; }
 code.param { display: inline-block; white-space: nowrap; margin: 1px 0; }
@@ -30,7 +31,7 @@ pre { background: #1f2d3d; color: #e4e7eb; padding: 14px 18px; border-radius: 6p
 img { max-width: 100%; height: auto; display: block; margin: 8px auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { color: var(--muted); font-weight: 600; }
+th { color: var(--muted); font-weight: 600; white-space: nowrap; }
 .board tbody tr:nth-child(odd) { background: #fafbfc; }
 .chip { display: inline-block; border-radius: 10px; padding: 0 8px; margin: 2px 2px 0 0;
   font-size: 12px; background: #e4e7eb; color: var(--ink); }
@@ -46,4 +47,6 @@ th { color: var(--muted); font-weight: 600; }
   color: var(--muted); margin-right: 6px; }
 details summary { cursor: pointer; color: var(--muted); font-size: 12px; margin-top: 4px; }
 .evidence th { width: 120px; }
+.caution { border-left: 4px solid #e08a2c; background: #fdf6ee; padding: 8px 14px 8px 30px;
+  border-radius: 0 6px 6px 0; font-size: 13px; }
 """

@@ -18,6 +18,9 @@ _NUMERIC = (FloatDimension, IntDimension)
 #: Parameter names taken for "the learning rate" (the last dotted part is matched).
 _LR_NAME = re.compile(r"^(lr|learning_rate|base_lr|max_lr|eta)$", re.IGNORECASE)
 MATPLOTLIB_MISSING = "hptune report needs matplotlib: pip install 'hptune[report]'"
+#: Study user attributes the report reads: the spec a study was run from (written by the
+#: runner) and why the last run stopped (written by the driver).
+SPEC_ATTR, STOP_ATTR = _records.SPEC, _records.STOP
 
 
 class Empty(Exception):
@@ -39,6 +42,10 @@ class ReportData:
         source: The study itself (for Optuna's importance evaluators).
         step_unit: What a step of the learning curves is: ``"epoch"`` for a study run
             from a spec whose task the recipe trains, else ``"step"``.
+        spec: The spec the study was last run from (a JSON-able dict), None for a study
+            made in Python.
+        stop: Why the last ``optimize`` stopped: ``{"reason": ..., "at": ISO time,
+            "trials": counted trials then}``; None when not recorded.
     """
 
     name: str
@@ -49,6 +56,8 @@ class ReportData:
     notes: tuple[str, ...] = ()
     source: Study | None = dataclasses.field(default=None, compare=False, repr=False)
     step_unit: str = "step"
+    spec: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
+    stop: dict[str, Any] | None = None
 
     @property
     def maximize(self) -> bool:
@@ -98,7 +107,9 @@ def gather(study: Study) -> ReportData:
         for n, d in study.space.dimensions()
         if isinstance(d, (*_NUMERIC, Choice, Conditional))
     )
-    unit = study.optuna_study.user_attrs.get(_records.STEP_UNIT)
+    attrs = study.optuna_study.user_attrs
+    unit = attrs.get(_records.STEP_UNIT)
+    spec, stop = attrs.get(SPEC_ATTR), attrs.get(STOP_ATTR)
     return ReportData(
         study.name,
         study.direction,
@@ -108,6 +119,8 @@ def gather(study: Study) -> ReportData:
         tuple(study.notes),
         study,
         unit if unit in ("epoch", "step") else "step",
+        spec if isinstance(spec, dict) else None,
+        stop if isinstance(stop, dict) else None,
     )
 
 

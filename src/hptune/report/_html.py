@@ -37,9 +37,12 @@ SECTIONS = (
     ("importance", "Parameter importance"),
     ("failures", "Failed trials"),
     ("best-config", "Best config"),
+    ("spec", "Spec"),
 )
 #: Parameters shown as leaderboard columns; more are listed in one column.
 _MAX_PARAM_COLUMNS = 6
+#: The trial attribute the recipe records its test accuracy under (the CLI reads it too).
+TEST_ATTR = "test_accuracy"
 
 
 def esc(value: Any) -> str:
@@ -49,8 +52,8 @@ def esc(value: Any) -> str:
 def write_report(study: Study, path: str | Path, *, top_n: int = 10, dpi: int = 100) -> Path:
     """Write the HTML report of ``study`` to ``path``: summary, advice, leaderboard,
     optimization history, learning curves, the objective against each parameter,
-    parallel coordinates, parameter importance, failed trials and the best config as
-    YAML. Works on any study: empty, all failed, a single trial.
+    parallel coordinates, parameter importance, failed trials, the best config as YAML and
+    the spec the study was run from. Works on any study: empty, all failed, a single trial.
 
     Args:
         study: The study (``hptune.load_study(name, storage)`` opens a stored one).
@@ -90,16 +93,26 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
         "leaderboard": lambda: _leaderboard_html(data, top_n),
         "history": lambda: _plot_html("history", data, dpi),
         "curves": lambda: _plot_html("curves", data, dpi, _CURVES_NOTE),
-        "params": lambda: _plot_html("params", data, dpi, _PARAMS_NOTE),
+        "params": lambda: _plot_html("params", data, dpi, _params_note(data.step_unit)),
         "parallel": lambda: _plot_html("parallel", data, dpi),
         "importance": lambda: _importance_html(data, dpi),
         "failures": lambda: _failures_html(data),
         "best-config": lambda: _best_config_html(data),
+        "spec": lambda: _spec_html(data),
     }
 
 
 _CURVES_NOTE = "Pruned trials are dashed orange and end at an x where the pruner cut them."
-_PARAMS_NOTE = "Complete trials; the star is the best. Dashed lines are the range bounds."
+
+
+def _params_note(unit: str) -> str:
+    return (
+        "Filled blue: complete trials, the star the best. Hollow orange: pruned trials at the "
+        f"value they last reported, at the {unit} the pruner cut them (lighter = cut earlier): "
+        f"a reading after fewer {unit}s, not comparable with a complete trial's value, but "
+        "evidence of where the search went. Red crosses: diverged trials (no value). Dashed "
+        "lines: the range bounds."
+    )
 
 
 def _page(data: ReportData, sections: list[tuple[str, str, str]]) -> str:
@@ -147,6 +160,9 @@ def _summary_html(data: ReportData) -> str:
     ]
     grid = "".join(f'<div class="card"><h3>{k}</h3><p>{v}</p></div>' for k, v in cards)
     parts = [f'<div class="cards">{grid}</div>']
+    stopped = _summary.stop_sentence(data)
+    if stopped is not None:
+        parts.append(f'<p class="stop">{esc(stopped)}</p>')
     if best is not None:
         parts.append(f"<p>Best config (trial {best.number}): {_inline_config(best.params)}</p>")
     else:
@@ -207,7 +223,9 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
         return _note("No trial has a value yet.")
     names = [n for n, _ in data.dimensions if any(n in t.params for t in rows)]
     columns = names if len(names) <= _MAX_PARAM_COLUMNS else []
-    head = ["#", "trial", "value", "state", *map(esc, columns)]
+    has_test = any(TEST_ATTR in t.attrs for t in rows)
+    head = ["#", "trial", "value", *(["test accuracy"] if has_test else []), "state"]
+    head += map(esc, columns)
     head += [] if columns else ["parameters"]
     head.append("duration")
     body = []
@@ -216,6 +234,7 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
             str(rank),
             str(t.number),
             esc(fmt(t.value)),
+            *([esc(fmt(t.attrs.get(TEST_ATTR, "—")))] if has_test else []),
             f'<span class="chip {t.state.lower()}">{t.state.lower()}</span>',
         ]
         if columns:
@@ -228,6 +247,11 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
     caption = (
         "Complete trials ranked by value; pruned ones (ranked by their last value) fill the rest."
     )
+    if has_test:
+        caption += (
+            " Test accuracy: on the held-out test split, of the epoch the value comes from; "
+            "for reading, not for choosing (choose by the value)."
+        )
     return f'<table class="board"><thead>{table}</thead><tbody>{"".join(body)}</tbody></table>{_note(caption)}'
 
 
@@ -253,7 +277,22 @@ def _importance_html(data: ReportData, dpi: int) -> str:
         image = _img(png(lambda: importance_figure(result), dpi), "importance plot")
     except Empty as why:
         return _note(f"Nothing to show: {why}")
-    return image + _note(f"Evaluator: {result.method}. {result.note or ''}")
+    unit = data.step_unit
+    basis = (
+        f"Evaluator: {result.method}, Optuna's default, the one optuna-dashboard uses, with the "
+        f"same settings, so the two show the same numbers. It rests on the {result.n_trials} "
+        "complete trials"
+    )
+    if result.n_pruned:
+        basis += (
+            f"; the {result.n_pruned} pruned trials are left out: their last values were read "
+            f"after fewer {unit}s and are not comparable with a finished trial's"
+        )
+    parts = [image, _note(basis + "."), _note(result.note) if result.note else ""]
+    if result.caveats:
+        items = "".join(f"<li>{esc(c)}</li>" for c in result.caveats)
+        parts.append(f'<ul class="caution">{items}</ul>')
+    return "".join(parts)
 
 
 # -- failures and best config ---------------------------------------------------------------------
@@ -283,3 +322,27 @@ def _best_config_html(data: ReportData) -> str:
     return f"<pre><code>{esc(text)}</code></pre>" + _note(
         "Copy it into a YAML spec or pass it to your training function as a dict."
     )
+
+
+def _spec_html(data: ReportData) -> str:
+    if data.spec is None:
+        return _note("This study was not run from a spec (it was made in Python): none to show.")
+    spec = dict(data.spec)
+    if isinstance(spec.get("storage"), str):
+        spec["storage"] = _without_password(spec["storage"])
+    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    return (
+        "<details><summary>The spec of its last run, command-line overrides applied "
+        f"(YAML)</summary><pre><code>{esc(text)}</code></pre></details>"
+    )
+
+
+def _without_password(url: str) -> str:
+    """A storage URL fit to share: ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
+    from sqlalchemy.engine import make_url  # Optuna's RDB storage is built on SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url

@@ -22,6 +22,8 @@ from hptune.report._plots import figure, register_plot, text, value_label
 
 #: Where a parameter a trial does not have is drawn: below its axis's [0, 1] range.
 ABSENT_Y = -0.16
+#: Characters of a value label beside an axis; longer ones are cut with an ellipsis.
+MAX_LABEL = 14
 
 
 @register_plot("parallel")
@@ -43,7 +45,8 @@ def parallel(data: ReportData) -> Any:
         [rows, (values - lo) / (hi - lo) if hi > lo else np.full_like(values, 0.5)]
     )
 
-    fig = figure(max(6.0, 1.5 * (len(axes) + 1)), 3.8)
+    # At most as wide as the report shows a plot unscaled, so the labels stay readable.
+    fig = figure(min(11.0, max(6.0, 1.5 * (len(axes) + 1))), 3.8)
     ax = fig.add_subplot()
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -88,6 +91,12 @@ def _y(dim: Any, x: Any) -> float:
     return position(dim, x)
 
 
+def _short(label: str) -> str:
+    """A value label that stays between its axis and the next (one axis apart is about
+    :data:`MAX_LABEL` characters at this font size)."""
+    return label if len(label) <= MAX_LABEL else label[: MAX_LABEL - 1] + "…"
+
+
 def _labels(dim: Any) -> list[str]:
     return [repr(v) for v in choices(dim)]
 
@@ -106,7 +115,7 @@ def _draw_axes(
             labels = [fmt(dim.low), fmt(dim.high)]
             ticks = [0.0, 1.0]
         for y, label in zip(ticks, labels):
-            ax.text(i + 0.04, y, text(label), fontsize=7, va="center", color="#333333")
+            ax.text(i + 0.04, y, text(_short(label)), fontsize=7, va="center", color="#333333")
     n = len(axes)
     ax.vlines(n, 0.0, 1.0, color="#444444", lw=1)
     ax.text(n + 0.04, 0.0, fmt(lo), fontsize=7, va="center")

@@ -266,7 +266,8 @@ def importance_figure(result: Any) -> Any:
         raise Empty(result.note or "no importance could be computed.")
     names = list(result.values)[::-1]  # barh draws bottom-up: most important on top
     values = [result.values[n] for n in names]
-    fig = figure(7, 0.45 * len(names) + 1.2)
+    # Wider for long names, so the bars keep their room beside the labels.
+    fig = figure(max(7.0, 4.5 + 0.07 * max(map(len, names))), 0.45 * len(names) + 1.4)
     ax = fig.add_subplot()
     ax.barh(range(len(names)), values, color=BLUE, height=0.6)
     for y, v in enumerate(values):
@@ -274,5 +275,12 @@ def importance_figure(result: Any) -> Any:
     ax.set_yticks(range(len(names)), [text(n) for n in names])
     ax.set_xlim(0, max(values) * 1.15 or 1)
     ax.grid(axis="y", visible=False)
-    ax.set(xlabel=f"importance ({result.method})", title="Parameter importance")
+    ax.set_xlabel("importance (sums to 1)")
+    # On the figure, not the axes: centred over the bars, a long title would run off the
+    # right edge when the names on the left are long.
+    fig.suptitle(
+        f"Parameter importance ({result.method}, {result.n_trials} complete trials)",
+        fontsize="medium",
+        fontweight="bold",
+    )
     return fig

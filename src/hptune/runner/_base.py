@@ -9,11 +9,11 @@ from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
-from hptune.study import Study
+from hptune.study import Study, _records
 from hptune.study._storage import printable_url
 from hptune.training.options import TrainingOptions
 
-SPEC_ATTR = "hptune.spec"
+SPEC_ATTR = _records.SPEC
 
 
 def spec_to_dict(spec: StudySpec) -> dict[str, Any]:

@@ -53,9 +53,8 @@ logger = logging.getLogger("hptune.study")
 
 #: Study user attribute collecting the notes strategies return (boundary warnings...).
 NOTES_ATTR = "hptune.notes"
-#: Study user attribute recording why the last ``optimize`` run stopped:
-#: ``{"reason": StopReason value, "at": ISO UTC time, "trials": trials that count}``.
-STOP_ATTR = "hptune.stop"
+#: Study user attribute recording why the last ``optimize`` run stopped (see _records.STOP).
+STOP_ATTR = _records.STOP
 
 
 class StopReason(str, enum.Enum):

@@ -44,6 +44,11 @@ TRACEBACK = "hptune.traceback"
 #: ``"epoch"`` when a study's trials report once per epoch (a task trained by the recipe),
 #: else ``"step"``; set by the runner, read by the report to label learning curves.
 STEP_UNIT = "hptune.step_unit"
+#: Study user attribute: the spec a study was run from (``runner.spec_to_dict``).
+SPEC = "hptune.spec"
+#: Study user attribute: why the last ``optimize`` run stopped, ``{"reason", "at",
+#: "trials"}`` (written by the driver; ``StopReason`` values).
+STOP = "hptune.stop"
 
 _STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: "COMPLETE",

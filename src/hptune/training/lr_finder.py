@@ -58,12 +58,17 @@ class LRFinderResult:
     no_suggestion_reason: str | None = None
 
     def plot(self, path: str | Path) -> None:
-        """Save the loss-vs-LR curve (log x axis) to ``path``; needs matplotlib."""
+        """Save :meth:`figure` to ``path`` (PNG, PDF, SVG... by its suffix); needs matplotlib."""
+        self.figure().savefig(path, bbox_inches="tight")
+
+    def figure(self) -> Any:
+        """The loss-vs-LR curve (log x axis) as a ``matplotlib.figure.Figure``, laid out so
+        every label fits inside it; needs matplotlib."""
         # The object-oriented API with the Agg canvas touches no global backend state.
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        fig = Figure(figsize=(6, 4))
+        fig = Figure(figsize=(6, 4), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.semilogx(self.lrs, self.losses, alpha=0.3, label="loss")
@@ -71,7 +76,8 @@ class LRFinderResult:
         if self.suggested_range is not None:
             ax.axvspan(*self.suggested_range, alpha=0.1, color="green", label="suggested range")
         if self.suggested_lr is not None:
-            ax.axvline(self.suggested_lr, color="red", ls="--", label=f"{self.suggested_lr:.2e}")
+            label = f"suggested LR {self.suggested_lr:.2e}"
+            ax.axvline(self.suggested_lr, color="red", ls="--", label=label)
         if self.losses:
             # Clip divergence spikes (tens of times the loss) that would flatten the rest.
             low, high = min(self.losses), min(max(self.losses), 1.5 * max(self.smoothed_losses))
@@ -80,8 +86,8 @@ class LRFinderResult:
         ax.set_xlabel("learning rate")
         ax.set_ylabel("training loss")
         ax.set_title(f"LR range test ({self.stop_reason})")
-        ax.legend()
-        fig.savefig(path)
+        ax.legend(loc="best")
+        return fig
 
 
 def suggest_lr(
