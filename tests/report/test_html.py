@@ -491,7 +491,21 @@ def test_the_summary_says_why_it_stopped_and_nothing_when_not_recorded(tmp_path,
         '<p class="stop">Stopped at 2026-11-30 14:02 UTC: for the reason '
         "&#x27;&lt;b&gt;odd&lt;/b&gt;&#x27; with 2 trials run.</p>" in summary
     )
-    assert 'class="stop"' not in _section(curve_report.read_text(), "summary")
+    # What the driver recorded for the fixture's run, in words.
+    assert "it ran the number of trials it was asked for" in _section(
+        curve_report.read_text(), "summary"
+    )
+    fresh = create_study({"x": uniform(0, 1)}, name="f", storage=None, direction="maximize")
+    fresh.optuna_study.add_trial(
+        optuna.trial.create_trial(
+            value=0.5,
+            params={"x": 0.5},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+            user_attrs={"hptune.config": {"x": 0.5}},
+        )
+    )
+    unrecorded = _section(write_report(fresh, tmp_path / "f.html", dpi=30).read_text(), "summary")
+    assert 'class="stop"' not in unrecorded
 
 
 def test_a_study_run_from_a_spec_shows_the_spec_escaped_and_collapsed(tmp_path, curve_report):

@@ -218,6 +218,8 @@ def stop_sentence(data: ReportData) -> str | None:
         "interrupted": f"it was interrupted (Ctrl-C or SIGTERM){with_run}; the trials then "
         "running are recorded as failed (interrupted) and a resume runs them again",
         "trials": f"it ran the number of trials it was asked for{with_run}",
+        "storage_failed": f"its storage failed (a full disk or a corrupt database){with_run}; "
+        "finished trials are kept and a resume goes on once the storage is repaired",
     }.get(reason, f"for the reason {reason!r}{with_run}")
     return f"Stopped{_at(stop.get('at'))}: {words}."
 
