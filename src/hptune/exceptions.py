@@ -12,6 +12,15 @@ class ConfigError(HptuneError, ValueError):
     """An argument, option or spec value is invalid. The message names it and the fix."""
 
 
+class SpecError(ConfigError):
+    """A spec failed validation. ``errors`` lists every problem, one line each."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        head = "invalid spec" if len(errors) == 1 else f"invalid spec ({len(errors)} problems)"
+        super().__init__(head + ":\n  " + "\n  ".join(errors))
+
+
 def one_line(exc: BaseException) -> str:
     """``"ValueError: message"`` on one line (the first of the message), for failure
     reasons and error messages."""
