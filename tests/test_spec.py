@@ -129,7 +129,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
             "name: n\ntask: t\nspace:\n  optimizer:\n    choice:\n      sgd:\n        momentum: uniform(0.99, 0.8)\n",
             "s.yaml:7: space.optimizer.sgd.momentum: uniform(0.99, 0.8): low must be <= high",
         ),
-        ("name: n\ntask: t\nspace:\n  lr: 1\n  lr: 2\n", "line 5: space.lr: duplicate key"),
+        ("name: n\ntask: t\nspace:\n  lr: 1\n  lr: 2\n", "s.yaml:5: space.lr: duplicate key"),
         ("name: n\ntask: [t\n", "s.yaml:3: not valid YAML"),
         ("- a\n- b\n", "s.yaml: a spec is a mapping of keys (name, task, space, ...), got list"),
         ("", "s.yaml: the spec is empty"),

@@ -17,7 +17,8 @@ The contract (DESIGN.md)::
 
 Every error names the key path and the line (``spec.yaml:7: strategy: unknown strategy
 'tpee'; valid: grid, random, ...``); all errors are reported at once; unknown keys are
-errors, never ignored.
+errors, never ignored. What YAML a spec may contain (tags, merge keys, sizes) is decided
+by :mod:`hptune._spec_yaml`, which reads it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hptune._spec_yaml import load_yaml
+from hptune._spec_yaml import load_yaml, locate, read_text
 from hptune.exceptions import ConfigError, SpecError
 from hptune.metrics import METRICS, direction_problem
 from hptune.training.options import TrainingOptions
@@ -124,11 +125,7 @@ class _Checker:
         while known and known not in self.lines:  # the nearest ancestor that has a line
             known = known[:-1]
         line = self.lines.get(known) if known else None  # a missing top-level key has no line
-        where = f"{self.source}:{line}" if line else self.source
-        shown = (
-            ".".join(p for p in path if p != "choice") if path[:1] == ("space",) else ".".join(path)
-        )
-        self.errors.append(f"{where}: {shown or '(top)'}: {message}")
+        self.errors.append(locate(self.source, line, path, message))
 
     def unknown_keys(
         self, mapping: dict, allowed: tuple[str, ...] | dict, path: tuple[str, ...]
@@ -340,13 +337,7 @@ def spec_error(spec: StudySpec, problems: list[tuple[tuple[str, ...], str]]) -> 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a YAML spec file. The study name defaults to the file's stem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([f"{path}: no such file"]) from None
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_spec(text, str(path), default_name=path.stem)
+    return parse_spec(read_text(path), str(path), default_name=path.stem)
 
 
 def _check_overrides(spec: StudySpec) -> None:
