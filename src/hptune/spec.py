@@ -7,7 +7,7 @@ The contract (DESIGN.md)::
     task: mnist1d-mlp               # a built-in task, or "package.module:function"
     metric: val_accuracy            # val_accuracy | val_loss (hptune.metrics)
     direction: maximize             # optional: the metric's (hptune.metrics)
-    seed: 0
+    seed: 0                         # an int >= 0
     strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hptune._checks import Int, Number, Rule, violation
 from hptune._spec_yaml import load_yaml, locate, read_text
 from hptune.exceptions import ConfigError, SpecError
 from hptune.metrics import METRICS, direction_problem
@@ -42,6 +44,11 @@ _TOP_KEYS = (
     "budget", "workers", "training", "space",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
+_POSITIVE = Number(low=0, low_open=True)
+_SEED_FIX = (
+    "use a seed >= 0 such as 0: numpy's SeedSequence, which derives each trial's seed "
+    "from it, takes no negative seeds"
+)
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
 )
@@ -93,11 +100,15 @@ class StudySpec:
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``; raises ValueError otherwise."""
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``; raises ValueError otherwise,
+    and for a duration that is not a finite number of seconds > 0 (NaN, infinity)."""
     if isinstance(value, bool):
         raise ValueError("a duration cannot be a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond a float's range
+            seconds = math.inf
     else:
         match = _DURATION.match(str(value))
         if not match or not any(match.groups()):
@@ -106,8 +117,8 @@ def parse_duration(value: Any) -> float:
             )
         h, m, s = (float(g) if g else 0.0 for g in match.groups())
         seconds = 3600 * h + 60 * m + s
-    if seconds <= 0:
-        raise ValueError(f"a duration must be > 0, got {value!r}")
+    if not _POSITIVE.accepts(seconds):  # nan <= 0 is False: a plain comparison lets NaN in
+        raise ValueError(f"a duration must be a finite number of seconds > 0, got {value!r}")
     return seconds
 
 
@@ -133,6 +144,14 @@ class _Checker:
         for key in mapping:
             if key not in allowed:
                 self.error((*path, str(key)), unknown_key_message(key, allowed))
+
+    def ruled(self, data: dict, key: str, rule: Rule, fix: str) -> Any:
+        """``data[key]``, or None when it is absent or breaks ``rule`` (an error then)."""
+        value = data.get(key)
+        if value is not None and (message := violation(value, rule, fix)) is not None:
+            self.error((key,), message)
+            return None
+        return value
 
     def typed(self, data: dict, key: str, kind: type | tuple, what: str, path=()) -> Any:
         value = data.get(key)
@@ -297,10 +316,8 @@ def parse_spec(
         checker.error(("direction",), f"expected minimize or maximize, got {direction!r}")
     elif (mismatch := direction_problem(metric, direction)) is not None:
         checker.error(("direction",), mismatch)
-    seed = checker.typed(data, "seed", int, "an integer seed")
-    workers = checker.typed(data, "workers", int, "an integer >= 1")
-    if workers is not None and workers < 1:
-        checker.error(("workers",), f"must be >= 1, got {workers}")
+    seed = checker.ruled(data, "seed", Int(low=0), _SEED_FIX)
+    workers = checker.ruled(data, "workers", Int(low=1), "use 1 to run one trial at a time")
     strategy, strategy_options = _named(checker, data, "strategy", _valid_strategies, "tpe")
     pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, "none")
     budget = _check_budget(checker, data.get("budget"))
