@@ -77,9 +77,27 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
             BASE + "direction: max\n",
             "s.yaml:5: direction: expected minimize or maximize, got 'max'",
         ),
-        (BASE + "workers: 0\n", "s.yaml:5: workers: must be >= 1, got 0"),
-        (BASE + "workers: two\n", "s.yaml:5: workers: expected an integer >= 1, got 'two'"),
-        (BASE + "seed: true\n", "s.yaml:5: seed: expected an integer seed, got True"),
+        (
+            BASE + "workers: 0\n",
+            "s.yaml:5: workers: must be an int >= 1, got 0; use 1 to run one trial at a time",
+        ),
+        (BASE + "workers: two\n", "s.yaml:5: workers: must be an int >= 1, got 'two'"),
+        (BASE + "workers: 1.5\n", "s.yaml:5: workers: must be an int >= 1, got 1.5"),
+        (BASE + "seed: true\n", "s.yaml:5: seed: must be an int >= 0, got True"),
+        (
+            BASE + "seed: -1\n",
+            "s.yaml:5: seed: must be an int >= 0, got -1; use a seed >= 0 such as 0: numpy's "
+            "SeedSequence, which derives each trial's seed from it, takes no negative seeds",
+        ),
+        (BASE + "seed: .nan\n", "s.yaml:5: seed: must be an int >= 0, got nan"),
+        (
+            BASE + "budget: {timeout: .nan}\n",
+            "s.yaml:5: budget.timeout: a duration must be a finite number of seconds > 0, got nan",
+        ),
+        (
+            BASE + "budget: {timeout: .inf}\n",
+            "s.yaml:5: budget.timeout: a duration must be a finite number of seconds > 0, got inf",
+        ),
         (BASE + "budget: {trials: 0}\n", "s.yaml:5: budget.trials: must be >= 1, got 0"),
         (
             BASE + "budget: {trails: 3}\n",
@@ -129,7 +147,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
             "name: n\ntask: t\nspace:\n  optimizer:\n    choice:\n      sgd:\n        momentum: uniform(0.99, 0.8)\n",
             "s.yaml:7: space.optimizer.sgd.momentum: uniform(0.99, 0.8): low must be <= high",
         ),
-        ("name: n\ntask: t\nspace:\n  lr: 1\n  lr: 2\n", "line 5: space.lr: duplicate key"),
+        ("name: n\ntask: t\nspace:\n  lr: 1\n  lr: 2\n", "s.yaml:5: space.lr: duplicate key"),
         ("name: n\ntask: [t\n", "s.yaml:3: not valid YAML"),
         ("- a\n- b\n", "s.yaml: a spec is a mapping of keys (name, task, space, ...), got list"),
         ("", "s.yaml: the spec is empty"),
@@ -170,10 +188,37 @@ def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["", "m", "-5", 0, True, "5 minutes"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "m",
+        "-5",
+        0,
+        True,
+        "5 minutes",
+        float("nan"),
+        float("inf"),
+        -1.5,
+        10**400,
+        "9" * 400 + "s",
+    ],
+)
 def test_parse_duration_rejects(value):
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_parse_duration_refuses_nan_which_a_plain_comparison_lets_through():
+    assert not float("nan") <= 0  # why the check is a rule, not `seconds <= 0`
+    with pytest.raises(ValueError, match="must be a finite number of seconds > 0, got nan"):
+        parse_duration(float("nan"))
+
+
+def test_seed_zero_and_large_seeds_are_kept():
+    assert parse_spec(BASE + "seed: 0\n").seed == 0
+    assert parse_spec(BASE + f"seed: {10**29}\n").seed == 10**29  # 30 digits, the most
+    assert parse_spec(BASE).seed is None
 
 
 def test_plain_scientific_notation_is_a_number_but_quoted_stays_text():

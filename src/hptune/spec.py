@@ -7,7 +7,7 @@ The contract (DESIGN.md)::
     task: mnist1d-mlp               # a built-in task, or "package.module:function"
     metric: val_accuracy            # val_accuracy | val_loss (hptune.metrics)
     direction: maximize             # optional: the metric's (hptune.metrics)
-    seed: 0
+    seed: 0                         # an int >= 0
     strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
@@ -18,21 +18,23 @@ The contract (DESIGN.md)::
 
 Every error names the key path and the line (``spec.yaml:7: strategy: unknown strategy
 'tpee'; valid: grid, random, ...``); all errors are reported at once; unknown keys are
-errors, never ignored.
+errors, never ignored. What YAML a spec may contain (tags, merge keys, sizes) is decided
+by :mod:`hptune._spec_yaml`, which reads it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hptune.exceptions import ConfigError
+from hptune._checks import Int, Number, Rule, violation
+from hptune._spec_yaml import load_yaml, locate, read_text
+from hptune.exceptions import ConfigError, SpecError
 from hptune.metrics import METRICS, direction_problem
 from hptune.training.options import TrainingOptions
 
@@ -43,23 +45,14 @@ _TOP_KEYS = (
     "budget", "workers", "retries", "training", "space",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
-# A space form not already inside quotes: uniform(...), loguniform(...), randint(...), choice(...)
-_FORM = re.compile(
-    r"(?<![\w'\"])(?:log)?uniform\([^()]*\)|(?<![\w'\"])(?:randint|choice)\([^()]*\)"
+_POSITIVE = Number(low=0, low_open=True)
+_SEED_FIX = (
+    "use a seed >= 0 such as 0: numpy's SeedSequence, which derives each trial's seed "
+    "from it, takes no negative seeds"
 )
-_SCI_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _DURATION = re.compile(
     r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$"
 )
-
-
-class SpecError(ConfigError):
-    """A spec failed validation. ``errors`` lists every problem, one line each."""
-
-    def __init__(self, errors: list[str]) -> None:
-        self.errors = errors
-        head = "invalid spec" if len(errors) == 1 else f"invalid spec ({len(errors)} problems)"
-        super().__init__(head + ":\n  " + "\n  ".join(errors))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,11 +102,15 @@ class StudySpec:
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``; raises ValueError otherwise."""
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"1h30m"``; raises ValueError otherwise,
+    and for a duration that is not a finite number of seconds > 0 (NaN, infinity)."""
     if isinstance(value, bool):
         raise ValueError("a duration cannot be a boolean")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int beyond a float's range
+            seconds = math.inf
     else:
         match = _DURATION.match(str(value))
         if not match or not any(match.groups()):
@@ -122,61 +119,9 @@ def parse_duration(value: Any) -> float:
             )
         h, m, s = (float(g) if g else 0.0 for g in match.groups())
         seconds = 3600 * h + 60 * m + s
-    if seconds <= 0:
-        raise ValueError(f"a duration must be > 0, got {value!r}")
+    if not _POSITIVE.accepts(seconds):  # nan <= 0 is False: a plain comparison lets NaN in
+        raise ValueError(f"a duration must be a finite number of seconds > 0, got {value!r}")
     return seconds
-
-
-# --- YAML with line numbers -------------------------------------------------------------
-
-
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.SafeLoader("").construct_object(node, deep=True)
-
-
-def _to_python(node: yaml.Node, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _scalar(key_node)
-            sub = (*path, str(key))
-            lines[sub] = key_node.start_mark.line + 1
-            if key in out:
-                raise SpecError([f"line {lines[sub]}: {'.'.join(sub)}: duplicate key"])
-            out[key] = _to_python(value_node, sub, lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(v, (*path, str(i)), lines) for i, v in enumerate(node.value)]
-    value = _scalar(node)
-    # YAML 1.1 (PyYAML) reads a plain 1e-4 as a string; every user means the number.
-    if isinstance(value, str) and node.style is None and _SCI_FLOAT.match(value):
-        return float(value)
-    return value
-
-
-def _quote_forms(text: str) -> str:
-    """Quote unquoted space forms so YAML keeps their commas.
-
-    In a flow mapping, ``{beta1: uniform(0.85, 0.95)}`` would otherwise split at the comma
-    into ``beta1: "uniform(0.85"`` and a stray key. Quoting stays on the same line, so line
-    numbers in errors are unchanged.
-    """
-    return _FORM.sub(lambda m: "'" + m.group(0).replace("'", "''") + "'", text)
-
-
-def _load_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]:
-    try:
-        node = yaml.compose(_quote_forms(text), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([f"{where}: not valid YAML: {problem}"]) from exc
-    if node is None:
-        raise SpecError([f"{source}: the spec is empty; it needs at least 'task' and 'space'"])
-    lines: dict[tuple[str, ...], int] = {}
-    return _to_python(node, (), lines), lines
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -193,11 +138,7 @@ class _Checker:
         while known and known not in self.lines:  # the nearest ancestor that has a line
             known = known[:-1]
         line = self.lines.get(known) if known else None  # a missing top-level key has no line
-        where = f"{self.source}:{line}" if line else self.source
-        shown = (
-            ".".join(p for p in path if p != "choice") if path[:1] == ("space",) else ".".join(path)
-        )
-        self.errors.append(f"{where}: {shown or '(top)'}: {message}")
+        self.errors.append(locate(self.source, line, path, message))
 
     def unknown_keys(
         self, mapping: dict, allowed: tuple[str, ...] | dict, path: tuple[str, ...]
@@ -205,6 +146,14 @@ class _Checker:
         for key in mapping:
             if key not in allowed:
                 self.error((*path, str(key)), unknown_key_message(key, allowed))
+
+    def ruled(self, data: dict, key: str, rule: Rule, fix: str) -> Any:
+        """``data[key]``, or None when it is absent or breaks ``rule`` (an error then)."""
+        value = data.get(key)
+        if value is not None and (message := violation(value, rule, fix)) is not None:
+            self.error((key,), message)
+            return None
+        return value
 
     def typed(self, data: dict, key: str, kind: type | tuple, what: str, path=()) -> Any:
         value = data.get(key)
@@ -339,7 +288,7 @@ def parse_spec(
     text: str, source: str = "<string>", *, default_name: str | None = None
 ) -> StudySpec:
     """Validate a spec given as YAML text; raise :class:`SpecError` listing every problem."""
-    data, lines = _load_yaml(text, source)
+    data, lines = load_yaml(text, source)
     checker = _Checker(source, lines)
     if not isinstance(data, dict):
         raise SpecError(
@@ -369,13 +318,9 @@ def parse_spec(
         checker.error(("direction",), f"expected minimize or maximize, got {direction!r}")
     elif (mismatch := direction_problem(metric, direction)) is not None:
         checker.error(("direction",), mismatch)
-    seed = checker.typed(data, "seed", int, "an integer seed")
-    workers = checker.typed(data, "workers", int, "an integer >= 1")
-    if workers is not None and workers < 1:
-        checker.error(("workers",), f"must be >= 1, got {workers}")
-    retries = checker.typed(data, "retries", int, "an integer >= 0")
-    if retries is not None and retries < 0:
-        checker.error(("retries",), f"must be >= 0, got {retries}")
+    seed = checker.ruled(data, "seed", Int(low=0), _SEED_FIX)
+    workers = checker.ruled(data, "workers", Int(low=1), "use 1 to run one trial at a time")
+    retries = checker.ruled(data, "retries", Int(low=0), "use 0 to run no trial twice")
     strategy, strategy_options = _named(checker, data, "strategy", _valid_strategies, "tpe")
     pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, "none")
     budget = _check_budget(checker, data.get("budget"))
@@ -413,13 +358,7 @@ def spec_error(spec: StudySpec, problems: list[tuple[tuple[str, ...], str]]) -> 
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a YAML spec file. The study name defaults to the file's stem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([f"{path}: no such file"]) from None
-    except OSError as exc:
-        raise SpecError([f"{path}: cannot read: {exc.strerror}"]) from None
-    return parse_spec(text, str(path), default_name=path.stem)
+    return parse_spec(read_text(path), str(path), default_name=path.stem)
 
 
 def _check_overrides(spec: StudySpec) -> None:

@@ -226,7 +226,7 @@ def test_bad_dimensions_are_refused(make, message):
         ("uniform(0, __import__('os'))", "arguments must be literals"),
         (
             "uniform(0, 1+1)",
-            "arguments must be literals (numbers, quoted strings, true/false/null, [lists]), got '1 + 1'.",
+            "arguments must be literals (numbers, quoted strings, true/false/null, [lists]), got '1+1'.",
         ),
         (
             "uniform(0)",
@@ -240,6 +240,24 @@ def test_bad_dimensions_are_refused(make, message):
 def test_bad_string_forms_are_refused(text, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_form(text)
+
+
+def test_deeply_nested_forms_are_refused_not_a_recursion_error():
+    # Found by tests/test_spec_fuzz.py: each of these raised RecursionError or MemoryError.
+    with pytest.raises(ConfigError, match="arguments nest more than 50 levels deep"):
+        parse_form("uniform(0, " + "-" * 990 + "1)")
+    with pytest.raises(ConfigError, match="arguments must be literals"):
+        parse_form("choice(" + "not " * 500 + "1)")
+    with pytest.raises(ConfigError, match=re.escape("malformed uniform(...) form")):
+        parse_form("uniform(0, " + "-" * 100_000 + "1)")  # too complex for Python's parser
+    assert parse_form("uniform(" + "-" * 50 + "1, 2)") is not None  # 50 signs: -1 still
+
+
+def test_a_bound_beyond_a_floats_range_is_refused_not_an_overflow_error():
+    # Found by tests/test_spec_fuzz.py: both raised OverflowError.
+    for text in ["uniform(0, 1" + "0" * 400 + ")", "randint(0, 1" + "0" * 400 + ")"]:
+        with pytest.raises(ConfigError, match="high must be finite, got 1000"):
+            parse_form(text)
 
 
 def test_errors_are_hptune_errors():

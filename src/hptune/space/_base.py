@@ -58,6 +58,10 @@ def check_number(value: Any, form: str, what: str, integral: bool = False) -> An
         rule = "an int" if integral else "a number"
         fix = " (bounds are inclusive integers)" if integral else ""
         raise ConfigError(f"{form}: {what} must be {rule}, got {value!r}{fix}.")
-    if not integral and not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond a float's range, which sampling and grids use
+        finite = False
+    if not finite:
         raise ConfigError(f"{form}: {what} must be finite, got {value!r}.")
     return int(value) if integral else float(value)

@@ -36,6 +36,7 @@ _EXAMPLES = {
 }
 _WORDS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
 _CALL = re.compile(r"\s*([A-Za-z_]\w*)\s*\(")
+_MAX_NESTING = 50  # of literal arguments: [[1]] nests 2; a deeper one is not a value
 
 
 def parse_form(text: str) -> Dimension | None:
@@ -73,7 +74,7 @@ def _arguments(text: str, name: str) -> tuple[list[Any], dict[str, Any]]:
     malformed = f"{text!r}: malformed {name}(...) form; write it like {_EXAMPLES[name]}."
     try:
         call = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, MemoryError, RecursionError):  # CPython's "too complex" is the latter two
         raise ConfigError(malformed) from None
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
         raise ConfigError(malformed)  # e.g. "uniform(0, 1) * 2"
@@ -83,8 +84,10 @@ def _arguments(text: str, name: str) -> tuple[list[Any], dict[str, Any]]:
     return args, {kw.arg: _literal(kw.value, text) for kw in call.keywords if kw.arg}
 
 
-def _literal(node: ast.expr, text: str) -> Any:
+def _literal(node: ast.expr, text: str, depth: int = 0) -> Any:
     """The value of a literal argument node; anything else is refused, never evaluated."""
+    if depth > _MAX_NESTING:
+        raise ConfigError(f"{text!r}: arguments nest more than {_MAX_NESTING} levels deep.")
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
         return node.value  # bool and None are Constants too, and ints cover bools
     if isinstance(node, ast.Constant) and node.value is None:
@@ -92,11 +95,11 @@ def _literal(node: ast.expr, text: str) -> Any:
     if isinstance(node, ast.Name) and node.id in _WORDS:
         return _WORDS[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _literal(node.operand, text)
+        value = _literal(node.operand, text, depth + 1)
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, (ast.List, ast.Tuple)):
-        return [_literal(item, text) for item in node.elts]
+        return [_literal(item, text, depth + 1) for item in node.elts]
     if isinstance(node, ast.Name):
         raise ConfigError(
             f"{text!r}: {node.id!r} is not a value; quote strings ('{node.id}') and write "
@@ -104,7 +107,7 @@ def _literal(node: ast.expr, text: str) -> Any:
         )
     raise ConfigError(
         f"{text!r}: arguments must be literals (numbers, quoted strings, true/false/null, "
-        f"[lists]), got {ast.unparse(node)!r}."
+        f"[lists]), got {ast.get_source_segment(text.strip(), node)!r}."  # unparse() recurses
     )
 
 
