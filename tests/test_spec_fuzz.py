@@ -35,7 +35,7 @@ from tests._spec_mutations import EXAMPLES, bomb, malformed_specs, mapping_bomb
 
 SEED = 11
 CASES = malformed_specs(SEED)
-BOUND_S = 2.0
+BOUND_S = 2.0  # CPU seconds (time.process_time): a loaded machine does not inflate it
 
 
 @dataclasses.dataclass
@@ -55,7 +55,7 @@ def outcomes(tmp_path_factory) -> list[Outcome]:
     for i, (label, data) in enumerate(CASES):
         path = folder / f"case{i}.yaml"
         path.write_bytes(data)
-        start = time.perf_counter()
+        start = time.process_time()
         outcome = Outcome(label, path, 0.0)
         try:
             outcome.spec = load_spec(path)
@@ -63,7 +63,7 @@ def outcomes(tmp_path_factory) -> list[Outcome]:
             outcome.errors = exc.errors
         except Exception as exc:  # noqa: BLE001 - the test is that this never happens
             outcome.crash = f"{type(exc).__name__}: {exc}"[:200]
-        outcome.seconds = time.perf_counter() - start
+        outcome.seconds = time.process_time() - start
         found.append(outcome)
     return found
 
@@ -111,14 +111,14 @@ def test_check_spec_raises_only_hptune_errors_on_the_specs_that_parse(outcomes, 
         if key in seen:  # what check_spec checks: the same task, space and recipe
             continue
         seen.add(key)
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             check_spec(o.spec)
         except HptuneError:
             pass
         except Exception as exc:  # noqa: BLE001 - the test is that this never happens
             bad.append(f"{o.label}: {type(exc).__name__}: {exc}"[:300])
-        if time.perf_counter() - start > BOUND_S:
+        if time.process_time() - start > BOUND_S:
             bad.append(f"{o.label}: check_spec took over {BOUND_S} s")
     assert bad == []
     assert len(seen) > 100
