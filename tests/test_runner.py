@@ -168,3 +168,41 @@ def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
         "end: optimizer 'sgd': momentum must be a number in [0, 1), got 1.0; use e.g. 0.9, "
         "or 0 to disable momentum."
     ]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "strategy: {name: tpe, n_startup_trials: -1}\n",
+            "s.yaml:4: strategy: strategy 'tpe': n_startup_trials must be an int >= 0, got -1.",
+        ),
+        (
+            "pruner: {name: median, bogus: 1}\n",
+            "s.yaml:4: pruner: pruner 'median' got unknown option 'bogus'; valid: ",
+        ),
+        (
+            "training: {device: 'cuda:99'}\n",
+            "s.yaml:4: training.device: device 'cuda:99' does not exist here (",
+        ),
+        ("workers: 100000\n", "s.yaml:4: workers: 100000 worker processes on "),
+        ("storage: sqlite:///no/such/folder/x.db\n", "s.yaml:4: storage: cannot open storage "),
+    ],
+)
+def test_validate_refuses_what_run_would_refuse(extra, expected):
+    if "cuda" in extra:
+        pytest.importorskip("torch").cuda.device_count() < 100 or pytest.skip("100 GPUs")
+    (error,) = _errors(BASE.replace("space:", extra + "space:"))
+    assert error.startswith(expected), error
+
+
+def test_validate_refuses_a_changed_space_with_a_short_diff(tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    _run(BASE, storage)
+    changed = BASE.replace("lr: loguniform(1e-3, 1e-1)", "lr: loguniform(1e-4, 1e-1)")
+    spec = parse_spec(changed, "s.yaml").replace(storage=storage)
+    with pytest.raises(SpecError) as info:
+        runner.check_spec(spec)
+    (error,) = info.value.errors
+    assert "space.lr 'loguniform(1e-3, 1e-1)' -> 'loguniform(1e-4, 1e-1)'" in error
+    assert (tmp_path / "s.db").exists() and not (tmp_path / "other.db").exists()

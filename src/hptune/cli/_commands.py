@@ -29,7 +29,7 @@ from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
-from hptune.study._storage import check_sqlite_file, open_storage, printable_url
+from hptune.study._storage import open_storage, printable_url
 
 SpecPath = Annotated[
     Path, typer.Argument(help="The YAML spec file.", show_default=False, metavar="SPEC")
@@ -214,7 +214,6 @@ def run(
     spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
     if retries is not None:
         spec = spec.replace(retries=retries)
-    check_sqlite_file(spec.storage, create=True)
     _run(runner.prepare(spec), spec, json_out)
 
 

@@ -18,12 +18,11 @@ from hptune.runner._base import (
     stored_spec,
 )
 from hptune.runner._check import check_spec
+from hptune.runner._meaning import MEANING, check_same_meaning
 from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
 from hptune.runner._study import (
-    MEANING,
     STEP_UNIT_ATTR,
-    check_same_meaning,
     open_study,
     optimize,
     prepare,

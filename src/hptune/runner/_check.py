@@ -1,5 +1,8 @@
-"""Check a spec before anything runs, so a bad spec never starts a run: every kind of config
-its space can produce goes through the recipe and the task's model, and each problem is
+"""Check a spec before anything runs, so a bad spec never starts a run: everything ``run``
+checks before its first trial, in one function that ``validate`` calls too. Every kind of
+config the space can produce goes through the recipe and the task's model, the strategy
+and pruner are built with their options, the device and the workers are checked against
+this machine, and an existing study is checked for a changed meaning; each problem is
 reported with the spec's file, line and key path."""
 
 from __future__ import annotations
@@ -15,16 +18,19 @@ _MAX_CHECKED_CONFIGS = 200
 
 
 def check_spec(spec: StudySpec) -> None:
-    """Everything that can be checked before a run beyond what the spec's parser checked
-    (keys, types, the metric and its direction, the training options), so a bad spec
-    never starts one: the task, and every kind of config the space can produce against the
-    recipe and the task's model (each conditional branch and choice, and each numeric
-    range at both of its ends).
+    """Everything ``run`` checks before its first trial beyond what the spec's parser
+    checked (keys, types, the metric and its direction, the training options), so a bad
+    spec never starts one and ``validate`` passes exactly the specs ``run`` accepts: the
+    strategy and pruner with their options, the device and the number of workers on this
+    machine, the storage's folder, a changed meaning for an existing study (read, never
+    created), the task, and every kind of config the space can produce against the recipe
+    and the task's model (each conditional branch and choice, and each numeric range at
+    both of its ends).
 
     Raises:
         SpecError: Every problem, each with the spec's file, line and key path.
     """
-    problems: list[Problem] = []
+    problems = _run_problems(spec)
     task = _resolve_task(spec, problems)
     if task is not None:
         problems += _space_problems(spec, task)
@@ -33,6 +39,60 @@ def check_spec(spec: StudySpec) -> None:
 
 
 Problem = tuple[tuple[str, ...], str]
+
+#: Worker processes per core beyond which a spec is refused: each imports torch (hundreds
+#: of MB), and more than a few per core only queue for the CPU.
+WORKERS_PER_CORE = 4
+
+
+def _run_problems(spec: StudySpec) -> list[Problem]:
+    """What the study and its executor would refuse when ``run`` opens them."""
+    from hptune.execution._plan import available_cpus
+    from hptune.runner._meaning import check_same_meaning
+    from hptune.study import create_pruner, create_strategy
+    from hptune.study._storage import check_sqlite_file
+
+    problems: list[Problem] = []
+    for key, build in (
+        ("strategy", lambda: create_strategy(spec.strategy, **spec.strategy_options)),
+        (
+            "pruner",
+            lambda: create_pruner(spec.pruner, epochs=spec.budget.epochs, **spec.pruner_options),
+        ),
+        ("storage", lambda: check_sqlite_file(spec.storage, create=True)),
+        ("training", lambda: _check_device(spec.training.device)),
+        ("name", lambda: check_same_meaning(spec)),
+    ):
+        try:
+            build()
+        except HptuneError as exc:
+            problems.append(((key, "device") if key == "training" else (key,), str(exc)))
+    cores = available_cpus()
+    if spec.workers > WORKERS_PER_CORE * cores:
+        problems.append(
+            (
+                ("workers",),
+                f"{spec.workers} worker processes on {cores} cores cannot run: each loads "
+                f"torch; use at most {WORKERS_PER_CORE * cores}",
+            )
+        )
+    return problems
+
+
+def _check_device(device: str) -> None:
+    """Refuse a CUDA device this machine does not have (``cuda:99``, or CUDA on a CPU-only
+    machine), as the recipe would at its first trial."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    from hptune.exceptions import ConfigError
+
+    index = int(device.partition(":")[2] or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        have = f"{count} GPU(s): cuda:0..cuda:{count - 1}" if count else "no GPU"
+        raise ConfigError(f"device {device!r} does not exist here ({have}); use 'auto' or 'cpu'")
 
 
 def _resolve_task(spec: StudySpec, problems: list[Problem]) -> Any:

@@ -3,22 +3,15 @@ means), store the spec with it, and run it until its trial budget is spent."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
+from hptune.runner._meaning import check_same_meaning
 from hptune.spec import StudySpec
 from hptune.study import StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
-from hptune.training.options import TrainingOptions
-
-#: Parts of a spec that change what a trial's config means: a study refuses to continue
-#: under a spec that changes one of them (the space and seed are checked by the study).
-MEANING = ("task", "metric", "direction", "budget.epochs", "training")
-#: Training options that change nothing about a trial's result.
-_OUTPUT_ONLY_TRAINING = ("save_best",)
 
 
 def open_study(spec: StudySpec) -> Study:
@@ -26,8 +19,8 @@ def open_study(spec: StudySpec) -> Study:
 
     Raises:
         HptuneError: The study exists and was run from a spec that differs in what a
-            trial means (see :data:`MEANING`; the space, direction and seed are checked
-            too). Trial budget, timeout, workers, strategy, pruner and storage may change.
+            trial means (see :data:`~hptune.runner._meaning.MEANING`). Trial budget,
+            timeout, workers, retries, strategy, pruner and storage may change.
     """
     check_same_meaning(spec)
     study = create_study(
@@ -55,44 +48,6 @@ def _step_unit(spec: StudySpec) -> str:
         return "epoch" if isinstance(resolve_task(spec.task), Task) else "step"
     except HptuneError:
         return "step"
-
-
-def check_same_meaning(spec: StudySpec) -> None:
-    """Raise HptuneError when the spec's study exists and was run from a spec that differs
-    in what a trial means (:data:`MEANING`); see :func:`open_study`."""
-    try:
-        stored = stored_spec(load_study(spec.name, spec.storage))
-    except HptuneError:
-        return  # no such study (yet), or not run from a spec: create_study decides
-    changes = [
-        f"{key} {_shown(old)} -> {_shown(new)}" for key, old, new in _meaning_changes(stored, spec)
-    ]
-    if changes:
-        restore = "that value" if len(changes) == 1 else "those values"
-        raise HptuneError(
-            f"study {spec.name!r} was run with a different spec: {', '.join(changes)}; its "
-            "trials would not be comparable with new ones. Run it as a new study (--name NEW, "
-            f"or another name: in the spec), or restore {restore} to continue it."
-        )
-
-
-def _meaning_changes(old: StudySpec, new: StudySpec) -> list[tuple[str, Any, Any]]:
-    """``(key path, stored value, new value)`` for each part of :data:`MEANING` that differs."""
-    changes = []
-    for key in ("task", "metric", "direction"):
-        if getattr(old, key) != getattr(new, key):
-            changes.append((key, getattr(old, key), getattr(new, key)))
-    if old.budget.epochs != new.budget.epochs:
-        changes.append(("budget.epochs", old.budget.epochs, new.budget.epochs))
-    for field in dataclasses.fields(TrainingOptions):
-        before, after = getattr(old.training, field.name), getattr(new.training, field.name)
-        if field.name not in _OUTPUT_ONLY_TRAINING and before != after:
-            changes.append((f"training.{field.name}", before, after))
-    return changes
-
-
-def _shown(value: Any) -> str:
-    return "(unset)" if value is None else repr(value)
 
 
 def representative_config(spec: StudySpec) -> dict[str, Any]:
