@@ -9,13 +9,14 @@ from hptune.study import create_study
 from tests.study._execution_jobs import SPACE
 
 
-def run(n_workers: int, deterministic: bool = True) -> list[tuple]:
+def run(n_workers: int, deterministic: bool = True, pruner: str = "median") -> list[tuple]:
     study = create_study(
         SPACE,
         storage=None,
         strategy="tpe",
         strategy_options={"n_startup_trials": 4},
-        pruner="median",
+        pruner=pruner,
+        epochs=3,
         direction="minimize",
         seed=3,
     )
@@ -29,6 +30,14 @@ def run(n_workers: int, deterministic: bool = True) -> list[tuple]:
         batch_size=4,
     )
     return [(t.number, t.config["x"], t.state, t.value) for t in study.trials]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pruner", ["hyperband", "asha"])
+def test_same_configs_and_pruning_for_one_and_two_workers_with_rung_pruners(pruner):
+    one, two = run(1, pruner=pruner), run(2, pruner=pruner)
+    assert one == two
+    assert "PRUNED" in {s for _, _, s, _ in one}
 
 
 @pytest.mark.slow

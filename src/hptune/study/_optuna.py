@@ -76,3 +76,19 @@ def hyperband_bracket(
     must replace by its seed (``pruners.SeededHyperbandPruner``); there is no public hook.
     """
     return optuna.pruners.HyperbandPruner._get_bracket_id(pruner, study, trial)
+
+
+def hyperband_bracket_pruner(
+    pruner: optuna.pruners.HyperbandPruner, study: Any
+) -> list[optuna.pruners.BasePruner] | None:
+    """The per-bracket pruners of a Hyperband pruner (``_pruners``, built on first use by
+    ``_try_initialization``), or None while it cannot build them yet.
+
+    Why: Optuna's ``HyperbandPruner.prune`` hands each bracket's pruner a study object that
+    reads trials from storage itself (``_BracketStudy``), bypassing any view of the study
+    the caller passed; hptune's deterministic batches show the pruner a view (only the
+    previous batches), so the bracket must be judged through that view instead.
+    """
+    if not pruner._pruners:
+        pruner._try_initialization(study)
+    return pruner._pruners or None

@@ -53,6 +53,7 @@ import optuna
 from hptune._checks import Int, check, optional
 from hptune.exceptions import ConfigError
 from hptune.study import _optuna
+from hptune.study._view import StudyView
 
 #: ``factory(epochs, **options) -> optuna pruner``; ``epochs`` may be None (unknown budget).
 PrunerFactory = Callable[..., optuna.pruners.BasePruner]
@@ -140,9 +141,13 @@ class KeepsFinishedTrials:
 
     final_step: int | None = None
 
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    def finished(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether ``trial`` has reported its last epoch (never pruned then)."""
         step = trial.last_step
-        if self.final_step is not None and step is not None and step >= self.final_step:
+        return self.final_step is not None and step is not None and step >= self.final_step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if self.finished(trial):
             return False
         return super().prune(study, trial)  # type: ignore[misc]
 
@@ -186,6 +191,21 @@ class SeededHyperbandPruner(KeepsFinishedTrials, optuna.pruners.HyperbandPruner)
     def seed_brackets(self, seed: int) -> None:
         """Assign brackets from ``seed`` (and the trial number) from now on."""
         self.bracket_key = f"seed-{seed}"
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        """Optuna's Hyperband decision, with the bracket's trials read through ``study``
+        (a view stays a view: see ``_optuna.hyperband_bracket_pruner``)."""
+        if self.finished(trial):
+            return False
+        brackets = _optuna.hyperband_bracket_pruner(self, study)
+        if brackets is None:
+            return False
+        bracket = self._get_bracket_id(study, trial)
+
+        def same_bracket(s: Any, trials: list[optuna.trial.FrozenTrial]) -> list:
+            return [t for t in trials if self._get_bracket_id(s, t) == bracket]
+
+        return brackets[bracket].prune(StudyView(study, same_bracket), trial)
 
     # Overrides Optuna's private bracket hook (see _optuna.hyperband_bracket).
     def _get_bracket_id(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> int:
