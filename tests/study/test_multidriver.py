@@ -62,3 +62,18 @@ def test_drivers_started_at_once_share_one_budget_and_draw_different_configs(
 def n_drivers(url: str, name: str) -> int:
     frozen = optuna.load_study(study_name=name, storage=url).get_trials()
     return len({t.system_attrs.get(DRIVER) for t in frozen if t.state.name == "COMPLETE"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_three_drivers_started_at_once_on_a_fresh_database_all_finish(backend, request, tmp_path):
+    # Nothing exists yet, not even the database's tables: the three race to create them,
+    # then the study, then share its budget. Each must exit 0 (run_drivers checks it).
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        url = request.getfixturevalue("postgres_db_url")
+    run_drivers(url, "three", "random", tmp_path, n=3, max_total_trials=12, **FAST)
+    study = load_study("three", url)
+    assert study.n_counted_trials == 12
+    assert all(t.state in ("COMPLETE", "WAITING") for t in study.trials)
