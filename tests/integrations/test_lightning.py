@@ -103,6 +103,16 @@ def test_pruned_trial_stops_after_the_epoch_and_raises_after_fit():
         pruning.raise_if_pruned()
 
 
+def test_sanity_check_and_validate_outside_fit_are_not_reported():
+    steps = []
+    trial = Trial(0, {}, seed=0, reporter=lambda step, value: steps.append(step) or False)
+    module, pruning = lightning_module({}), PruningCallback(trial, monitor="val_acc")
+    trainer = lightning_trainer([pruning], max_epochs=2)  # one sanity-check batch
+    trainer.fit(module, *loaders())
+    trainer.validate(module, loaders()[1], verbose=False)
+    assert steps == [1, 2] and list(pruning.values) == [1, 2]
+
+
 def test_missing_monitor_is_a_one_line_error_naming_the_logged_keys():
     pruning = PruningCallback(None, monitor="val_accuracy")
     with pytest.raises(ConfigError) as caught:

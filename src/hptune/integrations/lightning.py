@@ -73,9 +73,10 @@ class PruningCallback(pl.Callback):
 
     The step reported is the 1-based epoch (as hptune's recipe reports, so a pruner's rungs
     fall on epochs), or with ``step="global_step"`` the optimizer steps taken, for
-    validation more often than once per epoch (``val_check_interval < 1``). The sanity
-    check's validation is not reported. Once pruned, later validations (Lightning trains
-    on to ``min_epochs`` when it is set) are neither reported nor recorded.
+    validation more often than once per epoch (``val_check_interval < 1``). Neither the
+    sanity check nor ``trainer.validate()`` is reported. Once pruned, later validations
+    (Lightning trains on to ``min_epochs`` when it is set) are neither reported nor
+    recorded.
 
     Args:
         trial: The :class:`hptune.Trial` the objective received; None records the values
@@ -134,7 +135,8 @@ class PruningCallback(pl.Callback):
             )
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        if trainer.sanity_checking:
+        # Not the sanity check, nor trainer.validate() outside fit.
+        if trainer.sanity_checking or trainer.state.fn != "fit":
             return
         pruned = False
         if trainer.is_global_zero:
