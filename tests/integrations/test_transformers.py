@@ -4,6 +4,7 @@ from a config (no download) on random tokens."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 
@@ -83,6 +84,17 @@ def test_plateau_without_the_callback_refuses_to_start(tmp_path):
     trainer = hf_trainer(model, str(tmp_path), [], optimizers)
     with pytest.raises(HptuneError, match=r"add callbacks=\[PruningCallback"):
         trainer.train()
+
+
+def test_callback_warns_when_the_trainer_takes_other_than_the_sized_steps():
+    _, scheduler = create_optimizer_and_scheduler(tiny_bert(0), {}, num_training_steps=10)
+    callback, state = PruningCallback(None), transformers.TrainerState(max_steps=15)
+    with pytest.warns(UserWarning, match="pass num_training_steps=15"):
+        callback.on_train_begin(None, state, None, lr_scheduler=scheduler)
+    state.max_steps = 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback.on_train_begin(None, state, None, lr_scheduler=scheduler)
 
 
 def test_no_decay_on_biases_and_layer_norms():

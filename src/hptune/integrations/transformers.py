@@ -31,8 +31,10 @@ which it then never steps per optimizer step, so a plateau behind warmup cannot 
 Instead :class:`PruningCallback` feeds ``step(metric=...)`` to the schedule at each
 evaluation during training (``on_evaluate``), where
 :class:`~hptune.training.WarmupScheduler` passes it on once warmup is over: the plateau's
-patience counts post-warmup evaluations. A schedule from :func:`create_optimizer_and_scheduler`
-that needs a metric refuses to start without the callback (``trial=None`` will do).
+patience counts post-warmup evaluations. A schedule from
+:func:`create_optimizer_and_scheduler` that needs a metric refuses to start without the
+callback (``trial=None`` will do), and the callback warns when the Trainer will take another
+number of optimizer steps than the schedule was sized for.
 
 **Processes.** One process per trial (hptune's workers give each trial one device): only
 the main process reports, and its stop flag is not shared with other ranks.
@@ -40,6 +42,7 @@ the main process reports, and its stop flag is not shared with other ranks.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +72,7 @@ class _CallbackFedScheduler(WarmupScheduler):
     :class:`PruningCallback`, so it refuses to be stepped while no such callback is there."""
 
     metric_callback = False  # set to True by PruningCallback.on_train_begin
+    total_steps: int | None = None  # what create_optimizer_and_scheduler sized it for
 
     def step(self, metric: float | None = None) -> None:
         if metric is None and self.needs_metric and not self.metric_callback:
@@ -140,8 +144,17 @@ class PruningCallback(transformers.TrainerCallback):
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = True
         scheduler = kwargs.get("lr_scheduler")
-        if isinstance(scheduler, _CallbackFedScheduler):
-            scheduler.metric_callback = True
+        if not isinstance(scheduler, _CallbackFedScheduler):
+            return
+        scheduler.metric_callback = True
+        if scheduler.total_steps != state.max_steps:
+            # A cosine sized for other than the run's length ends early or never ends.
+            warnings.warn(
+                f"create_optimizer_and_scheduler sized the schedule for "
+                f"num_training_steps={scheduler.total_steps}, but the Trainer will take "
+                f"{state.max_steps} optimizer steps; pass num_training_steps={state.max_steps}.",
+                stacklevel=2,
+            )
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = False
@@ -210,7 +223,7 @@ def create_optimizer_and_scheduler(
         ...             "warmup_steps": 10, "scheduler": "cosine"}, num_training_steps=100)
         >>> trainer = Trainer(model, args, optimizers=(opt, sched), ...)  # doctest: +SKIP
     """
-    return build_optimizer_and_scheduler(
+    optimizer, scheduler = build_optimizer_and_scheduler(
         model,
         config,
         total_steps=num_training_steps,
@@ -218,3 +231,5 @@ def create_optimizer_and_scheduler(
         direction=direction,
         scheduler_class=_CallbackFedScheduler,
     )
+    scheduler.total_steps = int(num_training_steps)  # checked against the Trainer's
+    return optimizer, scheduler
