@@ -148,7 +148,7 @@ def test_study_in_two_deterministic_workers_records_pruned_trials(tmp_path):
     study = create_study(space, name="l", storage=url, strategy="grid", pruner="median",
                          strategy_options={"shuffle": False},
                          pruner_options={"n_startup_trials": 1, "n_warmup_steps": 0},
-                         epochs=3, seed=0)  # fmt: skip
+                         epochs=3, seed=0, direction="maximize")  # fmt: skip
     study.optimize(
         "tests.integrations.objectives:lightning_objective",
         n_trials=4,

@@ -20,12 +20,18 @@ import torch
 from torch import nn
 
 from hptune.exceptions import ConfigError, HptuneError
-from hptune.training import WarmupScheduler, create_lr_scheduler, needs_metric, parse_config
 
 # The recipe's own readings of a config (optimizer over merged groups, warmup length,
-# scheduler lengths filled in). They are private to hptune.training; imported here so that
-# a config cannot mean two things. To be exported by hptune.training.
-from hptune.training._recipe_config import build_optimizer, scheduler_options, warmup_steps
+# scheduler lengths filled in): imported, so that a config cannot mean two things.
+from hptune.training import (
+    WarmupScheduler,
+    build_optimizer,
+    create_lr_scheduler,
+    needs_metric,
+    parse_config,
+    scheduler_options,
+    warmup_steps,
+)
 from hptune.trial import Trial, TrialPruned
 
 _DIRECTIONS = ("minimize", "maximize")
