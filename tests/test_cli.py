@@ -211,8 +211,9 @@ BAD_DIR = "sqlite:////nonexistent/dir/x.db"
 def test_a_storage_in_a_missing_directory_is_a_one_line_error(spec_file, capsys, argv):
     assert main([*argv, "--storage", BAD_DIR]) == 2
     captured = capsys.readouterr()
+    where = "spec.yaml: storage: " if argv[0] == "run" else ""  # run checks its spec first
     assert captured.err == (
-        f"error: cannot open storage '{BAD_DIR}': the directory /nonexistent/dir does not "
+        f"error: {where}cannot open storage '{BAD_DIR}': the directory /nonexistent/dir does not "
         "exist; create it (mkdir -p) or fix the path.\n"
     )
     assert captured.out == ""  # nothing drawn before the error, not even `run`'s header
@@ -375,7 +376,7 @@ def test_a_changed_spec_is_refused_with_what_changed(mixed, capsys, tmp_path):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == (
-        "error: study 'mixed' was run with a different spec: budget.epochs 3 -> 4, "
+        f"error: {spec}:1: name: study 'mixed' was run with a different spec: budget.epochs 3 -> 4, "
         "training.grad_clip (unset) -> 1.0; its trials would not be comparable with new ones. "
         "Run it as a new study (--name NEW, or another name: in the spec), or restore those "
         "values to continue it.\n"

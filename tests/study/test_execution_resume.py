@@ -13,7 +13,7 @@ import pytest
 
 from hptune.execution import FailureKind
 from hptune.study import _budget, _records, create_study, load_study
-from hptune.study._liveness import ATTEMPT, DRIVER, RETRY_OF, Liveness
+from hptune.study._liveness import ATTEMPT, LIVE, RETRY_OF, Liveness, driver_of
 from tests.study._execution_jobs import SPACE
 from tests.study.test_execution_signals import start_driver, wait_for_states
 
@@ -35,7 +35,7 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
     before = {t.number: t for t in load_study("k", url).trials}
     completed = {n: t.value for n, t in before.items() if t.state == "COMPLETE"}
     stale = [n for n, t in before.items() if t.state == "RUNNING"]
-    drivers = {load_study("k", url).optuna_study.trials[n].system_attrs[DRIVER] for n in stale}
+    drivers = {driver_of(load_study("k", url).optuna_study.trials[n]) for n in stale}
     (driver,) = drivers
     assert len(completed) >= 3 and stale
 
@@ -60,7 +60,7 @@ def test_resume_after_sigkill_reaps_stale_trials_and_finishes_budget(tmp_path):
     # Each stale trial that had reached a worker was run again once, with its config and
     # seed. (The kill can land between an ask and the config being recorded: such a trial
     # never ran, does not count, and is replaced by a fresh trial instead.)
-    dispatched = [n for n in stale if before[n].config]
+    dispatched = [n for n in stale if before[n].config]  # sampled: config from its params
     assert dispatched
     frozen = optuna.load_study(study_name="k", storage=url).get_trials()
     retries = {t.user_attrs[RETRY_OF]: t for t in frozen if RETRY_OF in t.user_attrs}
@@ -79,18 +79,18 @@ def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
     old, fresh, mine = (ostudy.ask() for _ in range(3))
     for t in (old, fresh, mine):
         t.suggest_float("x", 0.0, 1.0)
-        t.set_user_attr("hptune.config", dict(t.params))  # as the driver records it
     other = Liveness(ostudy, "other", heartbeat_interval=0.1, grace_period=5.0)
     me = Liveness(ostudy, "me", heartbeat_interval=0.1, grace_period=5.0, max_retries=2)
     for t in (old, fresh):
         other.claim(t._trial_id)
     me.claim(mine._trial_id)
-    ostudy._storage.set_trial_system_attr(old._trial_id, "hptune.heartbeat", time.time() - 60)
+    old_beat = {"driver": "other", "beat": time.time() - 60}
+    ostudy._storage.set_trial_system_attr(old._trial_id, LIVE, old_beat)
     reaped = me.reap()
     assert [t.number for t in reaped] == [old.number]
     states = {t.number: t.state.name for t in ostudy.get_trials()}
     assert states[old.number] == "FAIL" and states[fresh.number] == states[mine.number] == "RUNNING"
-    reason = ostudy.get_trials()[old.number].user_attrs["hptune.failure_reason"]
+    reason = _records.fact(ostudy.get_trials()[old.number].user_attrs, _records.FAILURE)
     assert reason in (
         "stale: its driver stopped (no heartbeat for 60 s)",
         "stale: its driver stopped (no heartbeat for 61 s)",
@@ -100,20 +100,19 @@ def test_reap_fails_only_silent_trials_of_other_drivers(tmp_path):
     assert me.reap() == []  # already reaped: nothing twice
 
 
-def test_reaped_trial_without_a_recorded_config_is_not_retried():
-    # A driver killed between the ask and recording the config: the trial never ran.
+def test_reaped_trial_whose_config_was_not_drawn_is_not_retried():
+    # A driver killed while drawing a config: the trial never ran.
     study = create_study(
         SPACE, name="u", storage=None, strategy="random", seed=0, direction="maximize"
     )
     ostudy = study.optuna_study
     ran, unsent = ostudy.ask(), ostudy.ask()
-    for t in (ran, unsent):
-        t.suggest_float("x", 0.0, 1.0)
-    ran.set_user_attr("hptune.config", {"x": ran.params["x"]})
+    ran.suggest_float("x", 0.0, 1.0)  # unsent has no param yet
     other = Liveness(ostudy, "other", heartbeat_interval=0.1, grace_period=5.0)
     for t in (ran, unsent):
         other.claim(t._trial_id)
-        ostudy._storage.set_trial_system_attr(t._trial_id, "hptune.heartbeat", time.time() - 60)
+        old_beat = {"driver": "other", "beat": time.time() - 60}
+        ostudy._storage.set_trial_system_attr(t._trial_id, LIVE, old_beat)
     me = Liveness(ostudy, "me", heartbeat_interval=0.1, grace_period=5.0, max_retries=1)
     assert sorted(t.number for t in me.reap()) == [ran.number, unsent.number]
     retries = [t.user_attrs[RETRY_OF] for t in ostudy.get_trials() if RETRY_OF in t.user_attrs]
@@ -154,8 +153,7 @@ def test_two_drivers_requeueing_one_trial_at_once_run_it_once():
     ostudy = study.optuna_study
     lost = ostudy.ask()
     lost.suggest_float("x", 0.0, 1.0)
-    lost.set_user_attr("hptune.config", dict(lost.params))
-    _records.write_failure(ostudy._storage, lost._trial_id, FailureKind.INTERRUPTED, "x")
+    _records.write_failure(ostudy._storage, lost._trial_id, {}, FailureKind.INTERRUPTED, "x")
     ostudy.tell(lost, state=optuna.trial.TrialState.FAIL)
     # Each driver saw no retry of it when it started, so each queued one.
     for _ in range(2):

@@ -342,7 +342,7 @@ def test_a_grid_study_written_before_grids_were_lazy_resumes_without_new_points(
     first = _optuna.trial_id(ostudy.get_trials(states=(TrialState.WAITING,))[0])
     storage = _optuna.storage(ostudy)  # the first point was interrupted
     storage.set_trial_state_values(first, TrialState.RUNNING)
-    _records.write_failure(storage, first, FailureKind.INTERRUPTED, "interrupted")
+    _records.write_failure(storage, first, {}, FailureKind.INTERRUPTED, "interrupted")
     storage.set_trial_state_values(first, TrialState.FAIL)
     old = load_study("old", url)  # every point was queued: only the interrupted one again
     assert len(old.trials) == 7

@@ -64,7 +64,7 @@ def test_a_reaped_trial_is_stopped_at_its_next_report_and_the_study_goes_on(tmp_
                 ostudy = optuna.load_study(study_name="r", storage=url)
                 frozen = ostudy.trials[0]
                 _records.write_failure(
-                    ostudy._storage, frozen._trial_id, FailureKind.STALE, "stale"
+                    ostudy._storage, frozen._trial_id, frozen.user_attrs, FailureKind.STALE, "stale"
                 )
                 ostudy._storage.set_trial_state_values(
                     frozen._trial_id, optuna.trial.TrialState.FAIL

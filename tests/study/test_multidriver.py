@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from hptune.study import load_study
-from hptune.study._liveness import DRIVER
+from hptune.study._liveness import driver_of
 from tests.study.test_execution_signals import start_driver
 
 FAST = {"heartbeat_interval": 0.5, "grace_period": 5.0}
@@ -61,7 +61,7 @@ def test_drivers_started_at_once_share_one_budget_and_draw_different_configs(
 
 def n_drivers(url: str, name: str) -> int:
     frozen = optuna.load_study(study_name=name, storage=url).get_trials()
-    return len({t.system_attrs.get(DRIVER) for t in frozen if t.state.name == "COMPLETE"})
+    return len({driver_of(t) for t in frozen if t.state.name == "COMPLETE"})
 
 
 @pytest.mark.slow

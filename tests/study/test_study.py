@@ -97,7 +97,7 @@ def test_plain_optuna_reads_an_hptune_study(tmp_path):
     assert len(ostudy.trials) == 3
     assert ostudy.user_attrs["hptune.study_seed"] == 0
     t = ostudy.trials[0]
-    assert t.user_attrs["hptune.config"]["lr"] == t.params["lr"]
+    assert t.user_attrs["hptune.trial"]["config"]["lr"] == t.params["lr"]  # one record
 
 
 def test_failures_fail_only_their_trial_with_reasons():
@@ -107,14 +107,17 @@ def test_failures_fail_only_their_trial_with_reasons():
     assert states == ["COMPLETE", "FAILED", "FAILED", "FAILED", "FAILED", "COMPLETE"]
     t = study.trials
     assert t[1].failure_reason == "ValueError: bad batch"
-    assert "Traceback" in study.optuna_study.trials[1].user_attrs["hptune.traceback"]
+    assert "Traceback" in study.optuna_study.trials[1].user_attrs["hptune.trial"]["traceback"]
     assert t[2].failure_reason == "objective returned nan"
     assert t[3].failure_reason == "TrialDiverged: loss exploded at epoch 3"
     assert t[4].failure_reason == "objective returned inf"
     assert "objective returned nan" in repr(t[2])
     kinds = [x.failure_kind for x in t]
     assert kinds == [None, "error", "diverged", "diverged", "diverged", None]
-    stored = [x.user_attrs.get("hptune.failure_kind") for x in study.optuna_study.trials]
+    stored = [
+        x.user_attrs.get("hptune.trial")["failure_kind"] if x.state.name == "FAIL" else None
+        for x in study.optuna_study.trials
+    ]
     assert stored == [None, "error", "diverged", "diverged", "diverged", None]
     assert all(x.value is None for x in t[1:5])
     assert study.best_value == max(t[0].value, t[5].value)

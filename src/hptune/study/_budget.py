@@ -60,6 +60,16 @@ def n_used(ostudy: optuna.Study, up_to_number: int | None = None) -> int:
     )
 
 
+def within(ostudy: optuna.Study, number: int, total: int | None) -> bool:
+    """Step 2: whether the trial numbered ``number`` lies within a budget of ``total``
+    trials that count. Counting is O(trials), so it is skipped while it cannot matter: at
+    most ``number + 1`` trials are numbered up to ``number``, so a number below ``total``
+    is always within; only near the end of the budget is the study read."""
+    if total is None or number < total:
+        return True
+    return n_used(ostudy, number) <= total
+
+
 def holds(trial: FrozenTrial) -> bool:
     """Whether a trial holds its point of a grid: it counts, runs, or waits to run."""
     return counts(trial) or trial.state in (TrialState.RUNNING, TrialState.WAITING)
@@ -114,7 +124,9 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
             return _optuna.trial_id(trial)
         what = "grid point" if unique else "retry"
         reason = f"duplicate: {what} of trial {holder}"
-        _records.write_failure(storage, _optuna.trial_id(trial), FailureKind.DUPLICATE, reason)
+        _records.write_failure(
+            storage, _optuna.trial_id(trial), trial.user_attrs, FailureKind.DUPLICATE, reason
+        )
         storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
     return None
 

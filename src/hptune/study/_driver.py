@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from hptune.exceptions import HptuneError
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
@@ -126,16 +126,22 @@ class Driver:
         self.limits = limits
         self.deadline = None if limits.timeout_s is None else time.monotonic() + limits.timeout_s
         self.running: dict[int, optuna.Trial] = {}
+        self.jobs: dict[int, TrialJob] = {}  # what each running trial was given
+        self.stages: dict[int, str] = {}  # the stage each running trial was asked in
         self.held: dict[int, TrialOutcome] = {}  # deterministic mode: finished, not yet told
         self.n_started = 0
+        self.last_number: int | None = None  # of the last trial this driver asked
         self.stop: StopReason | None = None
         self.env = _records.capture_environment()
+        self.env_id: str | None = None  # stored in the study when the run starts
         self.liveness = Liveness(
             self.ostudy,
             new_driver_id(),
             limits.heartbeat_interval,
             limits.grace_period,
             limits.max_retries,
+            study_seed=seed,
+            complete=self._complete,
         )
         # A grid must never fall back to a fresh (random) trial when its queue is empty.
         self.queue_only = strategy.queue_only
@@ -151,6 +157,7 @@ class Driver:
             KeyboardInterrupt: Ctrl-C or SIGTERM, after the running trials are recorded.
         """
         try:
+            self.env_id = _records.store_env(self.ostudy, self.env)
             self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
             self.liveness.reap()
             self.liveness.requeue()
@@ -273,9 +280,17 @@ class Driver:
                 self.stop = StopReason.TRIALS
             elif self.deadline is not None and time.monotonic() >= self.deadline:
                 self.stop = StopReason.TIMEOUT
-            elif total is not None and _budget.n_used(self.ostudy) >= total:
+            elif total is not None and self._budget_spent(total):
                 self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
         return self.stop is None
+
+    def _budget_spent(self, total: int) -> bool:
+        """Step 1 of the shared budget (see ``_budget``): the study is read (O(trials))
+        only when this driver's last trial was near the budget, or before its first ask;
+        otherwise the check after the ask (``_budget.within``) guards the budget alone."""
+        if self.last_number is not None and self.last_number + 1 < total:
+            return False
+        return _budget.n_used(self.ostudy) >= total
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
@@ -299,19 +314,24 @@ class Driver:
             trial_id = _budget.pop_waiting(self.ostudy, unique=True)  # topped up: pop again
         if trial_id is None and self.queue_only:
             return None
+        created = trial_id is None
         if trial_id is None:
-            trial_id = _optuna.new_trial(self.ostudy)
+            # Created with its stage and this driver's mark: one write, not three.
+            early = {_records.STAGE: stage} if self.strategy.reads_running_stages else {}
+            trial_id = _optuna.new_trial(self.ostudy, early, self.liveness.live_attr())
             if self.on_first_new_trial is not None:  # one storage read, once
                 storage = _optuna.storage(self.ostudy)
                 self.on_first_new_trial(storage.get_trial_number_from_id(trial_id))
                 self.on_first_new_trial = None
         otrial = _optuna.live_trial(self.ostudy, trial_id)
-        total = self.limits.max_total_trials
-        if total is not None and _budget.n_used(self.ostudy, otrial.number) > total:
+        self.last_number = otrial.number
+        if not _budget.within(self.ostudy, otrial.number, self.limits.max_total_trials):
             _budget.put_back(self.ostudy, trial_id)
             self.stop = StopReason.BUDGET
             return None
-        self.liveness.claim(trial_id)
+        self.liveness.claim(trial_id, marked=created)
+        if not created and self.strategy.reads_running_stages:
+            otrial.set_user_attr(_records.STAGE, stage)
         self.n_started += 1
         return self._prepare(otrial, stage)
 
@@ -327,16 +347,21 @@ class Driver:
         seed = otrial.user_attrs.get(_records.SEED)
         if seed is None:
             seed = _records.derive_trial_seed(self.seed, otrial.number)
-        for key, value in (
-            (_records.SEED, seed),
-            (_records.CONFIG, config),
-            (_records.CONFIG_HASH, _records.config_hash(config)),
-            (_records.ENV, self.env),
-            (_records.STAGE, stage),
-        ):
-            otrial.set_user_attr(key, value)
+        # Nothing is written here: the params are in storage (sampled), the seed derives
+        # from the trial's number, and the trial's record is written once, when it ends.
+        job = TrialJob(otrial.number, config, seed, self.objective, self.limits.trial_timeout_s)
         self.running[otrial.number] = otrial
-        return TrialJob(otrial.number, config, seed, self.objective, self.limits.trial_timeout_s)
+        self.jobs[otrial.number] = job
+        self.stages[otrial.number] = stage
+        return job
+
+    def _complete(self, params: dict[str, Any]) -> bool:
+        """Whether ``params`` make a whole config of the space (a trial was sampled)."""
+        try:
+            self.space.sample(optuna.trial.FixedTrial(params))
+        except Exception:
+            return False
+        return True
 
     def _submit(self, job: TrialJob) -> None:
         self.executor.submit(job)
@@ -353,33 +378,61 @@ class Driver:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
+        job = self.jobs.pop(outcome.number)
         self.liveness.release(_optuna.trial_id(otrial))
         try:
-            frozen = self._tell_optuna(otrial, outcome)
+            kind = self._tell_optuna(otrial, job, outcome)
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError):
             if not self._finished_elsewhere(otrial):
                 raise
             return
-        kind = _records.failure_kind(frozen)
-        if kind is not None:
-            self.liveness.retry(frozen, kind)
+        # The told trial is read back only when something needs it (one storage read of
+        # the whole trial): a failure that may be retried, or a listener.
+        retry = kind is not None and self.liveness.may_retry(kind)
+        if not retry and self.listener is None:
+            return
+        frozen = _optuna.storage(self.ostudy).get_trial(_optuna.trial_id(otrial))
+        if retry:
+            self.liveness.retry(frozen, kind)  # type: ignore[arg-type]
         if self.listener is not None:
-            self.listener.trial_finished(_records.record_from_frozen(frozen))
+            self.listener.trial_finished(
+                _records.record_from_frozen(frozen, {_records.ENV_PREFIX + self.env_id: self.env})
+            )
 
-    def _tell_optuna(self, otrial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial:
+    def _facts(self, job: TrialJob, outcome: TrialOutcome | None = None) -> dict[str, Any]:
+        """What the trial's record says (one write when it ends)."""
+        facts: dict[str, Any] = {
+            "stage": self.stages.pop(job.number, None),
+            "seed": job.seed,
+            "config": job.config,
+            "config_hash": _records.config_hash(job.config),
+            "env": self.env_id,
+        }
+        if outcome is not None:
+            facts.update(runtime=outcome.runtime, duration=outcome.duration_s)
+        return facts
+
+    def _tell_optuna(
+        self, otrial: optuna.Trial, job: TrialJob, outcome: TrialOutcome
+    ) -> FailureKind | None:
+        """Record and tell the outcome; returns its failure kind (None unless FAILED)."""
         for key, value in outcome.attrs.items():
             otrial.set_user_attr(key, _jsonable(value))
-        if outcome.runtime is not None:
-            otrial.set_user_attr(_records.RUNTIME, outcome.runtime)
-        otrial.set_user_attr(_records.DURATION, outcome.duration_s)
         outcome = outcome.settled()
+        facts = self._facts(job, outcome)
+        if outcome.state is OutcomeState.FAILED:
+            assert outcome.kind is not None  # settled
+            reason = outcome.reason or outcome.kind.value
+            self._fail(otrial, outcome.kind, reason, outcome.traceback, **facts)
+            return outcome.kind
+        # A trial of this driver has no record yet: it is written once, here ({}: nothing
+        # to merge, and no read of the trial's attributes).
+        _records.write_record(_optuna.storage(self.ostudy), _optuna.trial_id(otrial), {}, **facts)
         if outcome.state is OutcomeState.PRUNED:
-            return self.ostudy.tell(otrial, state=TrialState.PRUNED)
-        if outcome.state is OutcomeState.COMPLETE:
-            return self.ostudy.tell(otrial, float(outcome.value))  # type: ignore[arg-type]
-        assert outcome.kind is not None  # settled
-        reason = outcome.reason or outcome.kind.value
-        return self._fail(otrial, outcome.kind, reason, outcome.traceback)
+            _optuna.tell(self.ostudy, otrial, state=TrialState.PRUNED)
+        else:
+            _optuna.tell(self.ostudy, otrial, float(outcome.value))  # type: ignore[arg-type]
+        return None
 
     def _finished_elsewhere(self, otrial: optuna.Trial) -> bool:
         """Whether another driver finished (reaped) this trial; warns when it did."""
@@ -391,17 +444,23 @@ class Driver:
             "this run's outcome is dropped",
             otrial.number,
             frozen.state.name,
-            frozen.user_attrs.get(_records.FAILURE, ""),
+            _records.fact(frozen.user_attrs, _records.FAILURE, ""),
         )
         return True
 
     def _fail(
-        self, otrial: optuna.Trial, kind: FailureKind, reason: str, traceback: str | None = None
-    ) -> FrozenTrial:
+        self,
+        otrial: optuna.Trial,
+        kind: FailureKind,
+        reason: str,
+        traceback: str | None = None,
+        **facts: Any,
+    ) -> None:
+        storage, trial_id = _optuna.storage(self.ostudy), _optuna.trial_id(otrial)
         _records.write_failure(
-            _optuna.storage(self.ostudy), _optuna.trial_id(otrial), kind, reason, traceback
+            storage, trial_id, otrial.user_attrs, kind, reason, traceback, **facts
         )
-        return self.ostudy.tell(otrial, state=TrialState.FAIL)
+        _optuna.tell(self.ostudy, otrial, state=TrialState.FAIL)
 
     def _abort(self) -> None:
         """Stop the executor and record what ran as interrupted; when the storage is what
@@ -413,10 +472,11 @@ class Driver:
             for outcome in outcomes:
                 self._tell(outcome)
             for number in list(self.running):
-                otrial = self.running.pop(number)
+                otrial, job = self.running.pop(number), self.jobs.pop(number)
                 self.liveness.release(_optuna.trial_id(otrial))
                 with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError, ValueError):
-                    self._fail(otrial, FailureKind.INTERRUPTED, "interrupted")
+                    facts = self._facts(job)
+                    self._fail(otrial, FailureKind.INTERRUPTED, "interrupted", **facts)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise

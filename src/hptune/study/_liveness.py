@@ -39,6 +39,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -49,6 +50,10 @@ from hptune.study import _optuna, _records
 
 logger = logging.getLogger("hptune.study")
 
+#: Trial system attribute ``{"driver": id, "beat": epoch seconds}``: whose trial it is and
+#: its last heartbeat, in one attribute (one write per claim or beat).
+LIVE = "hptune.live"
+#: The two facts as attributes of their own, as studies written before LIVE hold them.
 HEARTBEAT = "hptune.heartbeat"
 DRIVER = "hptune.driver"
 RETRY_OF = "hptune.retry_of"
@@ -72,6 +77,10 @@ class Liveness:
         heartbeat_interval: Seconds between heartbeats of a running trial.
         grace_period: Seconds without a heartbeat after which a trial is stale.
         max_retries: Attempts after the first for a stale or crashed trial.
+        study_seed: The study's seed, from which a trial's seed derives when a retried
+            trial has none recorded (it was reaped before it ended).
+        complete: Whether a trial's sampled params make a whole config (a trial reaped
+            while it was being sampled never ran, and is not retried); default: any params.
 
     Example:
         >>> study = optuna.create_study()
@@ -87,8 +96,12 @@ class Liveness:
         heartbeat_interval: float,
         grace_period: float,
         max_retries: int = 0,
+        study_seed: int | None = None,
+        complete: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.ostudy = ostudy
+        self.study_seed = study_seed
+        self.complete = complete or bool
         self.storage = _optuna.storage(ostudy)
         self.driver_id = driver_id
         self.heartbeat_interval = heartbeat_interval
@@ -100,11 +113,17 @@ class Liveness:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def claim(self, trial_id: int) -> None:
-        """Mark a trial this driver just started as its own, with a fresh heartbeat; the
-        heartbeat thread keeps it fresh until :meth:`release`."""
-        self.storage.set_trial_system_attr(trial_id, DRIVER, self.driver_id)
-        self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+    def live_attr(self) -> dict[str, Any]:
+        """The system attributes that mark a trial as this driver's, beating now (given to
+        a trial when it is created, in the same write)."""
+        return {LIVE: {"driver": self.driver_id, "beat": time.time()}}
+
+    def claim(self, trial_id: int, *, marked: bool = False) -> None:
+        """Take a trial this driver just started as its own; the heartbeat thread keeps it
+        fresh until :meth:`release`. ``marked``: it was created with :meth:`live_attr`, so
+        nothing needs writing (a popped queued trial is marked here, one write)."""
+        if not marked:
+            self.storage.set_trial_system_attr(trial_id, LIVE, self.live_attr()[LIVE])
         with self._lock:
             self._mine.add(trial_id)
 
@@ -137,7 +156,7 @@ class Liveness:
             # A trial reaped by another driver raises here; the driver notices at its
             # next report or tell.
             with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-                self.storage.set_trial_system_attr(trial_id, HEARTBEAT, time.time())
+                self.storage.set_trial_system_attr(trial_id, LIVE, self.live_attr()[LIVE])
 
     def _beat_loop(self) -> None:
         while not self._stop.wait(self.heartbeat_interval):
@@ -161,7 +180,7 @@ class Liveness:
         now = time.time()
         reaped = []
         for trial in self.ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            driver = trial.system_attrs.get(DRIVER)
+            driver = driver_of(trial)
             if driver == self.driver_id:
                 continue
             silent_s = now - _last_heartbeat(trial)
@@ -190,25 +209,34 @@ class Liveness:
             and self.retry(t, kind)
         ]
 
+    def may_retry(self, kind: FailureKind) -> bool:
+        """Whether a failure of ``kind`` may be retried at all (before reading the trial)."""
+        return kind in RETRYABLE and self.max_retries > 0
+
     def retry(self, trial: FrozenTrial, kind: FailureKind) -> bool:
         """Enqueue ``trial`` again (same parameters, same seed) when a failure of ``kind``
         is retryable and attempts are left; True when it did."""
         attempt = int(trial.user_attrs.get(ATTEMPT, 0))
         if kind not in RETRYABLE or attempt >= self.max_retries:
             return False
-        if _records.CONFIG not in trial.user_attrs:
-            # Its driver died between the ask and recording the drawn config: nothing ran,
-            # and its params may be partial. It does not count, so a fresh trial replaces it.
+        if not self.complete(dict(trial.params)):
+            # Its driver died while drawing its config: nothing ran, and its params are
+            # partial. It does not count, so a fresh trial replaces it.
             return False
+        seed = _records.fact(trial.user_attrs, _records.SEED)
+        if seed is None and self.study_seed is not None:  # reaped before its record
+            seed = _records.derive_trial_seed(self.study_seed, trial.number)
         user_attrs: dict[str, Any] = {RETRY_OF: trial.number, ATTEMPT: attempt + 1}
-        if _records.SEED in trial.user_attrs:
-            user_attrs[_records.SEED] = trial.user_attrs[_records.SEED]
+        if seed is not None:
+            user_attrs[_records.SEED] = seed
         self.ostudy.enqueue_trial(dict(trial.params), user_attrs=user_attrs)
         return True
 
     def _fail(self, trial: FrozenTrial, reason: str) -> bool:
         try:
-            _records.write_failure(self.storage, _optuna.trial_id(trial), FailureKind.STALE, reason)
+            _records.write_failure(
+                self.storage, _optuna.trial_id(trial), trial.user_attrs, FailureKind.STALE, reason
+            )
             return self.storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             return False  # another driver reaped it first, or its driver came back
@@ -233,8 +261,15 @@ def _gone_from_this_host(driver: str | None) -> bool:
     return False
 
 
+def driver_of(trial: FrozenTrial) -> str | None:
+    """The id of the driver that runs (or ran) ``trial``, if it recorded one."""
+    live = trial.system_attrs.get(LIVE)
+    return live["driver"] if live else trial.system_attrs.get(DRIVER)
+
+
 def _last_heartbeat(trial: FrozenTrial) -> float:
-    beat = trial.system_attrs.get(HEARTBEAT)
+    live = trial.system_attrs.get(LIVE)
+    beat = live["beat"] if live else trial.system_attrs.get(HEARTBEAT)
     if beat is not None:
         return float(beat)
     # Popped or asked but not yet claimed: its start time is the best evidence of life.

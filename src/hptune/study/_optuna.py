@@ -9,6 +9,7 @@ private method, and the view must answer it to show them an edited history.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import optuna
@@ -28,15 +29,35 @@ def storage(study: optuna.Study) -> BaseStorage:
     return study._storage
 
 
-def new_trial(study: optuna.Study) -> int:
-    """Create a RUNNING trial and return its id, without sampling anything (the storage
-    call ``Study.ask`` makes, without its sampling and without popping queued trials).
+def new_trial(
+    study: optuna.Study,
+    user_attrs: dict[str, Any] | None = None,
+    system_attrs: dict[str, Any] | None = None,
+) -> int:
+    """Create a RUNNING trial with these attributes, in one storage transaction, and return
+    its id, without sampling anything (the storage call ``Study.ask`` makes, without its
+    sampling and without popping queued trials).
 
     Why: ``Study.ask`` pops a WAITING trial when there is one and samples at once; the
     driver needs the two steps apart (``_budget.pop_waiting``, then the budget check, then
-    sampling). Uses ``Study._study_id``, the key of every storage call about a study.
+    sampling), and writes the trial's first attributes with the trial itself (a template
+    trial, as ``enqueue_trial`` does) instead of one write each. Uses ``Study._study_id``,
+    the key of every storage call about a study.
     """
-    return storage(study).create_new_trial(study._study_id)
+    template = optuna.trial.FrozenTrial(
+        number=-1,
+        state=optuna.trial.TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now(),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=dict(user_attrs or {}),
+        system_attrs=dict(system_attrs or {}),
+        intermediate_values={},
+        trial_id=-1,
+    )
+    return storage(study).create_new_trial(study._study_id, template_trial=template)
 
 
 def trial_id(trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:
@@ -92,3 +113,21 @@ def hyperband_bracket_pruner(
     if not pruner._pruners:
         pruner._try_initialization(study)
     return pruner._pruners or None
+
+
+def tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    value: float | None = None,
+    state: optuna.trial.TrialState | None = None,
+) -> None:
+    """Tell a trial's outcome, as ``Study.tell`` does, without reading the trial back.
+
+    Why: ``Study.tell`` ends by reading the whole trial from storage to return it (six
+    queries on an RDB storage); the driver needs it only for a retry or a listener, and
+    reads it then. ``_tell_with_warning`` is the function ``Study.tell`` and Optuna's own
+    ``optimize`` loop call to record the outcome.
+    """
+    from optuna.study._tell import _tell_with_warning
+
+    _tell_with_warning(study, trial, value, state, suppress_warning=True)

@@ -25,7 +25,13 @@ import optuna
 
 from hptune.execution.base import FailureKind
 
-#: Trial user-attribute keys. Kept in one place: the report and the CLI read them too.
+#: Trial user attribute holding everything the driver records about a trial, written once
+#: when the trial ends (one storage write, not one per fact): the facts below, by their
+#: short names (:data:`_FIELDS`). Studies written before it have one attribute per fact
+#: (the keys below); :func:`fact` reads either.
+TRIAL = "hptune.trial"
+#: The facts' keys as attributes of their own (how studies written before :data:`TRIAL`
+#: store them; a retry's seed is still enqueued under :data:`SEED`).
 SEED = "hptune.seed"
 CONFIG = "hptune.config"
 CONFIG_HASH = "hptune.config_hash"
@@ -35,6 +41,9 @@ RUNTIME = "hptune.runtime"
 #: Seconds the objective ran (or the worker ran it, for a trial its worker lost), without
 #: the time the trial waited for a worker to start.
 DURATION = "hptune.duration"
+#: The strategy stage a trial was asked in: in its record, and also as an attribute of its
+#: own from the trial's creation when the strategy reads the stages of running trials
+#: (``Strategy.reads_running_stages``).
 STAGE = "hptune.stage"
 FAILURE = "hptune.failure_reason"
 #: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
@@ -49,6 +58,46 @@ SPEC = "hptune.spec"
 #: Study user attribute: why the last ``optimize`` run stopped, ``{"reason", "at",
 #: "trials"}`` (written by the driver; ``StopReason`` values).
 STOP = "hptune.stop"
+
+#: Study user attributes ``hptune.env.<id>``: each driver's environment (versions, host,
+#: commit), written once per driver run; a trial's record names its ``env`` by id.
+ENV_PREFIX = "hptune.env."
+#: Fact key -> its short name inside :data:`TRIAL`.
+_FIELDS = {
+    SEED: "seed", CONFIG: "config", CONFIG_HASH: "config_hash", ENV: "env",
+    RUNTIME: "runtime", DURATION: "duration", STAGE: "stage", FAILURE: "failure_reason",
+    FAILURE_KIND: "failure_kind", TRACEBACK: "traceback",
+}  # fmt: skip
+
+
+def fact(user_attrs: dict[str, Any], key: str, default: Any = None) -> Any:
+    """A recorded fact of a trial (``key`` one of :data:`_FIELDS`): from its
+    :data:`TRIAL` record, else from the attribute of its own that studies written before
+    the record used."""
+    record = user_attrs.get(TRIAL)
+    if record is not None and _FIELDS[key] in record:
+        return record[_FIELDS[key]]
+    return user_attrs.get(key, default)
+
+
+def write_record(storage: Any, trial_id: int, user_attrs: dict[str, Any], **facts: Any) -> None:
+    """Add ``facts`` (short names: ``seed``, ``config``, ``failure_kind``, ...) to a trial's
+    :data:`TRIAL` record, in one write. ``user_attrs`` are the trial's current ones."""
+    unknown = set(facts) - set(_FIELDS.values())
+    assert not unknown, f"not a recorded fact: {unknown}"
+    record = dict(user_attrs.get(TRIAL) or {})
+    record.update({k: v for k, v in facts.items() if v is not None})
+    storage.set_trial_user_attr(trial_id, TRIAL, record)
+
+
+def store_env(ostudy: optuna.Study, env: dict[str, Any]) -> str:
+    """Record a driver's environment once in the study and return its id (a hash of it:
+    drivers with the same environment share one entry, and none overwrites another's)."""
+    env_id = hashlib.sha256(canonical_json(env).encode()).hexdigest()[:12]
+    if ENV_PREFIX + env_id not in ostudy.user_attrs:
+        ostudy.set_user_attr(ENV_PREFIX + env_id, env)
+    return env_id
+
 
 _STATE_NAMES = {
     optuna.trial.TrialState.COMPLETE: "COMPLETE",
@@ -84,12 +133,12 @@ def failure_kind(trial: optuna.trial.FrozenTrial) -> FailureKind | None:
     """
     if trial.state != optuna.trial.TrialState.FAIL:
         return None
-    stored = trial.user_attrs.get(FAILURE_KIND)
+    stored = fact(trial.user_attrs, FAILURE_KIND)
     if stored is not None:
         return FailureKind(stored)
     if trial.user_attrs.get(_LEGACY_PENALIZE):
         return FailureKind.DIVERGED
-    reason = str(trial.user_attrs.get(FAILURE, ""))
+    reason = str(fact(trial.user_attrs, FAILURE, ""))
     for kind, prefixes in _LEGACY_PREFIXES:
         if reason.startswith(prefixes):
             return kind
@@ -97,14 +146,21 @@ def failure_kind(trial: optuna.trial.FrozenTrial) -> FailureKind | None:
 
 
 def write_failure(
-    storage: Any, trial_id: int, kind: FailureKind, reason: str, traceback: str | None = None
+    storage: Any,
+    trial_id: int,
+    user_attrs: dict[str, Any],
+    kind: FailureKind,
+    reason: str,
+    traceback: str | None = None,
+    **facts: Any,
 ) -> None:
-    """Record why a trial failed (its kind, its one-line reason, its traceback), before its
-    state is set to FAIL; every writer of a failure goes through here."""
-    storage.set_trial_user_attr(trial_id, FAILURE_KIND, kind.value)
-    storage.set_trial_user_attr(trial_id, FAILURE, reason)
-    if traceback:
-        storage.set_trial_user_attr(trial_id, TRACEBACK, traceback)
+    """Record why a trial failed (its kind, its one-line reason, its traceback, and any
+    other ``facts``) in one write, before its state is set to FAIL; every writer of a
+    failure goes through here."""
+    write_record(
+        storage, trial_id, user_attrs,
+        failure_kind=kind.value, failure_reason=reason, traceback=traceback, **facts,
+    )  # fmt: skip
 
 
 def canonical_json(obj: Any) -> str:
@@ -239,32 +295,40 @@ class TrialRecord:
     runtime: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
 
 
-def record_from_frozen(frozen: optuna.trial.FrozenTrial) -> TrialRecord:
+def record_from_frozen(
+    frozen: optuna.trial.FrozenTrial, study_attrs: dict[str, Any] | None = None
+) -> TrialRecord:
     """Read a :class:`TrialRecord` back from an Optuna trial written by the driver.
+
+    ``study_attrs`` (the study's user attributes) resolve the trial's environment, which
+    its record names by id (:func:`store_env`); without them ``env`` is that id.
 
     The record owns copies of the trial's nested values: the trial may be Optuna's cached
     object (``get_trials(deepcopy=False)``), which editing a record must never change.
     """
     ua = copy.deepcopy(frozen.user_attrs)
-    duration = ua.get(DURATION)
+    duration = fact(ua, DURATION)
     if duration is None:  # recorded before DURATION was, or still running
         duration = _duration(frozen.datetime_start, frozen.datetime_complete)
+    env = fact(ua, ENV)
+    if isinstance(env, str) and study_attrs is not None:
+        env = copy.deepcopy(study_attrs.get(ENV_PREFIX + env, env))
     state = _STATE_NAMES[frozen.state]
     return TrialRecord(
         number=frozen.number,
         state=state,
         value=frozen.value if state != "FAILED" else None,
-        config=ua.get(CONFIG, {}),
+        config=fact(ua, CONFIG, {}),
         params=dict(frozen.params),
         intermediate_values=dict(frozen.intermediate_values),
-        seed=ua.get(SEED),
+        seed=fact(ua, SEED),
         duration=duration,
-        failure_reason=ua.get(FAILURE),
+        failure_reason=fact(ua, FAILURE),
         failure_kind=failure_kind(frozen),
-        config_hash=ua.get(CONFIG_HASH),
-        stage=ua.get(STAGE),
-        env=ua.get(ENV),
-        runtime=ua.get(RUNTIME),
+        config_hash=fact(ua, CONFIG_HASH),
+        stage=fact(ua, STAGE),
+        env=env,
+        runtime=fact(ua, RUNTIME),
         attrs={k: v for k, v in ua.items() if not k.startswith("hptune.")},
     )
 

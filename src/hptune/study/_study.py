@@ -4,6 +4,7 @@ direction, seed), so ``load_study(name, storage)`` needs no other input."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib
 import secrets
@@ -230,15 +231,32 @@ class Study:
     @property
     def trials(self) -> list[_records.TrialRecord]:
         """Every trial, in number order, as immutable records."""
+        attrs = self.optuna_study.user_attrs
         return [
-            _records.record_from_frozen(t) for t in self.optuna_study.get_trials(deepcopy=False)
+            self._unrecorded(_records.record_from_frozen(t, attrs))
+            for t in self.optuna_study.get_trials(deepcopy=False)
         ]
+
+    def _unrecorded(self, record: _records.TrialRecord) -> _records.TrialRecord:
+        """A running trial's record is written when it ends; until then its config comes
+        from its sampled params and its seed from its number (as the driver drew them)."""
+        if record.config or record.state != "RUNNING" or not record.params:
+            return record
+        try:
+            config = self.space.sample(optuna.trial.FixedTrial(record.params))
+        except Exception:  # still being sampled
+            return record
+        seed = record.seed
+        if seed is None:
+            seed = _records.derive_trial_seed(self.seed, record.number)
+        return dataclasses.replace(record, config=config, seed=seed)
 
     @property
     def best_trial(self) -> _records.TrialRecord:
         """The best COMPLETE trial. Raises HptuneError when none has completed."""
         try:
-            return _records.record_from_frozen(self.optuna_study.best_trial)
+            best = self.optuna_study.best_trial
+            return _records.record_from_frozen(best, self.optuna_study.user_attrs)
         except ValueError:
             raise HptuneError(
                 f"study {self.name!r} has no completed trial yet; run study.optimize first."

@@ -50,6 +50,10 @@ class Strategy(abc.ABC):
     #: True for a strategy that runs only the trials it queued (a grid): the driver then
     #: never asks for a fresh trial when the queue is empty, and stops instead.
     queue_only: ClassVar[bool] = False
+    #: True for a strategy whose :meth:`next_stage` reads the stages of running trials
+    #: (coarse-to-fine counts its coarse trials): a trial's stage is then written when the
+    #: trial is created, not only in its record when it ends.
+    reads_running_stages: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_rules))

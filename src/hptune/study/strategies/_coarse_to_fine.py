@@ -206,6 +206,7 @@ class CoarseToFineStrategy(Strategy):
     """
 
     name = "coarse-to-fine"
+    reads_running_stages = True
     option_rules = {
         "coarse": OneOf(("sobol", "random")),
         "coarse_share": Number(low=0, high=1),
