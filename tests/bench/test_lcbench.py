@@ -1,0 +1,88 @@
+"""The LCBench surrogate's loader, its space and its evaluator (bench/lcbench, no training:
+the model answers in under a millisecond)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from bench.lcbench import DEV_TASKS, lcbench_space, load_surrogate  # noqa: E402
+from bench.lcbench.surrogate import X_CONT, config_row, config_space, task_codes  # noqa: E402
+
+from hptune.exceptions import ConfigError  # noqa: E402
+
+#: The four reference rows of the data folder's README (task 7593): inputs, then outputs
+#: rounded to 4 places, in the model's output order.
+REFERENCE = [
+    ({"epoch": 1, "batch_size": 64, "learning_rate": 0.01, "momentum": 0.9,
+      "weight_decay": 0.001, "num_layers": 2, "max_units": 256, "max_dropout": 0.1},
+     [22.1485, 11.3828, 1.7885, 0.1632, 1.9186, 0.1671]),
+    ({"epoch": 52, "batch_size": 64, "learning_rate": 0.01, "momentum": 0.9,
+      "weight_decay": 0.001, "num_layers": 2, "max_units": 256, "max_dropout": 0.1},
+     [682.2211, 71.6266, 0.6051, 0.7723, 1.5287, 0.7791]),
+    ({"epoch": 52, "batch_size": 512, "learning_rate": 0.0002, "momentum": 0.2,
+      "weight_decay": 0.05, "num_layers": 5, "max_units": 1024, "max_dropout": 0.8},
+     [2507.1956, 12.0522, 1.6407, 0.4013, 1.8316, 0.4114]),
+    ({"epoch": 10, "batch_size": 16, "learning_rate": 0.09, "momentum": 0.99,
+      "weight_decay": 1e-05, "num_layers": 1, "max_units": 64, "max_dropout": 0.0},
+     [195.9637, 67.4546, 0.9126, 0.6425, 1.5339, 0.6543]),
+]  # fmt: skip
+OUTPUT_ORDER = [
+    "time", "val_accuracy", "val_cross_entropy", "val_balanced_accuracy", "test_cross_entropy",
+    "test_balanced_accuracy",
+]  # fmt: skip
+
+
+def test_loader_reproduces_the_four_reference_rows_in_one_call():
+    x = np.array([[row[name] for name in X_CONT] for row, _ in REFERENCE])
+    out = load_surrogate().predict(7593, x)
+    for name, column in zip(OUTPUT_ORDER, np.array([o for _, o in REFERENCE]).T):
+        assert out[name] == pytest.approx(column, abs=1e-3), name
+
+
+def test_a_curve_is_the_rows_of_its_epochs():
+    inputs, outputs = REFERENCE[1]
+    config = {k: v for k, v in inputs.items() if k != "epoch"}
+    curve = load_surrogate().curve(7593, config)
+    assert curve["val_accuracy"].shape == (52,)
+    assert curve["val_accuracy"][51] == pytest.approx(outputs[1], abs=1e-3)
+    assert curve["time"][0] == pytest.approx(REFERENCE[0][1][0], abs=1e-3)  # epoch 1
+
+
+def test_task_codes_come_from_the_encoding_not_from_the_config_space_order():
+    # config_space.json lists 3945 first; its code in encoding.json is 34, 7593's is 35.
+    assert task_codes()["7593"] == 35 and task_codes()["3945"] == 34
+    other = load_surrogate().predict(3945, [[52, 64, 0.01, 0.9, 0.001, 2, 256, 0.1]])
+    assert other["val_accuracy"][0] != pytest.approx(REFERENCE[1][1][1], abs=1e-3)
+
+
+def test_every_development_task_is_known_to_the_model_and_the_space():
+    assert len(set(DEV_TASKS)) == 26
+    assert {str(t) for t in DEV_TASKS} <= set(task_codes())
+    assert {str(t) for t in DEV_TASKS} <= set(config_space()["OpenML_task_id"]["choices"])
+
+
+def test_unknown_task_and_out_of_range_values_are_refused():
+    with pytest.raises(ConfigError, match=re.escape("LCBench has no OpenML task 12345; valid:")):
+        load_surrogate().code(12345)
+    config = {k: v for k, v in REFERENCE[1][0].items() if k != "epoch"}
+    with pytest.raises(ConfigError, match=re.escape("LCBench momentum=1.5 is outside [0.1, 0.99]")):
+        config_row({**config, "momentum": 1.5})
+    with pytest.raises(ConfigError, match=re.escape("LCBench config lacks ['max_dropout']")):
+        config_row({k: v for k, v in config.items() if k != "max_dropout"})
+
+
+def test_space_follows_the_config_space_file():
+    assert lcbench_space().to_dict() == {
+        "batch_size": "randint(16, 512, log=True)",
+        "learning_rate": "loguniform(0.0001, 0.1)",
+        "momentum": "uniform(0.1, 0.99)",
+        "weight_decay": "uniform(1e-05, 0.1)",  # linear in the surrogate's space
+        "num_layers": "randint(1, 5)",
+        "max_units": "randint(64, 1024, log=True)",
+        "max_dropout": "uniform(0.0, 1.0)",
+    }
