@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.search.protocol import Report
+from bench.search.space import space
 from bench.search.table import Table, task_data
 
 
@@ -40,7 +41,8 @@ class LiveEvaluator:
     The task's datasets are built once per process. The test accuracy of every config that
     ran its full ``max_epochs`` is remembered, so :meth:`test_accuracy` of a chosen config
     costs nothing when the search trained it to the end (whatever the seed it used); a config
-    the search only ever pruned is trained afresh with ``seed``.
+    the search only ever pruned is trained afresh with ``seed``. Its ``space`` is the
+    common space (:func:`bench.search.space.space`).
 
     Args:
         task: A built-in task name (``digits-mlp``, ``mnist1d-mlp``, ``mnist1d-cnn``).
@@ -57,6 +59,7 @@ class LiveEvaluator:
 
         self.task = task
         self.max_epochs = max_epochs
+        self.space = space()
         self._task = get_task(task)
         self._full_test: dict[str, float] = {}
 
@@ -104,7 +107,8 @@ class ReplayEvaluator:
     A config is first snapped to the nearest table config (categoricals exactly, numeric
     dimensions by normalized distance; see :mod:`bench.search.space`); its cached curve is
     then reported epoch by epoch. The table was trained with one seed, so ``seed`` is
-    ignored: in replay, seeds vary the methods' own randomness only.
+    ignored: in replay, seeds vary the methods' own randomness only. Its ``space`` is the
+    common space the table covers (:func:`bench.search.space.space`).
 
     Args:
         table: The loaded table.
@@ -114,6 +118,7 @@ class ReplayEvaluator:
         self.table = table
         self.task = table.task
         self.max_epochs = table.max_epochs
+        self.space = space()
 
     def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
         row = self.table.rows[self.table.snap(config)]

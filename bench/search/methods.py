@@ -28,8 +28,11 @@ seed-grid                   the seed article's 3x3x3 grid, in its order: lr {0.1
                             ReduceLROnPlateau); no pruning
 =========================== ================================================================
 
-hptune and Optuna methods sample configs from the same :func:`bench.search.space.space`
-(hptune's ``Space.sample`` on the Optuna trial), so every method searches the same space.
+hptune and Optuna methods sample configs from the evaluator's space (``evaluator.space``,
+hptune's ``Space.sample`` on the Optuna trial), so every method searches the same space on
+a task: the common one (:func:`bench.search.space.space`) on the replay and live tasks,
+LCBench's own on LCBench. The seed article's two searches are written for the common space
+only and refuse any other.
 Peers (Ray Tune, Hyperopt) come from ``bench/search/peers.py`` (``PEER_METHODS``) when it
 imports; :data:`UNAVAILABLE` says why when it does not.
 
@@ -51,6 +54,7 @@ import optuna
 
 from bench.search.protocol import BudgetExhausted, Evaluator, Ledger
 from bench.search.space import BATCH_SIZES, OPTIMIZERS, SCHEDULERS, WARMUPS, make_config, space
+from hptune.exceptions import ConfigError
 
 Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
 
@@ -92,7 +96,7 @@ def hptune_method(
     def method(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
         _quiet()
         study = create_study(
-            space(), storage=None, strategy=strategy, pruner=pruner, seed=seed,
+            evaluator.space, storage=None, strategy=strategy, pruner=pruner, seed=seed,
             epochs=evaluator.max_epochs, strategy_options=strategy_options,
             pruner_options=pruner_options(evaluator.max_epochs) if pruner_options else None,
         )  # fmt: skip
@@ -133,7 +137,7 @@ def optuna_method(pruner: Callable[[], optuna.pruners.BasePruner]) -> Method:
         study = optuna.create_study(
             direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner()
         )
-        sp = space()
+        sp = evaluator.space
 
         def objective(trial: optuna.Trial) -> float:
             config = sp.sample(trial)
@@ -166,6 +170,12 @@ def optuna_method(pruner: Callable[[], optuna.pruners.BasePruner]) -> Method:
 def _seed_search(configs: Any, evaluator: Evaluator, ledger: Ledger, seed: int) -> dict:
     """The seed's loop: train each config to the end, keep the best score (no pruning)."""
     from hptune.trial import TrialDiverged
+
+    if evaluator.space != space():
+        raise ConfigError(
+            f"the seed article's searches cover the common space only (bench/search/space.py); "
+            f"task {evaluator.task!r} has its own: run another method there."
+        )
 
     results: list[tuple[float, dict[str, Any]]] = []
     try:

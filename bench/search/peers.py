@@ -1,8 +1,8 @@
 """The peers of the search-efficiency benchmark: Ray Tune (ASHA with random search, ASHA
 with OptunaSearch) and Hyperopt TPE, each a method of :mod:`bench.search.protocol`.
 
-Every peer searches the harness's hptune space, translated to the peer's own space format
-from ``Space.dimensions()`` (so a change of the common space reaches every peer), and
+Every peer searches the evaluator's hptune space (``evaluator.space``), translated to the
+peer's own space format from ``Space.dimensions()`` (so any task's space reaches every peer), and
 translates each config it samples back to hptune's form (``{"optimizer": {"name": "sgd",
 "momentum": 0.9}, ...}``) through ``space.sample(optuna.trial.FixedTrial(params))``, hptune's
 own code, before handing it to the evaluator.
@@ -66,13 +66,6 @@ Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
 
 #: The key under which a Hyperopt branch dict names its branch.
 _BRANCH = "__branch__"
-
-
-def harness_space() -> Space:
-    """The common space every method searches (:func:`bench.search.space.space`)."""
-    from bench.search.space import space
-
-    return space()
 
 
 def trial_seed(seed: int, config: Mapping[str, Any]) -> int:
@@ -218,7 +211,7 @@ def hyperopt_tpe(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, A
     from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 
     check_budget(ledger)
-    space = harness_space()
+    space = evaluator.space
     best = BestOfTrials(evaluator.max_epochs)
     numbers = itertools.count()
 
@@ -494,7 +487,7 @@ def run_tune(
         HptuneError: A trial failed (other than by diverging); Tune stops at the first.
     """
     check_budget(ledger)
-    space = harness_space()
+    space = evaluator.space
     search = _search_alg(searcher, space, seed, max_concurrent_trials)
     best = BestOfTrials(evaluator.max_epochs)
     callback = _ledger_callback(ledger, space, best)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from bench.search import peers
 from bench.search.protocol import Ledger, Report
+from bench.search.space import space as common_space
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.space import Space, choice, loguniform, randint, uniform
@@ -66,6 +67,7 @@ class FakeEvaluator:
 
     def __init__(self, diverge_above: float | None = None) -> None:
         self.diverge_above = diverge_above
+        self.space = common_space()
 
     def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
         diverges = self.diverge_above is not None and config["lr"] > self.diverge_above
@@ -232,7 +234,7 @@ def test_hyperopt_runs_full_trials_until_the_budget_and_chooses_the_best() -> No
     # no pruning: 7 full trials, then the 8th stopped by the budget after 2 epochs
     assert [len(e) for _, e in ledger.trials] == [4] * 7 + [2]
     assert chosen == best_full(ledger)
-    peers.harness_space().flatten(chosen)  # inside the common space
+    common_space().flatten(chosen)  # inside the common space
 
 
 def test_hyperopt_is_deterministic_per_seed() -> None:
@@ -307,7 +309,7 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> N
     assert set(lengths[:-1]) <= {1, 3, 4}
     assert 1 in lengths[:-1] and 4 in lengths  # it pruned, and some trials ran in full
     assert chosen == best_full(ledger)
-    peers.harness_space().flatten(chosen)
+    common_space().flatten(chosen)
     assert not ray.is_initialized()
     assert list(temp_base.iterdir()) == []  # its temporary directory is gone
 
