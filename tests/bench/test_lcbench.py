@@ -86,3 +86,52 @@ def test_space_follows_the_config_space_file():
         "max_units": "randint(64, 1024, log=True)",
         "max_dropout": "uniform(0.0, 1.0)",
     }
+
+
+# -- the evaluator ----------------------------------------------------------------------------
+
+CONFIG = {k: v for k, v in REFERENCE[1][0].items() if k != "epoch"}
+
+
+def test_evaluator_reports_1_based_epochs_as_fractions_and_stops_on_true():
+    from bench.search.evaluators import LCBenchEvaluator
+
+    seen: list[tuple[int, float]] = []
+    ev = LCBenchEvaluator(7593)
+    best = ev.run(CONFIG, seed=0, report=lambda e, v: seen.append((e, v)) or e == 3)
+    curve = load_surrogate().curve(7593, CONFIG)["val_accuracy"] / 100
+    assert [e for e, _ in seen] == [1, 2, 3]  # stopped right after the report that said True
+    assert [v for _, v in seen] == pytest.approx(curve[:3])
+    assert best == pytest.approx(max(curve[:3]))
+    full: list[int] = []
+    assert ev.run(CONFIG, 0, lambda e, v: full.append(e) is None and False) == pytest.approx(
+        max(curve)
+    )
+    assert full == list(range(1, 53))
+    # the test metric is test_balanced_accuracy at epoch 52 (reference row 2), a fraction
+    assert ev.test_accuracy(CONFIG, seed=0) == pytest.approx(0.7791, abs=1e-3)
+
+
+def test_evaluator_calls_the_model_once_per_config_and_pickles_without_its_cache(monkeypatch):
+    import pickle
+
+    from bench.lcbench.surrogate import Surrogate
+    from bench.search.evaluators import LCBenchEvaluator
+
+    calls = []
+    original = Surrogate.curve
+    monkeypatch.setattr(Surrogate, "curve", lambda *a, **k: calls.append(1) or original(*a, **k))
+    ev = LCBenchEvaluator(7593)
+    for _ in range(3):
+        ev.run(CONFIG, seed=0, report=lambda e, v: False)
+    ev.test_accuracy(CONFIG, seed=0)
+    assert len(calls) == 1
+    copy = pickle.loads(pickle.dumps(ev))  # Ray Tune ships the evaluator to its workers
+    assert (copy.task, copy._curves) == ("lcbench-7593", {})
+
+
+def test_evaluator_refuses_an_unknown_task_at_once():
+    from bench.search.evaluators import LCBenchEvaluator
+
+    with pytest.raises(ConfigError, match=re.escape("LCBench has no OpenML task 1;")):
+        LCBenchEvaluator(1)
