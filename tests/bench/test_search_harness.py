@@ -171,3 +171,13 @@ def test_methods_search_the_evaluators_space_and_seed_searches_refuse_another(ta
     assert len(lrs) == 4 and all(lr == pytest.approx(1e-2) for lr in lrs)  # 4th: budget
     with pytest.raises(ConfigError, match=re.escape("cover the common space only")):
         METHODS["seed-random"](evaluator, Ledger(EPOCHS), 0)
+
+
+def test_optuna_hyperband_runs_reproduce_for_a_seed(table: Table):
+    def run(seed: int) -> list[tuple[int, list[int]]]:
+        evaluator = RecordingEvaluator(table)
+        METHODS["optuna-tpe-hyperband"](evaluator, Ledger(200), seed)
+        return evaluator.runs
+
+    # Brackets follow the study name, which the method derives from the seed.
+    assert run(0) == run(0)
