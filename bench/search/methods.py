@@ -21,6 +21,10 @@ optuna-tpe-hyperband        ``TPESampler(seed=seed)`` + ``HyperbandPruner()`` wi
                             ``reduction_factor=3``; on 52 epochs 4 brackets, rungs from
                             1, 3, 9, 27). The study is named by the seed, so its brackets
                             reproduce (Optuna hashes the name)
+optuna-random-asha          ``RandomSampler(seed=seed)`` + ``SuccessiveHalvingPruner()`` at
+                            Optuna's defaults (``min_resource="auto"``: the first complete
+                            trial's steps / 100, at least 1; ``reduction_factor=4``; on 52
+                            epochs rungs at 1, 4, 16)
 seed-random                 the seed article's ``random_search``: ``random.uniform`` over each
                             numeric range (the LR and weight decay on a **linear** scale),
                             ``random.choice`` over each choice; no pruning
@@ -130,14 +134,18 @@ def hptune_method(
     return method
 
 
-def optuna_method(pruner: Callable[[], optuna.pruners.BasePruner]) -> Method:
-    """A method that runs Optuna's default TPE directly, with ``pruner``."""
+def optuna_method(
+    pruner: Callable[[], optuna.pruners.BasePruner],
+    sampler: Callable[..., optuna.samplers.BaseSampler] = optuna.samplers.TPESampler,
+) -> Method:
+    """A method that runs Optuna directly: ``sampler(seed=seed)`` (default: its default TPE)
+    with ``pruner()``, both at Optuna's defaults."""
     from hptune.trial import TrialDiverged
 
     def method(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
         _quiet()
         study = optuna.create_study(
-            direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner(),
+            direction="maximize", sampler=sampler(seed=seed), pruner=pruner(),
             # Optuna's Hyperband puts a trial in a bracket by hashing the study name with the
             # trial number; an unnamed study gets a random name, so name it by the seed.
             study_name=f"bench-seed-{seed}",
@@ -237,6 +245,9 @@ METHODS["hptune-gp"] = hptune_method("gp", "hyperband")
 METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "hyperband")
 METHODS["optuna-tpe"] = optuna_method(optuna.pruners.NopPruner)
 METHODS["optuna-tpe-hyperband"] = optuna_method(optuna.pruners.HyperbandPruner)
+METHODS["optuna-random-asha"] = optuna_method(
+    optuna.pruners.SuccessiveHalvingPruner, optuna.samplers.RandomSampler
+)
 
 
 def _load_peers() -> None:

@@ -181,3 +181,12 @@ def test_optuna_hyperband_runs_reproduce_for_a_seed(table: Table):
 
     # Brackets follow the study name, which the method derives from the seed.
     assert run(0) == run(0)
+
+
+def test_optuna_random_asha_stops_trials_at_optunas_default_rungs(table: Table):
+    evaluator = RecordingEvaluator(table)
+    METHODS["optuna-random-asha"](evaluator, Ledger(150), 0)
+    lengths = [len(epochs) for _, epochs in evaluator.runs[:-1]]  # the last: cut by the budget
+    # min_resource "auto" = 10 epochs // 100 -> 1, reduction factor 4: rungs at 1 and 4; the
+    # first trial runs in full (no complete trial to estimate from before it)
+    assert lengths[0] == EPOCHS and set(lengths) == {1, 4, EPOCHS}
