@@ -284,8 +284,17 @@ def temp_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ray-asha-random", "ray-asha-optuna"])
-def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "rungs"),
+    [
+        # hptune's ASHA options: grace (4 - 1) // 9 -> 1, factor 3: rungs 1 and 3 of 4
+        ("ray-asha-random", {1, 3, 4}),
+        ("ray-asha-optuna", {1, 3, 4}),
+        # Tune's defaults: grace 1, factor 4: one rung at 1 (the next, 4, is max_t)
+        ("ray-asha-defaults", {1, 4}),
+    ],
+)
+def test_ray_tune_with_asha_stops_at_the_budget(name: str, rungs: set, temp_base: Path) -> None:
     try:
         import ray
     except ImportError:
@@ -304,9 +313,9 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> N
     lengths = [len(e) for _, e in ledger.trials]
     # every trial's counted epochs are 1, 2, ... in order (counted in the driver)
     assert all([ep for ep, _ in e] == list(range(1, len(e) + 1)) for _, e in ledger.trials)
-    # ASHA (grace 1, factor 3) ends a trial at rung 1 or 3, or it runs all 4 epochs; only the
-    # last one may be cut elsewhere by the budget (one trial at a time)
-    assert set(lengths[:-1]) <= {1, 3, 4}
+    # ASHA ends a trial at a rung, or it runs all 4 epochs; only the last one may be cut
+    # elsewhere by the budget (one trial at a time)
+    assert set(lengths[:-1]) <= rungs
     assert 1 in lengths[:-1] and 4 in lengths  # it pruned, and some trials ran in full
     assert chosen == best_full(ledger)
     common_space().flatten(chosen)
