@@ -25,6 +25,8 @@ optuna-random-asha          ``RandomSampler(seed=seed)`` + ``SuccessiveHalvingPr
                             Optuna's defaults (``min_resource="auto"``: the first complete
                             trial's steps / 100, at least 1; ``reduction_factor=4``; on 52
                             epochs rungs at 1, 4, 16)
+dehb                        the ``dehb`` package run its own way (``bench/search/peers_dehb.py``),
+                            when installed
 seed-random                 the seed article's ``random_search``: ``random.uniform`` over each
                             numeric range (the LR and weight decay on a **linear** scale),
                             ``random.choice`` over each choice; no pruning
@@ -50,6 +52,7 @@ raises it again once the evaluator returns, so the trial is recorded PRUNED as i
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import logging
 import random
@@ -257,6 +260,15 @@ def _load_peers() -> None:
         UNAVAILABLE["peers (Ray Tune, Hyperopt)"] = f"not run: {type(exc).__name__}: {exc}"
         return
     METHODS.update(PEER_METHODS)
+    if importlib.util.find_spec("dehb") is None:  # importing it would load Dask: seconds
+        UNAVAILABLE["dehb"] = (
+            "not run: DEHB is not installed (its 0.1.2 declares numpy<2; its code runs on "
+            "numpy 2): pip install --no-deps dehb==0.1.2 after the bench extra"
+        )
+        return
+    from bench.search.peers_dehb import dehb
+
+    METHODS["dehb"] = dehb
 
 
 _load_peers()

@@ -37,7 +37,7 @@ RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
 #: Methods added for LCBench; left out of the replay and live defaults, whose tables keep
 #: their method set and cost (run them there with ``--methods``).
-LCBENCH_ONLY = ("optuna-random-asha", "ray-asha-defaults")
+LCBENCH_ONLY = ("optuna-random-asha", "ray-asha-defaults", "dehb")
 
 _TABLES: dict[str, Table] = {}
 

@@ -338,3 +338,62 @@ def test_ray_refuses_to_run_inside_an_existing_ray(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     with pytest.raises(HptuneError, match=re.escape("call ray.shutdown() first")):
         peers.ray_asha_random(FakeEvaluator(), Ledger(10), 0)
+
+
+# -- DEHB -------------------------------------------------------------------------------------
+
+
+def test_configspace_of_draws_configs_of_the_space_with_every_value() -> None:
+    pytest.importorskip("ConfigSpace")
+    from bench.search.peers_dehb import configspace_of
+
+    space = Space(RICH)
+    cs, decode = configspace_of(space, seed=0)
+    configs = [decode(c) for c in cs.sample_configuration(300)]
+    for config in configs:
+        space.flatten(config)  # raises for a config outside the space
+    assert {c["warmup"] for c in configs} == {0, 1, 2, 3}
+    assert {c["flag"] for c in configs} == {True, False, None}  # None survives as an index
+    assert {c["optimizer"].get("kind", {}).get("name") for c in configs} == {None, "plain", "nag"}
+    assert min(c["width"] for c in configs) == 1 and max(c["width"] for c in configs) == 8
+
+
+def _dehb() -> Any:
+    """The DEHB peer; skipped where DEHB is not installed (it is not in CI's extras)."""
+    pytest.importorskip("dehb", reason="DEHB not installed: pip install --no-deps dehb==0.1.2")
+    from bench.search.peers_dehb import dehb
+
+    return dehb
+
+
+def test_dehb_trains_each_job_from_scratch_to_its_fidelity_until_the_budget() -> None:
+    dehb = _dehb()
+    ledger = RecordingLedger(40)
+    chosen = dehb(FakeEvaluator(), ledger, seed=0)
+    assert ledger.spent == 40 and len(ledger.curve) == 40
+    lengths = [len(e) for _, e in ledger.trials]
+    # 4 epochs, eta 3: fidelities 4/3 and 4, trained round(f) = 1 and 4 epochs, each from 1
+    assert set(lengths[:-1]) == {1, 4}
+    assert all([ep for ep, _ in e] == list(range(1, len(e) + 1)) for _, e in ledger.trials)
+    assert chosen == best_full(ledger)
+    common_space().flatten(chosen)
+
+
+def test_dehb_is_deterministic_per_seed() -> None:
+    dehb = _dehb()
+
+    def run(seed: int) -> list[dict[str, Any]]:
+        ledger = RecordingLedger(20)
+        dehb(FakeEvaluator(), ledger, seed=seed)
+        return [c for c, _ in ledger.trials]
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_dehb_never_chooses_a_diverged_job() -> None:
+    dehb = _dehb()
+    ledger = RecordingLedger(60)
+    chosen = dehb(FakeEvaluator(diverge_above=3e-3), ledger, seed=0)
+    assert any(c["lr"] > 3e-3 and len(e) == MAX_EPOCHS for c, e in ledger.trials)
+    assert chosen["lr"] <= 3e-3
