@@ -2,8 +2,8 @@
 
 Commands (run from the repository root, venv active):
 
-* ``search [--quick] [--replay] [--tasks ...] [--seeds N] [--methods ...]``: search
-  efficiency of every method on every task (``bench.search.run``).
+* ``search [--quick] [--replay | --lcbench] [--tasks ...] [--seeds N] [--methods ...]``:
+  search efficiency of every method on every task (``bench.search.run``).
 * ``replay-build --task T [--quick]``: (re)build the replay table of task T
   (``bench.search.table``).
 * ``lcbench-best [--n-configs N] [--seed S]``: the best known value of each LCBench task,

@@ -135,3 +135,37 @@ def test_evaluator_refuses_an_unknown_task_at_once():
 
     with pytest.raises(ConfigError, match=re.escape("LCBench has no OpenML task 1;")):
         LCBenchEvaluator(1)
+
+
+# -- methods end to end -----------------------------------------------------------------------
+
+FAST = ["hptune-default", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-asha",
+        "hyperopt-tpe", "dehb"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_method_searches_lcbench_to_the_budget_in_its_space(name):
+    from bench.search.evaluators import LCBenchEvaluator
+    from bench.search.methods import METHODS, UNAVAILABLE
+    from bench.search.protocol import Ledger
+
+    if name not in METHODS:
+        pytest.skip(UNAVAILABLE.get(name, f"{name} not available"))
+    ev, ledger = LCBenchEvaluator(7593), Ledger(3 * 52)
+    chosen = METHODS[name](ev, ledger, 0)
+    assert ledger.spent == 3 * 52
+    lcbench_space().flatten(chosen)  # raises for a config outside LCBench's space
+    assert 0 < ev.test_accuracy(chosen, 0) <= 1
+
+
+def test_run_one_records_the_curve_as_its_steps():
+    from bench.search.report import anytime
+    from bench.search.run import run_one, steps
+
+    curve = [(1, 0.2), (2, 0.5), (3, 0.5), (4, 0.5), (5, 0.7)]
+    assert steps(curve) == [(1, 0.2), (2, 0.5), (5, 0.7)]
+    assert list(anytime(steps(curve), 6)) == list(anytime(curve, 6))
+    record = run_one("lcbench-7593", "optuna-tpe", 0, True, 2 * 52)
+    assert record["spent"] == 104 and "error" not in record
+    bests = [b for _, b in record["curve"]]
+    assert bests == sorted(set(bests))  # strictly rising: one point per change
