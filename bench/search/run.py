@@ -104,16 +104,21 @@ def run_one(task: str, method: str, seed: int, replay: bool, budget: int | None)
     except Exception as exc:  # one broken method must not lose the others' results
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
-    curve = steps(ledger.curve) if task.startswith(LCBENCH) else ledger.curve
+    curve = steps(ledger.curve, ndigits=6) if task.startswith(LCBENCH) else ledger.curve
     record.update(spent=ledger.spent, curve=curve, seconds=time.perf_counter() - start)
     return record
 
 
-def steps(curve: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+def steps(
+    curve: Sequence[tuple[int, float]], ndigits: int | None = None
+) -> list[tuple[int, float]]:
     """The points of an anytime curve where the best changes: the same step function for
-    :func:`bench.search.report.anytime`, a few dozen points instead of one per epoch."""
+    :func:`bench.search.report.anytime`, a hundred points or so instead of one per epoch.
+    ``ndigits``: round the values first (6 for accuracies as fractions: 1e-4 points, far
+    below the tables' 0.01), which halves the size of a results file."""
     out: list[tuple[int, float]] = []
     for spent, best in curve:
+        best = best if ndigits is None else round(best, ndigits)
         if not out or best != out[-1][1]:
             out.append((spent, best))
     return out

@@ -165,6 +165,8 @@ def test_run_one_records_the_curve_as_its_steps():
     curve = [(1, 0.2), (2, 0.5), (3, 0.5), (4, 0.5), (5, 0.7)]
     assert steps(curve) == [(1, 0.2), (2, 0.5), (5, 0.7)]
     assert list(anytime(steps(curve), 6)) == list(anytime(curve, 6))
+    assert steps([(1, 0.1234564), (2, 0.1234561), (3, 0.2)], ndigits=6) == [
+        (1, 0.123456), (3, 0.2)]  # fmt: skip
     record = run_one("lcbench-7593", "optuna-tpe", 0, True, 2 * 52)
     assert record["spent"] == 104 and "error" not in record
     bests = [b for _, b in record["curve"]]
