@@ -63,7 +63,7 @@ def test_criteria_say_which_condition_holds_with_its_numbers():
     stats = regret.summary(runs, BUDGET)
     per_task = [regret.medians(runs, e) for e in regret.checkpoints(BUDGET)]
     lines = regret.criteria(stats, per_task, n_tasks=2)
-    assert lines[0] == ("- **FAIL**: lower median regret than every peer at 25% of the budget "
+    assert lines[0] == ("- **FAIL**: lower median regret than every peer at 25 % of the budget "
                         "on 1/2 tasks (needs >= 2)")  # fmt: skip
     assert lines[3] == ("- **FAIL**: median regret at 100 %: 4.25 points vs the best peer's "
                         "2.75 (peer); needs <= half")  # fmt: skip
