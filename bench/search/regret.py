@@ -18,8 +18,9 @@ Per task, each method's regret is the **median over its seeds**. Across tasks, p
 * **within 1 point**: the runs (task x seed) whose regret at the full budget is at most 1
   point; a method run on fewer seeds (Ray Tune) is compared by its share of runs.
 
-:func:`criteria` checks issue 12's bar for ``hptune-default`` against every other method
-in the table.
+:func:`criteria` checks issue 12's bar for ``hptune-default`` (and any other hptune row, such
+as an ablation or a new strategy) against every peer in the table: every method that is
+not hptune's.
 """
 
 from __future__ import annotations
@@ -119,34 +120,42 @@ def summary(regrets: Mapping[str, Mapping[str, np.ndarray]], budget: int) -> dic
     return out
 
 
-def criteria(stats: Mapping[str, dict], per_task: Sequence[Mapping[str, Mapping[str, float]]],
-             n_tasks: int) -> list[str]:  # fmt: skip
-    """Issue 12's bar for ``hptune-default``, one line per condition, each with its numbers
-    and PASS/FAIL. ``per_task``: :func:`medians` at each checkpoint."""
-    peers = [m for m in stats if m != DEFAULT]
-    if DEFAULT not in stats or not peers:
-        return [f"(needs {DEFAULT} and at least one peer in the run)"]
+def is_peer(method: str) -> bool:
+    """A method that is not hptune's (hptune's own rows, e.g. ablations, are no peers)."""
+    return not method.startswith("hptune")
+
+
+def criteria(
+    stats: Mapping[str, dict], per_task: Sequence[Mapping[str, Mapping[str, float]]],
+    n_tasks: int, candidate: str = DEFAULT,
+) -> list[str]:  # fmt: skip
+    """Issue 12's bar for ``candidate`` against every peer (:func:`is_peer`), one line per
+    condition, each with its numbers and PASS/FAIL. ``per_task``: :func:`medians` at each
+    checkpoint."""
+    peers = [m for m in stats if is_peer(m)]
+    if candidate not in stats or not peers:
+        return [f"(needs {candidate} and at least one peer in the run)"]
     need = math.ceil(0.75 * n_tasks)
     lines = []
     for pct, table in zip(CHECKPOINTS, per_task):
         ahead = sum(
-            all(table[DEFAULT][t] < table[p][t] for p in peers if t in table[p])
-            for t in table[DEFAULT]
+            all(table[candidate][t] < table[p][t] for p in peers if t in table[p])
+            for t in table[candidate]
         )
         lines.append(_line(ahead >= need, f"lower median regret than every peer at "
                            f"{pct * 100:.0f} % of the budget on {ahead}/{n_tasks} tasks (needs >= {need})"))  # fmt: skip
     best_peer = min(peers, key=lambda p: stats[p]["median"][-1])
-    own, theirs = stats[DEFAULT]["median"][-1], stats[best_peer]["median"][-1]
+    own, theirs = stats[candidate]["median"][-1], stats[best_peer]["median"][-1]
     lines.append(_line(own <= theirs / 2, f"median regret at 100 %: {own:.2f} points vs the best "
                        f"peer's {theirs:.2f} ({best_peer}); needs <= half"))  # fmt: skip
     share = {m: stats[m]["within"] / stats[m]["runs"] for m in stats}
     top = max(peers, key=lambda p: share[p])
     lines.append(_line(
         # 0 runs against 0 is no "1.5x as many": the bar needs some runs within a point.
-        share[DEFAULT] > 0 and share[DEFAULT] >= 1.5 * share[top],
-        f"runs within {WITHIN_POINTS:g} point at 100 %: {stats[DEFAULT]['within']}/"
-        f"{stats[DEFAULT]['runs']} vs the best peer's {stats[top]['within']}/{stats[top]['runs']} "
-        f"({top}); needs >= 1.5x (as shares of runs)",
+        share[candidate] > 0 and share[candidate] >= 1.5 * share[top],
+        f"runs within {WITHIN_POINTS:g} point at 100 %: {stats[candidate]['within']}/"
+        f"{stats[candidate]['runs']} vs the best peer's {stats[top]['within']}/"
+        f"{stats[top]['runs']} ({top}); needs >= 1.5x (as shares of runs)",
     ))  # fmt: skip
     return lines
 
@@ -255,10 +264,7 @@ def render(records: Sequence[Mapping[str, Any]], best_meta: Mapping[str, Any],
         "",
         *summary_table(stats, tests, seconds, len(tasks)),
         "",
-        f"Issue 12's bar for {DEFAULT} (the first three lines: each checkpoint on its own):",
-        "",
-        *criteria(stats, per_task, len(tasks)),
-        "",
+        *bars(stats, per_task, len(tasks)),
         "Median regret per task at 100 % of the budget (lowest in bold):",
         "",
         *task_table(per_task[2], best_known, tasks),
@@ -272,6 +278,16 @@ def render(records: Sequence[Mapping[str, Any]], best_meta: Mapping[str, Any],
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def bars(stats: Mapping[str, dict], per_task: Sequence[Mapping[str, Mapping[str, float]]],
+         n_tasks: int) -> list[str]:  # fmt: skip
+    """Issue 12's bar for every hptune row (the default first), each against the peers."""
+    lines: list[str] = []
+    for m in sorted((m for m in stats if not is_peer(m)), key=lambda m: m != DEFAULT):
+        lines += [f"Issue 12's bar for {m} against the peers (the first three lines: each "
+                  "checkpoint on its own):", "", *criteria(stats, per_task, n_tasks, m), ""]  # fmt: skip
+    return lines
 
 
 def _tests_and_seconds(records: Sequence[Mapping[str, Any]]) -> tuple[dict, dict]:

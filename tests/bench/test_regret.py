@@ -90,3 +90,15 @@ def test_no_run_within_one_point_on_either_side_does_not_meet_the_bar():
     assert regret.criteria(stats, per_task, n_tasks=1)[4].startswith(
         "- **FAIL**: runs within 1 point at 100 %: 0/1 vs the best peer's 0/1"
     )
+
+
+def test_hptune_rows_are_no_peers_and_each_gets_the_bar():
+    ablation = [dict(r, method="hptune-random") for r in RECORDS if r["method"] == "peer"]
+    runs = regret.run_regrets(RECORDS + ablation, BEST)
+    stats = regret.summary(runs, BUDGET)
+    per_task = [regret.medians(runs, e) for e in regret.checkpoints(BUDGET)]
+    # hptune-random has the peer's numbers, yet the default is judged against "peer" only
+    assert regret.criteria(stats, per_task, 2)[3].endswith("2.75 (peer); needs <= half")
+    bars = regret.bars(stats, per_task, 2)
+    heads = [line for line in bars if line.startswith("Issue 12's bar for")]
+    assert [h.split()[4] for h in heads] == ["hptune-default", "hptune-random"]
