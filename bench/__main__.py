@@ -2,10 +2,12 @@
 
 Commands (run from the repository root, venv active):
 
-* ``search [--quick] [--replay] [--tasks ...] [--seeds N] [--methods ...]``: search
-  efficiency of every method on every task (``bench.search.run``).
+* ``search [--quick] [--replay | --lcbench] [--tasks ...] [--seeds N] [--methods ...]``:
+  search efficiency of every method on every task (``bench.search.run``).
 * ``replay-build --task T [--quick]``: (re)build the replay table of task T
   (``bench.search.table``).
+* ``lcbench-best [--n-configs N] [--seed S]``: the best known value of each LCBench task,
+  from a seeded random sample (``bench.lcbench.best_known``).
 * ``trainer [...]``: trainer speed (``bench.trainer``).
 * ``overhead [...]``: orchestration overhead (``bench.overhead``).
 * ``all [--quick]``: every table in turn: search, trainer, overhead.
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 COMMANDS = {
     "search": "bench.search.run",
     "replay-build": "bench.search.table",
+    "lcbench-best": "bench.lcbench.best_known",
     "trainer": "bench.trainer",
     "overhead": "bench.overhead",
 }

@@ -1,10 +1,12 @@
-"""The two evaluators of the protocol: live training and replay from a cached table.
+"""The evaluators of the protocol: live training, replay from a cached table, and the
+LCBench surrogate.
 
-Both call ``report(epoch, val_accuracy)`` after every epoch (1-based) and stop as soon as it
-returns True, so a method's pruner sees the same values on the same path in both modes; in
-replay the values are read from the table instead of trained. Both raise hptune's
+All call ``report(epoch, val_accuracy)`` after every epoch (1-based) and stop as soon as it
+returns True, so a method's pruner sees the same values on the same path in every mode; in
+replay the values are read from the table instead of trained, on LCBench predicted by the
+surrogate. Accuracies are fractions (0..1) throughout. Live and replay raise hptune's
 ``TrialDiverged`` when the config diverged (live: the recipe raised it; replay: the table
-says so), after reporting the epochs that finished.
+says so), after reporting the epochs that finished; the surrogate never diverges.
 
 Example:
     >>> from bench.search.table import Table
@@ -27,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.search.protocol import Report
+from bench.search.space import space
 from bench.search.table import Table, task_data
 
 
@@ -40,7 +43,8 @@ class LiveEvaluator:
     The task's datasets are built once per process. The test accuracy of every config that
     ran its full ``max_epochs`` is remembered, so :meth:`test_accuracy` of a chosen config
     costs nothing when the search trained it to the end (whatever the seed it used); a config
-    the search only ever pruned is trained afresh with ``seed``.
+    the search only ever pruned is trained afresh with ``seed``. Its ``space`` is the
+    common space (:func:`bench.search.space.space`).
 
     Args:
         task: A built-in task name (``digits-mlp``, ``mnist1d-mlp``, ``mnist1d-cnn``).
@@ -57,6 +61,7 @@ class LiveEvaluator:
 
         self.task = task
         self.max_epochs = max_epochs
+        self.space = space()
         self._task = get_task(task)
         self._full_test: dict[str, float] = {}
 
@@ -104,7 +109,8 @@ class ReplayEvaluator:
     A config is first snapped to the nearest table config (categoricals exactly, numeric
     dimensions by normalized distance; see :mod:`bench.search.space`); its cached curve is
     then reported epoch by epoch. The table was trained with one seed, so ``seed`` is
-    ignored: in replay, seeds vary the methods' own randomness only.
+    ignored: in replay, seeds vary the methods' own randomness only. Its ``space`` is the
+    common space the table covers (:func:`bench.search.space.space`).
 
     Args:
         table: The loaded table.
@@ -114,6 +120,7 @@ class ReplayEvaluator:
         self.table = table
         self.task = table.task
         self.max_epochs = table.max_epochs
+        self.space = space()
 
     def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
         row = self.table.rows[self.table.snap(config)]
@@ -130,3 +137,64 @@ class ReplayEvaluator:
 
     def test_accuracy(self, config: dict[str, Any], seed: int) -> float:
         return float(self.table.rows[self.table.snap(config)]["test_accuracy"])
+
+
+class LCBenchEvaluator:
+    """Predicts learning curves with the LCBench surrogate (:mod:`bench.lcbench`).
+
+    ``run`` reports the surrogate's ``val_accuracy`` divided by 100 (a fraction, the
+    harness's convention; the surrogate speaks percent) for epochs 1..52, computed in one
+    model call per config and cached for the evaluator's life (one search run), so a config
+    proposed again, or promoted by a pruner, costs nothing. ``test_accuracy`` is the
+    surrogate's ``test_balanced_accuracy`` at epoch 52 (already a fraction): LCBench's
+    surrogate has no plain test accuracy. The surrogate is deterministic, so ``seed`` is
+    ignored: seeds vary the methods' own randomness only, as in replay.
+
+    Picklable (Ray Tune ships it to its workers): the model session is per process
+    (:func:`bench.lcbench.load_surrogate`), not an attribute.
+
+    Args:
+        task_id: An OpenML task id the surrogate knows (``bench.lcbench.DEV_TASKS``).
+
+    Example:
+        >>> ev = LCBenchEvaluator(7593)
+        >>> ev.task, ev.max_epochs
+        ('lcbench-7593', 52)
+        >>> config = {"batch_size": 64, "learning_rate": 0.01, "momentum": 0.9,
+        ...           "weight_decay": 0.001, "num_layers": 2, "max_units": 256, "max_dropout": 0.1}
+        >>> round(ev.run(config, seed=0, report=lambda epoch, value: False), 4)
+        0.7163
+    """
+
+    def __init__(self, task_id: int) -> None:
+        from bench.lcbench import MAX_EPOCHS, lcbench_space, load_surrogate
+
+        load_surrogate().code(task_id)  # an unknown task fails here, not mid-search
+        self.task_id = int(task_id)
+        self.task = f"lcbench-{self.task_id}"
+        self.max_epochs = MAX_EPOCHS
+        self.space = lcbench_space()
+        self._curves: dict[str, dict[str, Any]] = {}
+
+    def curve(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The surrogate's 52-epoch curve of ``config`` (cached), in the surrogate's units."""
+        key = _key(config)
+        if key not in self._curves:
+            from bench.lcbench import load_surrogate
+
+            self._curves[key] = load_surrogate().curve(self.task_id, config)
+        return self._curves[key]
+
+    def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
+        best = -math.inf
+        for epoch, value in enumerate(self.curve(config)["val_accuracy"] / 100, start=1):
+            best = max(best, float(value))
+            if report(epoch, float(value)):
+                break
+        return best
+
+    def test_accuracy(self, config: dict[str, Any], seed: int) -> float:
+        return float(self.curve(config)["test_balanced_accuracy"][-1])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_curves": {}}  # a worker fills its own cache

@@ -18,7 +18,15 @@ hptune-<strategy>           every other hptune strategy (grid, random, sobol, cm
 optuna-tpe                  Optuna's defaults: ``TPESampler(seed=seed)``, no pruner
 optuna-tpe-hyperband        ``TPESampler(seed=seed)`` + ``HyperbandPruner()`` with Optuna's
                             defaults (``min_resource=1``, ``max_resource="auto"``,
-                            ``reduction_factor=3``)
+                            ``reduction_factor=3``; on 52 epochs 4 brackets, rungs from
+                            1, 3, 9, 27). The study is named by the seed, so its brackets
+                            reproduce (Optuna hashes the name)
+optuna-random-asha          ``RandomSampler(seed=seed)`` + ``SuccessiveHalvingPruner()`` at
+                            Optuna's defaults (``min_resource="auto"``: the first complete
+                            trial's steps / 100, at least 1; ``reduction_factor=4``; on 52
+                            epochs rungs at 1, 4, 16)
+dehb                        the ``dehb`` package run its own way (``bench/search/peers_dehb.py``),
+                            when installed
 seed-random                 the seed article's ``random_search``: ``random.uniform`` over each
                             numeric range (the LR and weight decay on a **linear** scale),
                             ``random.choice`` over each choice; no pruning
@@ -28,8 +36,11 @@ seed-grid                   the seed article's 3x3x3 grid, in its order: lr {0.1
                             ReduceLROnPlateau); no pruning
 =========================== ================================================================
 
-hptune and Optuna methods sample configs from the same :func:`bench.search.space.space`
-(hptune's ``Space.sample`` on the Optuna trial), so every method searches the same space.
+hptune and Optuna methods sample configs from the evaluator's space (``evaluator.space``,
+hptune's ``Space.sample`` on the Optuna trial), so every method searches the same space on
+a task: the common one (:func:`bench.search.space.space`) on the replay and live tasks,
+LCBench's own on LCBench. The seed article's two searches are written for the common space
+only and refuse any other.
 Peers (Ray Tune, Hyperopt) come from ``bench/search/peers.py`` (``PEER_METHODS``) when it
 imports; :data:`UNAVAILABLE` says why when it does not.
 
@@ -41,6 +52,7 @@ raises it again once the evaluator returns, so the trial is recorded PRUNED as i
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import logging
 import random
@@ -51,6 +63,7 @@ import optuna
 
 from bench.search.protocol import BudgetExhausted, Evaluator, Ledger
 from bench.search.space import BATCH_SIZES, OPTIMIZERS, SCHEDULERS, WARMUPS, make_config, space
+from hptune.exceptions import ConfigError
 
 Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
 
@@ -92,7 +105,7 @@ def hptune_method(
     def method(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
         _quiet()
         study = create_study(
-            space(), storage=None, strategy=strategy, pruner=pruner, seed=seed,
+            evaluator.space, storage=None, strategy=strategy, pruner=pruner, seed=seed,
             epochs=evaluator.max_epochs, strategy_options=strategy_options,
             pruner_options=pruner_options(evaluator.max_epochs) if pruner_options else None,
          direction="maximize",)  # fmt: skip
@@ -124,16 +137,23 @@ def hptune_method(
     return method
 
 
-def optuna_method(pruner: Callable[[], optuna.pruners.BasePruner]) -> Method:
-    """A method that runs Optuna's default TPE directly, with ``pruner``."""
+def optuna_method(
+    pruner: Callable[[], optuna.pruners.BasePruner],
+    sampler: Callable[..., optuna.samplers.BaseSampler] = optuna.samplers.TPESampler,
+) -> Method:
+    """A method that runs Optuna directly: ``sampler(seed=seed)`` (default: its default TPE)
+    with ``pruner()``, both at Optuna's defaults."""
     from hptune.trial import TrialDiverged
 
     def method(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
         _quiet()
         study = optuna.create_study(
-            direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner()
-        )
-        sp = space()
+            direction="maximize", sampler=sampler(seed=seed), pruner=pruner(),
+            # Optuna's Hyperband puts a trial in a bracket by hashing the study name with the
+            # trial number; an unnamed study gets a random name, so name it by the seed.
+            study_name=f"bench-seed-{seed}",
+        )  # fmt: skip
+        sp = evaluator.space
 
         def objective(trial: optuna.Trial) -> float:
             config = sp.sample(trial)
@@ -166,6 +186,12 @@ def optuna_method(pruner: Callable[[], optuna.pruners.BasePruner]) -> Method:
 def _seed_search(configs: Any, evaluator: Evaluator, ledger: Ledger, seed: int) -> dict:
     """The seed's loop: train each config to the end, keep the best score (no pruning)."""
     from hptune.trial import TrialDiverged
+
+    if evaluator.space != space():
+        raise ConfigError(
+            f"the seed article's searches cover the common space only (bench/search/space.py); "
+            f"task {evaluator.task!r} has its own: run another method there."
+        )
 
     results: list[tuple[float, dict[str, Any]]] = []
     try:
@@ -222,6 +248,9 @@ METHODS["hptune-gp"] = hptune_method("gp", "hyperband")
 METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "hyperband")
 METHODS["optuna-tpe"] = optuna_method(optuna.pruners.NopPruner)
 METHODS["optuna-tpe-hyperband"] = optuna_method(optuna.pruners.HyperbandPruner)
+METHODS["optuna-random-asha"] = optuna_method(
+    optuna.pruners.SuccessiveHalvingPruner, optuna.samplers.RandomSampler
+)
 
 
 def _load_peers() -> None:
@@ -231,6 +260,15 @@ def _load_peers() -> None:
         UNAVAILABLE["peers (Ray Tune, Hyperopt)"] = f"not run: {type(exc).__name__}: {exc}"
         return
     METHODS.update(PEER_METHODS)
+    if importlib.util.find_spec("dehb") is None:  # importing it would load Dask: seconds
+        UNAVAILABLE["dehb"] = (
+            "not run: DEHB is not installed (its 0.1.2 declares numpy<2; its code runs on "
+            "numpy 2): pip install --no-deps dehb==0.1.2 after the bench extra"
+        )
+        return
+    from bench.search.peers_dehb import dehb
+
+    METHODS["dehb"] = dehb
 
 
 _load_peers()

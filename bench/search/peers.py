@@ -1,8 +1,8 @@
 """The peers of the search-efficiency benchmark: Ray Tune (ASHA with random search, ASHA
 with OptunaSearch) and Hyperopt TPE, each a method of :mod:`bench.search.protocol`.
 
-Every peer searches the harness's hptune space, translated to the peer's own space format
-from ``Space.dimensions()`` (so a change of the common space reaches every peer), and
+Every peer searches the evaluator's hptune space (``evaluator.space``), translated to the
+peer's own space format from ``Space.dimensions()`` (so any task's space reaches every peer), and
 translates each config it samples back to hptune's form (``{"optimizer": {"name": "sgd",
 "momentum": 0.9}, ...}``) through ``space.sample(optuna.trial.FixedTrial(params))``, hptune's
 own code, before handing it to the evaluator.
@@ -21,11 +21,15 @@ peer                      set-up
 ========================= ==========================================================================
 ``ray-asha-random``       Tune's ``BasicVariantGenerator(random_state=seed)`` + ASHA
 ``ray-asha-optuna``       Tune's ``OptunaSearch(seed=seed)`` (its default ``TPESampler``) + ASHA
+``ray-asha-defaults``     Tune's ``BasicVariantGenerator(random_state=seed)`` + ASHA at **Tune's**
+                          defaults (``grace_period=1``, ``reduction_factor=4``; rungs 1, 4, 16 of
+                          52 epochs): Ray Tune as a user gets it, the LCBench peer
 ``hyperopt-tpe``          ``fmin(tpe.suggest, rstate=default_rng(seed))``; no pruning (Hyperopt has
                           none): every trial runs ``max_epochs``
 ========================= ==========================================================================
 
-Ray Tune runs with hptune's ASHA options (:func:`asha_scheduler`), **one trial at a time**
+Ray Tune runs with hptune's ASHA options (:func:`asha_scheduler`; ``ray-asha-defaults``: with
+Tune's own), **one trial at a time**
 (every other method is sequential, and ASHA's decisions change with concurrency), with
 ``reuse_actors=True`` (Tune's fastest setting: no new worker process per trial), on a local
 Ray of its own per run (:func:`local_ray`, 2 CPUs): its start-up, a few seconds, is part of
@@ -36,7 +40,7 @@ experiment once the ledger's budget is spent.
 Example:
     >>> from bench.search.peers import PEER_METHODS
     >>> sorted(PEER_METHODS)
-    ['hyperopt-tpe', 'ray-asha-optuna', 'ray-asha-random']
+    ['hyperopt-tpe', 'ray-asha-defaults', 'ray-asha-optuna', 'ray-asha-random']
 """
 
 from __future__ import annotations
@@ -66,13 +70,6 @@ Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
 
 #: The key under which a Hyperopt branch dict names its branch.
 _BRANCH = "__branch__"
-
-
-def harness_space() -> Space:
-    """The common space every method searches (:func:`bench.search.space.space`)."""
-    from bench.search.space import space
-
-    return space()
 
 
 def trial_seed(seed: int, config: Mapping[str, Any]) -> int:
@@ -218,7 +215,7 @@ def hyperopt_tpe(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, A
     from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 
     check_budget(ledger)
-    space = harness_space()
+    space = evaluator.space
     best = BestOfTrials(evaluator.max_epochs)
     numbers = itertools.count()
 
@@ -369,12 +366,17 @@ def _budget_stopper(callback: Any) -> Any:
     return BudgetStopper()
 
 
-def asha_scheduler(max_epochs: int) -> Any:
+def asha_scheduler(max_epochs: int, tune_defaults: bool = False) -> Any:
     """Tune's ``AsyncHyperBandScheduler`` (ASHA, Li et al. 2018, arXiv 1810.05934) with
     hptune's ``asha`` options: ``reduction_factor=3``, first rung at
-    ``max(1, (max_epochs - 1) // 9)`` epochs (Tune's ``grace_period``), one bracket."""
+    ``max(1, (max_epochs - 1) // 9)`` epochs (Tune's ``grace_period``), one bracket; with
+    ``tune_defaults``, Tune's own: ``grace_period=1``, ``reduction_factor=4``, one bracket
+    (rungs at 1, 4, 16 epochs of 52). ``max_t`` is ``max_epochs`` either way (a trial ends
+    there; Tune's default of 100 would add no rung below 52)."""
     from ray.tune.schedulers import AsyncHyperBandScheduler
 
+    if tune_defaults:
+        return AsyncHyperBandScheduler(time_attr="epoch", max_t=max_epochs)
     return AsyncHyperBandScheduler(
         time_attr="epoch",
         max_t=max_epochs,
@@ -448,7 +450,7 @@ def _search_alg(searcher: str, space: Space, seed: int, max_concurrent_trials: i
 
 def _tuner(
     evaluator: Evaluator, ledger: Ledger, seed: int, space: Space, search: tuple, callback: Any,
-    storage_path: str,
+    storage_path: str, tune_defaults: bool,
 ) -> Any:  # fmt: skip
     from ray import tune
 
@@ -460,7 +462,7 @@ def _tuner(
         tune_config=tune.TuneConfig(
             metric="val_accuracy",
             mode="max",
-            scheduler=asha_scheduler(evaluator.max_epochs),
+            scheduler=asha_scheduler(evaluator.max_epochs, tune_defaults),
             search_alg=search_alg,
             # Each trial spends >= 1 epoch, so the budget ends the run first.
             num_samples=ledger.budget_epochs - ledger.spent + 1,
@@ -480,8 +482,9 @@ def _tuner(
 
 
 def run_tune(
-    evaluator: Evaluator, ledger: Ledger, seed: int, *, searcher: str, max_concurrent_trials: int
-) -> dict[str, Any]:
+    evaluator: Evaluator, ledger: Ledger, seed: int, *, searcher: str, max_concurrent_trials: int,
+    tune_defaults: bool = False,
+) -> dict[str, Any]:  # fmt: skip
     """One Ray Tune run with ASHA on a :func:`local_ray`; returns the chosen config.
 
     Args:
@@ -489,12 +492,14 @@ def run_tune(
             with its default ``TPESampler(seed=seed)``).
         max_concurrent_trials: Trials at once. 1 compares like with like: every other
             method runs one trial at a time, and ASHA's decisions depend on concurrency.
+        tune_defaults: ASHA with Tune's own defaults instead of hptune's options
+            (:func:`asha_scheduler`).
 
     Raises:
         HptuneError: A trial failed (other than by diverging); Tune stops at the first.
     """
     check_budget(ledger)
-    space = harness_space()
+    space = evaluator.space
     search = _search_alg(searcher, space, seed, max_concurrent_trials)
     best = BestOfTrials(evaluator.max_epochs)
     callback = _ledger_callback(ledger, space, best)
@@ -503,7 +508,8 @@ def run_tune(
     try:
         with local_ray() as temp_dir:
             storage = os.path.join(temp_dir, "results")
-            results = _tuner(evaluator, ledger, seed, space, search, callback, storage).fit()
+            tuner = _tuner(evaluator, ledger, seed, space, search, callback, storage, tune_defaults)
+            results = tuner.fit()
     finally:
         optuna.logging.set_verbosity(verbosity)
     if results.errors:
@@ -521,8 +527,17 @@ def ray_asha_optuna(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str
     return run_tune(evaluator, ledger, seed, searcher="optuna", max_concurrent_trials=1)
 
 
+def ray_asha_defaults(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]:
+    """Ray Tune as it comes: random search with ASHA at Tune's defaults (grace period 1,
+    reduction factor 4), one trial at a time; the LCBench peer."""
+    return run_tune(
+        evaluator, ledger, seed, searcher="random", max_concurrent_trials=1, tune_defaults=True
+    )
+
+
 PEER_METHODS: dict[str, Method] = {
     "ray-asha-random": ray_asha_random,
     "ray-asha-optuna": ray_asha_optuna,
+    "ray-asha-defaults": ray_asha_defaults,
     "hyperopt-tpe": hyperopt_tpe,
 }

@@ -1,8 +1,9 @@
 """The contract every search-efficiency method and evaluator follows.
 
 A *method* (hptune's default, each hptune strategy, Optuna TPE, Ray Tune ASHA, Hyperopt,
-the seed's random and grid search, ...) searches the common space of one task under a
-budget counted in **training epochs**. It never trains anything itself: it hands configs to
+DEHB, the seed's random and grid search, ...) searches the space its evaluator carries
+(``evaluator.space``: the common space of ``bench/search/space.py`` for the replay and live
+tasks, LCBench's own for LCBench) under a budget counted in **training epochs**. It never trains anything itself: it hands configs to
 an :class:`Evaluator`, which trains them for real (live mode) or reads their learning curve
 from a cached table (replay mode). Every epoch an evaluator runs goes through the
 :class:`Ledger`, which counts epochs spent, keeps the anytime curve (best validation
@@ -23,7 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from hptune.space import Space
 
 #: ``report(epoch, val_accuracy) -> stop``: epochs are 1-based.
 Report = Callable[[int, float], bool]
@@ -38,10 +42,13 @@ class BudgetExhausted(BaseException):
 
 
 class Evaluator(Protocol):
-    """Trains (live) or replays (cached curves) one config, epoch by epoch."""
+    """Trains (live), replays (cached curves) or predicts (a surrogate) one config, epoch by
+    epoch. ``space`` is the hptune space its configs come from: every method searches it,
+    translated to the method's own format where the method is not hptune's."""
 
     task: str
     max_epochs: int
+    space: Space
 
     def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
         """Run ``config`` up to ``max_epochs``, calling ``report(epoch, val_accuracy)`` after

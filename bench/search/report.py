@@ -245,12 +245,14 @@ replay tables below; `--quick` for a 5-seed replay run in a few minutes).
 def write_section(blocks: Mapping[str, str]) -> None:
     """Replace each block in RESULTS.md (re-read just now), or append it; the search intro
     block likewise. Blocks of tasks not in this run are left as they are."""
-    _write_block("intro", INTRO)
+    write_block("intro", INTRO)
     for name, text in blocks.items():
-        _write_block(name, text)
+        write_block(name, text)
 
 
-def _write_block(name: str, text: str) -> None:
+def write_block(name: str, text: str) -> None:
+    """Replace the block ``name`` of RESULTS.md (between ``<!-- search:NAME:start -->`` and
+    its end marker; re-read just now) with ``text``, or append it; nothing else changes."""
     start, end = f"<!-- search:{name}:start -->", f"<!-- search:{name}:end -->"
     block = f"{start}\n{text}{end}"
     current = RESULTS_MD.read_text(encoding="utf-8")

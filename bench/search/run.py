@@ -8,12 +8,26 @@ Options:
   cores. (Live mode costs minutes per method and seed even on digits-mlp.)
 * Ray Tune methods (``ray-*``) start a Ray runtime per run (about a minute each here), so
   they run ``--slow-seeds`` seeds (default 5; 2 with ``--quick``), not ``--seeds``.
+* ``--lcbench``: the external benchmark instead: the LCBench surrogate
+  (``bench/lcbench``) on its 26 development tasks (``lcbench-<OpenML id>``), 10 seeds,
+  the methods of :data:`LCBENCH_METHODS`; regret tables (:mod:`bench.search.regret`).
+  Ray Tune costs 15-40 s per run here (its start-up), so it runs all seeds unless told
+  otherwise (``--slow-seeds``).
+  DEHB needs ``pip install --no-deps dehb==0.1.2`` (see ``bench/search/peers_dehb.py``).
 * ``--tasks``, ``--methods``, ``--seeds N``, ``--budget E`` (epochs per run; default
   ``20 x`` the max epochs of a trial, i.e. twenty full trainings), ``--workers`` (processes).
 
 Each run's raw record (anytime curve, chosen config, its test accuracy) goes to
-``bench/results/<mode>-<task>.json.gz``; the tables and plots to ``bench/RESULTS.md`` and
-``bench/results/<task>-anytime[-live].png`` (see :mod:`bench.search.report`).
+``bench/results/<mode>-<task>.json.gz`` (LCBench: all tasks in ``lcbench.json.gz``, curves
+kept as their steps only); the tables and plots to ``bench/RESULTS.md`` and
+``bench/results/<task>-anytime[-live].png`` (see :mod:`bench.search.report`). With
+``--methods`` (or ``--tasks``), the new records replace those of the same method and task
+and the others stay: add a method and run only it.
+
+To add a method to LCBench: register it in ``bench.search.methods.METHODS`` (any
+``method(evaluator, ledger, seed)`` that searches ``evaluator.space``), then
+``python -m bench search --lcbench --methods <name>``; add it to :data:`LCBENCH_METHODS`
+to make it part of the default run.
 """
 
 from __future__ import annotations
@@ -35,14 +49,34 @@ from bench.search.table import Table, table_path
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
 TASKS = ("digits-mlp", "mnist1d-mlp", "mnist1d-cnn")
+LCBENCH = "lcbench-"
+#: LCBench's methods, in the table's order: hptune's default, then the peers of issue 12.
+LCBENCH_METHODS = (
+    "hptune-default", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-asha",
+    "ray-asha-defaults", "hyperopt-tpe", "dehb",
+)  # fmt: skip
+#: Methods added for LCBench; left out of the replay and live defaults, whose tables keep
+#: their method set and cost (run them there with ``--methods``).
+LCBENCH_ONLY = ("optuna-random-asha", "ray-asha-defaults", "dehb")
+
+
+def lcbench_tasks() -> list[str]:
+    """The LCBench development tasks as task names (``lcbench-7593``, ...)."""
+    from bench.lcbench import DEV_TASKS
+
+    return [f"{LCBENCH}{t}" for t in DEV_TASKS]
+
 
 _TABLES: dict[str, Table] = {}
 
 
 def make_evaluator(task: str, replay: bool) -> Any:
-    """The task's evaluator; replay tables are loaded once per process."""
-    from bench.search.evaluators import LiveEvaluator, ReplayEvaluator
+    """The task's evaluator (``lcbench-<id>``: the surrogate's, whatever ``replay``); replay
+    tables are loaded once per process."""
+    from bench.search.evaluators import LCBenchEvaluator, LiveEvaluator, ReplayEvaluator
 
+    if task.startswith(LCBENCH):
+        return LCBenchEvaluator(int(task[len(LCBENCH) :]))
     if not replay:
         return LiveEvaluator(task, MAX_EPOCHS[task])
     if task not in _TABLES:
@@ -70,8 +104,24 @@ def run_one(task: str, method: str, seed: int, replay: bool, budget: int | None)
     except Exception as exc:  # one broken method must not lose the others' results
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc()
-    record.update(spent=ledger.spent, curve=ledger.curve, seconds=time.perf_counter() - start)
+    curve = steps(ledger.curve, ndigits=6) if task.startswith(LCBENCH) else ledger.curve
+    record.update(spent=ledger.spent, curve=curve, seconds=time.perf_counter() - start)
     return record
+
+
+def steps(
+    curve: Sequence[tuple[int, float]], ndigits: int | None = None
+) -> list[tuple[int, float]]:
+    """The points of an anytime curve where the best changes: the same step function for
+    :func:`bench.search.report.anytime`, a hundred points or so instead of one per epoch.
+    ``ndigits``: round the values first (6 for accuracies as fractions: 1e-4 points, far
+    below the tables' 0.01), which halves the size of a results file."""
+    out: list[tuple[int, float]] = []
+    for spent, best in curve:
+        best = best if ndigits is None else round(best, ndigits)
+        if not out or best != out[-1][1]:
+            out.append((spent, best))
+    return out
 
 
 def _star(args: tuple) -> dict[str, Any]:
@@ -110,12 +160,16 @@ def run_all(
 
 
 def _save_records(path: Path, command: str, records: list[dict[str, Any]]) -> None:
-    # mtime=0: identical records give identical bytes.
+    save_json_gz(path, {"command": command, "records": records})
+
+
+def save_json_gz(path: Path, data: Any) -> None:
+    """``data`` as gzipped JSON; mtime=0, so identical data give identical bytes."""
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        f.write(json.dumps({"command": command, "records": records}).encode("utf-8"))
+        f.write(json.dumps(data).encode("utf-8"))
 
 
-def _load_records(path: Path) -> dict[str, Any]:
+def load_json_gz(path: Path) -> dict[str, Any]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return json.load(f)
 
@@ -126,7 +180,11 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench search", description=__doc__)
     p.add_argument("--quick", action="store_true", help="replay only, 5 seeds")
     p.add_argument("--replay", action="store_true", help="replay cached curves (20 seeds)")
-    p.add_argument("--tasks", nargs="+", choices=TASKS, default=None)
+    p.add_argument(
+        "--lcbench", action="store_true",
+        help="the LCBench surrogate's 26 development tasks (10 seeds; regret tables)",
+    )  # fmt: skip
+    p.add_argument("--tasks", nargs="+", choices=[*TASKS, *lcbench_tasks()], default=None)
     p.add_argument(
         "--methods", nargs="+", choices=list(METHODS), default=None,
         help="run only these; their records replace theirs in the saved results, others stay",
@@ -147,15 +205,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.search import report
     from bench.search.methods import METHODS, UNAVAILABLE
 
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
+    on_lcbench = [t for t in args.tasks or [] if t.startswith(LCBENCH)]
+    if args.lcbench or on_lcbench:
+        if not args.lcbench or len(on_lcbench) != len(args.tasks or []) or args.replay:
+            parser.error("LCBench tasks run with --lcbench, alone (no --replay, no other task)")
+        from bench.search.run_lcbench import main_lcbench
+
+        return main_lcbench(args, command.strip())
     replay = args.replay or args.quick
     seeds = args.seeds or (5 if args.quick or not replay else 20)
     tasks = args.tasks or [t for t in TASKS if not replay or table_path(t).exists()]
-    methods = args.methods or list(METHODS)
-    command = "python -m bench search " + " ".join(argv if argv is not None else sys.argv[1:])
+    methods = args.methods or [m for m in METHODS if m not in LCBENCH_ONLY]
     mode = "replay" if replay else "live"
     if args.report_only:
-        saved = {t: _load_records(RESULTS_DIR / f"{mode}-{t}.json.gz") for t in tasks}
+        saved = {t: load_json_gz(RESULTS_DIR / f"{mode}-{t}.json.gz") for t in tasks}
         records = {t: d["records"] for t, d in saved.items()}
         commands = {t: d["command"] for t, d in saved.items()}
     else:
@@ -169,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.methods and path.exists():
                 # Re-measuring some methods: their new records replace their old ones, the
                 # other methods' saved records stay, and the command records both runs.
-                saved = _load_records(path)
+                saved = load_json_gz(path)
                 # Records of methods since renamed or removed are dropped, not re-rendered.
                 recs[:0] = [
                     r

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from bench.search import peers
 from bench.search.protocol import Ledger, Report
+from bench.search.space import space as common_space
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.space import Space, choice, loguniform, randint, uniform
@@ -66,6 +67,7 @@ class FakeEvaluator:
 
     def __init__(self, diverge_above: float | None = None) -> None:
         self.diverge_above = diverge_above
+        self.space = common_space()
 
     def run(self, config: dict[str, Any], seed: int, report: Report) -> float:
         diverges = self.diverge_above is not None and config["lr"] > self.diverge_above
@@ -232,7 +234,7 @@ def test_hyperopt_runs_full_trials_until_the_budget_and_chooses_the_best() -> No
     # no pruning: 7 full trials, then the 8th stopped by the budget after 2 epochs
     assert [len(e) for _, e in ledger.trials] == [4] * 7 + [2]
     assert chosen == best_full(ledger)
-    peers.harness_space().flatten(chosen)  # inside the common space
+    common_space().flatten(chosen)  # inside the common space
 
 
 def test_hyperopt_is_deterministic_per_seed() -> None:
@@ -282,8 +284,17 @@ def temp_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ray-asha-random", "ray-asha-optuna"])
-def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "rungs"),
+    [
+        # hptune's ASHA options: grace (4 - 1) // 9 -> 1, factor 3: rungs 1 and 3 of 4
+        ("ray-asha-random", {1, 3, 4}),
+        ("ray-asha-optuna", {1, 3, 4}),
+        # Tune's defaults: grace 1, factor 4: one rung at 1 (the next, 4, is max_t)
+        ("ray-asha-defaults", {1, 4}),
+    ],
+)
+def test_ray_tune_with_asha_stops_at_the_budget(name: str, rungs: set, temp_base: Path) -> None:
     try:
         import ray
     except ImportError:
@@ -302,12 +313,12 @@ def test_ray_tune_with_asha_stops_at_the_budget(name: str, temp_base: Path) -> N
     lengths = [len(e) for _, e in ledger.trials]
     # every trial's counted epochs are 1, 2, ... in order (counted in the driver)
     assert all([ep for ep, _ in e] == list(range(1, len(e) + 1)) for _, e in ledger.trials)
-    # ASHA (grace 1, factor 3) ends a trial at rung 1 or 3, or it runs all 4 epochs; only the
-    # last one may be cut elsewhere by the budget (one trial at a time)
-    assert set(lengths[:-1]) <= {1, 3, 4}
+    # ASHA ends a trial at a rung, or it runs all 4 epochs; only the last one may be cut
+    # elsewhere by the budget (one trial at a time)
+    assert set(lengths[:-1]) <= rungs
     assert 1 in lengths[:-1] and 4 in lengths  # it pruned, and some trials ran in full
     assert chosen == best_full(ledger)
-    peers.harness_space().flatten(chosen)
+    common_space().flatten(chosen)
     assert not ray.is_initialized()
     assert list(temp_base.iterdir()) == []  # its temporary directory is gone
 
@@ -327,3 +338,62 @@ def test_ray_refuses_to_run_inside_an_existing_ray(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
     with pytest.raises(HptuneError, match=re.escape("call ray.shutdown() first")):
         peers.ray_asha_random(FakeEvaluator(), Ledger(10), 0)
+
+
+# -- DEHB -------------------------------------------------------------------------------------
+
+
+def test_configspace_of_draws_configs_of_the_space_with_every_value() -> None:
+    pytest.importorskip("ConfigSpace")
+    from bench.search.peers_dehb import configspace_of
+
+    space = Space(RICH)
+    cs, decode = configspace_of(space, seed=0)
+    configs = [decode(c) for c in cs.sample_configuration(300)]
+    for config in configs:
+        space.flatten(config)  # raises for a config outside the space
+    assert {c["warmup"] for c in configs} == {0, 1, 2, 3}
+    assert {c["flag"] for c in configs} == {True, False, None}  # None survives as an index
+    assert {c["optimizer"].get("kind", {}).get("name") for c in configs} == {None, "plain", "nag"}
+    assert min(c["width"] for c in configs) == 1 and max(c["width"] for c in configs) == 8
+
+
+def _dehb() -> Any:
+    """The DEHB peer; skipped where DEHB is not installed (it is not in CI's extras)."""
+    pytest.importorskip("dehb", reason="DEHB not installed: pip install --no-deps dehb==0.1.2")
+    from bench.search.peers_dehb import dehb
+
+    return dehb
+
+
+def test_dehb_trains_each_job_from_scratch_to_its_fidelity_until_the_budget() -> None:
+    dehb = _dehb()
+    ledger = RecordingLedger(40)
+    chosen = dehb(FakeEvaluator(), ledger, seed=0)
+    assert ledger.spent == 40 and len(ledger.curve) == 40
+    lengths = [len(e) for _, e in ledger.trials]
+    # 4 epochs, eta 3: fidelities 4/3 and 4, trained round(f) = 1 and 4 epochs, each from 1
+    assert set(lengths[:-1]) == {1, 4}
+    assert all([ep for ep, _ in e] == list(range(1, len(e) + 1)) for _, e in ledger.trials)
+    assert chosen == best_full(ledger)
+    common_space().flatten(chosen)
+
+
+def test_dehb_is_deterministic_per_seed() -> None:
+    dehb = _dehb()
+
+    def run(seed: int) -> list[dict[str, Any]]:
+        ledger = RecordingLedger(20)
+        dehb(FakeEvaluator(), ledger, seed=seed)
+        return [c for c, _ in ledger.trials]
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_dehb_never_chooses_a_diverged_job() -> None:
+    dehb = _dehb()
+    ledger = RecordingLedger(60)
+    chosen = dehb(FakeEvaluator(diverge_above=3e-3), ledger, seed=0)
+    assert any(c["lr"] > 3e-3 and len(e) == MAX_EPOCHS for c, e in ledger.trials)
+    assert chosen["lr"] <= 3e-3

@@ -17,6 +17,9 @@ from bench.search.protocol import BudgetExhausted, Ledger
 from bench.search.space import make_config, table_configs
 from bench.search.table import Table
 
+from hptune.exceptions import ConfigError
+from hptune.space import Space, uniform
+
 EPOCHS = 10  # ASHA rungs at 1, 3, 9: all before the last epoch
 
 
@@ -140,3 +143,50 @@ def test_seed_grid_is_the_articles_3x3x3_in_order_and_stops_at_budget(table: Tab
     METHODS["seed-grid"](evaluator, ledger, 0)
     assert [len(e) for _, e in evaluator.runs] == [EPOCHS, EPOCHS, 4]  # 4th report raised
     assert ledger.spent == 2 * EPOCHS + 3
+
+
+#: The common space's fingerprint when evaluators began to carry their own space: the
+#: replay tables were built over this space and their results must not move.
+COMMON_SPACE_SHA256 = "6e1acd67e62b009246951b51b66208e3d65e865bcf00b1e83f0af905bd73c1c1"
+
+
+def test_replay_and_live_evaluators_carry_the_common_space_unchanged(table: Table):
+    from bench.search.evaluators import LiveEvaluator
+
+    assert ReplayEvaluator(table).space.fingerprint() == COMMON_SPACE_SHA256
+    live = LiveEvaluator("digits-mlp", max_epochs=1)  # builds no datasets until it trains
+    assert live.space.fingerprint() == COMMON_SPACE_SHA256
+
+
+def test_methods_search_the_evaluators_space_and_seed_searches_refuse_another(table: Table):
+    evaluator = RecordingEvaluator(table)
+    own = Space({"lr": uniform(0.01, 0.02), "batch_size": 32, "weight_decay": 1e-5,
+                 "warmup_epochs": 0, "optimizer": {"name": "adam", "beta1": 0.9},
+                 "scheduler": {"name": "cosine"}})  # fmt: skip
+    evaluator.space = own
+    METHODS["optuna-tpe"](evaluator, Ledger(3 * EPOCHS), 0)
+    # Every draw came from the evaluator's narrow lr range, which snaps to the 1e-2 level
+    # (the common space's lr range would reach the 1e-4, 1e-3 and 1e-1 levels too).
+    lrs = [table.rows[row]["config"]["lr"] for row, _ in evaluator.runs]
+    assert len(lrs) == 4 and all(lr == pytest.approx(1e-2) for lr in lrs)  # 4th: budget
+    with pytest.raises(ConfigError, match=re.escape("cover the common space only")):
+        METHODS["seed-random"](evaluator, Ledger(EPOCHS), 0)
+
+
+def test_optuna_hyperband_runs_reproduce_for_a_seed(table: Table):
+    def run(seed: int) -> list[tuple[int, list[int]]]:
+        evaluator = RecordingEvaluator(table)
+        METHODS["optuna-tpe-hyperband"](evaluator, Ledger(200), seed)
+        return evaluator.runs
+
+    # Brackets follow the study name, which the method derives from the seed.
+    assert run(0) == run(0)
+
+
+def test_optuna_random_asha_stops_trials_at_optunas_default_rungs(table: Table):
+    evaluator = RecordingEvaluator(table)
+    METHODS["optuna-random-asha"](evaluator, Ledger(150), 0)
+    lengths = [len(epochs) for _, epochs in evaluator.runs[:-1]]  # the last: cut by the budget
+    # min_resource "auto" = 10 epochs // 100 -> 1, reduction factor 4: rungs at 1 and 4; the
+    # first trial runs in full (no complete trial to estimate from before it)
+    assert lengths[0] == EPOCHS and set(lengths) == {1, 4, EPOCHS}
