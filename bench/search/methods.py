@@ -108,7 +108,8 @@ def hptune_method(
             evaluator.space, storage=None, strategy=strategy, pruner=pruner, seed=seed,
             epochs=evaluator.max_epochs, strategy_options=strategy_options,
             pruner_options=pruner_options(evaluator.max_epochs) if pruner_options else None,
-         direction="maximize",)  # fmt: skip
+            direction="maximize",
+        )  # fmt: skip
 
         def objective(config: dict[str, Any], trial: Any) -> float:
             pruned = False
