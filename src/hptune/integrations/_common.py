@@ -188,3 +188,27 @@ class TrialReports:
         """Raise the stored :class:`~hptune.TrialPruned`, if the pruner stopped the trial."""
         if self.pruned is not None:
             raise self.pruned
+
+
+class ReportsView:
+    """What every framework's ``PruningCallback`` offers on top of its :class:`TrialReports`
+    (held as ``self._reports``): the values reported, whether the run was pruned, and the
+    raise that turns a pruned run into a PRUNED trial."""
+
+    _reports: TrialReports
+
+    @property
+    def values(self) -> dict[int, float]:
+        """``{step: value}`` reported during the run."""
+        return self._reports.values
+
+    @property
+    def pruned(self) -> bool:
+        """Whether the trial's pruner has stopped this run."""
+        return self._reports.pruned is not None
+
+    def raise_if_pruned(self) -> None:
+        """Raise :class:`~hptune.TrialPruned` if the pruner stopped the run; call it right
+        after the trainer's ``fit``/``train`` returns, and let it propagate out of the
+        objective."""
+        self._reports.raise_if_pruned()

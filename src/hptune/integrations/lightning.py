@@ -49,6 +49,7 @@ from typing import Any
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.integrations._common import (
+    ReportsView,
     TrialReports,
     build_optimizer_and_scheduler,
     check_trial,
@@ -66,7 +67,7 @@ __all__ = ["PruningCallback", "configure_optimizers"]
 _STEPS = ("epoch", "global_step")
 
 
-class PruningCallback(pl.Callback):
+class PruningCallback(ReportsView, pl.Callback):
     """Report the monitored metric to an hptune trial after every validation; stop a pruned
     trial by Lightning's own stop flag, then raise :class:`~hptune.TrialPruned` from
     :meth:`raise_if_pruned` after ``Trainer.fit`` has returned.
@@ -111,20 +112,6 @@ class PruningCallback(pl.Callback):
             "with val_check_interval < 1 pass PruningCallback(..., step='global_step')",
         )
         self._pid = os.getpid()
-
-    @property
-    def values(self) -> dict[int, float]:
-        return self._reports.values
-
-    @property
-    def pruned(self) -> bool:
-        """Whether the trial's pruner has stopped this run."""
-        return self._reports.pruned is not None
-
-    def raise_if_pruned(self) -> None:
-        """Raise :class:`~hptune.TrialPruned` if the pruner stopped the run; call it right
-        after ``trainer.fit`` and let it propagate out of the objective."""
-        self._reports.raise_if_pruned()
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         if self._reports.trial is not None and os.getpid() != self._pid:

@@ -48,6 +48,7 @@ from typing import Any
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.integrations._common import (
+    ReportsView,
     TrialReports,
     build_optimizer_and_scheduler,
     check_trial,
@@ -84,7 +85,7 @@ class _CallbackFedScheduler(WarmupScheduler):
         super().step(metric)
 
 
-class PruningCallback(transformers.TrainerCallback):
+class PruningCallback(ReportsView, transformers.TrainerCallback):
     """Report an evaluation metric to an hptune trial at each evaluation during training,
     feed it to a plateau scheduler, and stop a pruned trial through the Trainer's stop flag;
     :meth:`raise_if_pruned` then raises :class:`~hptune.TrialPruned` after ``train()``.
@@ -126,20 +127,6 @@ class PruningCallback(transformers.TrainerCallback):
             "with eval_strategy='steps' pass PruningCallback(..., step='global_step')",
         )
         self._training = False
-
-    @property
-    def values(self) -> dict[int, float]:
-        return self._reports.values
-
-    @property
-    def pruned(self) -> bool:
-        """Whether the trial's pruner has stopped this run."""
-        return self._reports.pruned is not None
-
-    def raise_if_pruned(self) -> None:
-        """Raise :class:`~hptune.TrialPruned` if the pruner stopped the run; call it right
-        after ``trainer.train()`` and let it propagate out of the objective."""
-        self._reports.raise_if_pruned()
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self._training = True
