@@ -349,3 +349,36 @@ def test_clip_without_model_uses_optimizer_parameters():
             window.backward(nn.functional.mse_loss(model(xb), yb))
     _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 10)], clip=0.01)))
     assert copy.deepcopy(acc.last_grad_norm) > 0.01
+
+
+def test_gradients_left_outside_a_window_are_dropped_when_the_next_one_starts():
+    # A backward outside any window, and a window abandoned half-way, leave gradients in
+    # .grad; the next window starts from none, so its step equals a step on its own batch.
+    x, y = _data(8)
+    model, reference = _model(), _model()
+    acc = GradientAccumulator(_sgd(model), 2, model=model)
+    nn.functional.mse_loss(model(x), y).backward()  # stray
+    for window in acc.windows(_batches(x[:4], y[:4], 2)):
+        for xb, yb in window:
+            window.backward(nn.functional.mse_loss(model(xb), yb))
+            break  # abandoned after one micro-batch: no step
+        break
+    _accumulate_into(acc, model, _batches(x[4:], y[4:], 2))
+    _assert_same(_params(model), _params(_reference(reference, x, y, [(4, 8)])))
+
+
+def _accumulate_into(acc, model, loader):
+    for window in acc.windows(loader):
+        for xb, yb in window:
+            window.backward(nn.functional.mse_loss(model(xb), yb))
+
+
+def test_clipping_keeps_the_norm_on_the_device_until_it_is_asked_for(monkeypatch):
+    reads = []
+    original = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda t: reads.append(1) or original(t))
+    x, y = _data(8)
+    model = _model()
+    acc = _accumulate(model, _batches(x, y, 2), 2, max_grad_norm=0.01)
+    assert (acc.optimizer_steps, reads) == (2, [])
+    assert acc.last_grad_norm > 0.01 and reads == [1]
