@@ -167,8 +167,15 @@ def autocast(device: torch.device, amp: bool) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
 
 
+#: Optimizer steps between two reads of the training losses from the device (they are also
+#: read at the end of every epoch): a diverged run stops at most this many steps after the
+#: step that diverged. One read per 16 steps costs a 16th of the host-device syncs of one per
+#: step (a read is a sync point on a GPU), and a NaN run wastes at most 15 steps.
+DIVERGENCE_CHECK_STEPS = 16
+
+
 class DivergenceWatch:
-    """Stops a run whose training loss turns non-finite or explodes.
+    """The training loss per epoch, and the rule that stops a run whose loss diverges.
 
     The rule: any NaN/inf window loss, or a running mean of the window losses (an
     exponential moving average with weight 0.1 on the newest, bias-corrected) above
@@ -176,20 +183,88 @@ class DivergenceWatch:
     batch from ending a healthy run; a real divergence grows without bound and trips it
     within a few steps.
 
+    The losses stay where they were computed: :meth:`add` keeps a reference to each
+    micro-batch's loss and :meth:`end_step` closes an optimizer step, so the step itself
+    never waits for the device. Every ``every`` steps, and at :meth:`end_epoch`, the
+    pending losses are read in one transfer and the rule runs over them in step order, so
+    the message names the step that diverged, whenever it is read. A window's loss is
+    summed in float32 as ``sum(loss_i * n_i)`` in micro-batch order (the sum the loop
+    formed on the device when it read every step), then divided by the window's samples.
+
     Args:
         factor: The explosion threshold, > 1 (checked by ``TrainingOptions``).
+        every: Optimizer steps between two reads.
+
+    Example:
+        >>> watch = DivergenceWatch(10.0)
+        >>> watch.add(torch.tensor(2.0), 4)
+        >>> watch.end_step(epoch=1, step=1)
+        >>> watch.end_epoch()
+        2.0
     """
 
     _WEIGHT = 0.1
 
-    def __init__(self, factor: float) -> None:
+    def __init__(self, factor: float, every: int = DIVERGENCE_CHECK_STEPS) -> None:
         self.factor = float(factor)
+        self.every = every
         self.initial: float | None = None
+        self.n_reads = 0
         self._average = 0.0
         self._n = 0
+        self._losses: list[torch.Tensor] = []
+        self._sizes: list[int] = []
+        self._steps: list[tuple[int, int, int]] = []  # (end in _losses, epoch, step)
+        self._epoch_loss = 0.0
+        self._epoch_samples = 0
+
+    def add(self, loss: torch.Tensor, n_samples: int) -> None:
+        """Record one micro-batch's mean loss over its ``n_samples`` (no sync)."""
+        self._losses.append(loss.detach())
+        self._sizes.append(n_samples)
+
+    def end_step(self, epoch: int, step: int) -> None:
+        """Close optimizer step ``step``; read the device when ``every`` steps are pending.
+
+        Raises:
+            TrialDiverged: A pending step diverged.
+        """
+        self._steps.append((len(self._losses), epoch, step))
+        if len(self._steps) >= self.every:
+            self.read()
+
+    def end_epoch(self) -> float:
+        """Read what is pending; return the epoch's mean training loss per sample (NaN for
+        an epoch without steps) and start the next epoch's."""
+        self.read()
+        mean = self._epoch_loss / self._epoch_samples if self._epoch_samples else math.nan
+        self._epoch_loss, self._epoch_samples = 0.0, 0
+        return mean
+
+    def read(self) -> None:
+        """Read the pending losses from the device and apply the rule to each step in order."""
+        if not self._steps:
+            return
+        # One transfer for all pending steps: the only CPU-GPU sync point of the watch.
+        values = torch.stack([loss.float() for loss in self._losses]).tolist()
+        sizes, steps = self._sizes, self._steps
+        self._losses, self._sizes, self._steps = [], [], []
+        self.n_reads += 1
+        start = 0
+        for end, epoch, step in steps:
+            total, n_samples = np.float32(0.0), 0
+            for value, size in zip(values[start:end], sizes[start:end]):
+                total = np.float32(total + np.float32(value) * np.float32(size))
+                n_samples += size
+            start = end
+            loss = float(total) / n_samples
+            self._epoch_loss += loss * n_samples
+            self._epoch_samples += n_samples
+            self.update(loss, epoch, step)
 
     def update(self, loss: float, epoch: int, step: int) -> None:
-        """Record one optimizer step's loss; raise :class:`TrialDiverged` on divergence."""
+        """Apply the rule to one optimizer step's loss; raise :class:`TrialDiverged` on
+        divergence."""
         if not math.isfinite(loss):
             raise TrialDiverged(f"loss became {loss} at epoch {epoch} step {step}")
         if self.initial is None:

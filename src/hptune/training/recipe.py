@@ -249,23 +249,19 @@ def train(
     step = 0
     for epoch in range(1, epochs + 1):
         model.train()
-        epoch_loss, epoch_samples = 0.0, 0
         for window in accumulator.split_windows(loader):
             lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this window's step
-            window_loss = torch.zeros((), device=dev)
             for inputs, targets in window:
                 inputs, targets = inputs.to(dev), targets.to(dev)
                 with autocast(dev, use_amp):
                     loss = loss_fn(model(inputs), targets)
                 window.backward(loss)
-                window_loss += loss.detach().float() * len(targets)
+                watch.add(loss, len(targets))
             # The window's loop has ended: the accumulator has stepped the optimizer and the
-            # scheduler. item() is a CPU-GPU sync point, once per optimizer step.
+            # scheduler. The watch reads the losses every few steps, not every step.
             step += 1
-            step_loss = window_loss.item() / window.n_samples
-            watch.update(step_loss, epoch, step)
-            epoch_loss += step_loss * window.n_samples
-            epoch_samples += window.n_samples
+            watch.end_step(epoch, step)
+        train_loss = watch.end_epoch()
         val_loss, val_accuracy = evaluate(model, splits.val, loss_fn, dev, use_amp)
         value = val_accuracy if metric == "val_accuracy" else val_loss
         if not math.isfinite(val_loss):
@@ -284,12 +280,12 @@ def train(
                     k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
                 }
         history.append(
-            {"epoch": epoch, "train_loss": epoch_loss / epoch_samples, "val_loss": val_loss,
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
              "val_accuracy": val_accuracy, "lr": lr_used}
         )  # fmt: skip
         attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
         logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
-                    history[-1]["train_loss"], lr_used)  # fmt: skip
+                    train_loss, lr_used)  # fmt: skip
         if trial is not None:
             for key, fact in attrs.items():
                 trial.set_attr(key, fact)
