@@ -19,9 +19,9 @@ Lightning by a callback at ``on_validation_end``.
   ``torch.Generator``, ``zero_grad``/forward/backward/step, no loss bookkeeping, validation
   as one forward pass with one ``.item()``.
 * **hptune** is ``hptune.training.recipe.train`` with ``device="cpu"`` and its defaults
-  (divergence watch on, no accumulation since the batch fits). It also evaluates the test
-  split after an epoch that improves validation accuracy (a feature it has and the others
-  lack; costed in RESULTS.md).
+  (divergence watch on, no accumulation since the batch fits). It also measures the
+  validation loss, and evaluates the test split once, on the best epoch's weights, after its
+  last report (outside the timed span; one evaluation of 1000 samples per run).
 * **lightning** is a ``LightningModule`` around the same model with logging, checkpointing,
   progress bar, model summary and the sanity check off, on the CPU accelerator, fed a
   ``DataLoader`` over a ``BatchSampler`` (one gather per batch, not per sample; the same

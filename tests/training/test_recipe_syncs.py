@@ -18,7 +18,7 @@ from hptune.execution._run import run_job
 from hptune.training._recipe_parts import DIVERGENCE_CHECK_STEPS, DivergenceWatch
 from hptune.training.recipe import train
 from hptune.trial import TrialDiverged
-from tests.training.test_recipe import _task
+from tests.training.test_recipe import _blobs, _task
 
 #: The Tensor methods that copy a value to the host: each one a sync point on a GPU.
 READS = ("item", "tolist", "__float__", "__int__", "__bool__")
@@ -39,13 +39,22 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_an_epoch_of_32_steps_reads_the_training_losses_twice_not_32_times(reads):
-    # 256 samples in batches of 8: 32 optimizer steps per epoch, read after steps 16 and 32.
+def test_an_epoch_of_32_steps_reads_the_device_twice_for_the_watch_not_32_times(reads):
+    # 256 samples in batches of 8: 32 optimizer steps per epoch, read after steps 16 and
+    # 32. Each evaluation reads twice (losses, correct counts): validation every epoch, the
+    # test split once at the end. Clipping reads nothing either (the norm stays a tensor).
     config = {"lr": 0.01, "batch_size": 8, "optimizer": "sgd", "grad_clip": 1.0}
     result = train(config, _task(n_train=256), epochs=2, seed=0)
     assert result.attrs["optimizer_steps"] == 64
-    assert reads.count("tolist") == 2 * 2
-    assert "__float__" not in reads  # nor the clipped norm, which stays a tensor
+    watch_reads, evaluation_reads = 2 * 2, 2 * 2 + 2
+    assert len(reads) == watch_reads + evaluation_reads
+    assert set(reads) == {"tolist"}
+
+
+def test_accumulation_and_clipping_add_no_read_per_step(reads):
+    config = {"lr": 0.01, "batch_size": 32, "optimizer": "sgd", "grad_clip": 1.0}
+    train(config, _task(n_train=256), epochs=1, seed=0, max_micro_batch=8)  # 8 steps of 4
+    assert len(reads) == 1 + 2 + 2  # one watch read at the epoch's end, two evaluations
 
 
 class NaNFrom(nn.Module):
@@ -120,3 +129,25 @@ def test_the_epoch_loss_is_the_float32_window_sum_over_samples():
     second = float(f32(f32(0.4) * f32(5))) / 5
     assert watch.end_epoch() == (first * 5 + second * 5) / 10
     assert math.isnan(watch.end_epoch())  # an epoch without steps has no mean
+
+
+def test_the_test_split_is_evaluated_once_on_the_best_epochs_weights():
+    # SGD at lr 1 with momentum overshoots: validation accuracy peaks at epoch 2 of 4.
+    # The final model must still be the last epoch's (the best weights are only lent to it
+    # for the one test evaluation).
+    config = {"lr": 1.0, "batch_size": 32, "optimizer": {"name": "sgd", "momentum": 0.9}}
+    data = _blobs()
+    task = _task()
+    result = train(config, task, epochs=4, seed=0, data=data, save_best=True)
+    assert result.attrs["best_epoch"] == 2  # the premise
+    assert result.history[-1]["val_accuracy"] != result.best_value
+    x, y = data.val.tensors
+    with torch.no_grad():
+        last = (result.model(x).argmax(dim=1) == y).float().mean().item()
+    assert last == pytest.approx(result.history[-1]["val_accuracy"])
+    model = task.build_model(config)
+    model.load_state_dict(result.best_state)
+    x, y = data.test.tensors
+    with torch.no_grad():
+        best = (model(x).argmax(dim=1) == y).float().mean().item()
+    assert result.attrs["test_accuracy"] == pytest.approx(best)

@@ -33,6 +33,7 @@ logger = logging.getLogger("hptune.training.recipe")
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _EVAL_BATCH = 1024
+_CPU = torch.device("cpu")
 
 
 def seed_everything(seed: int, device: torch.device) -> torch.Generator:
@@ -142,24 +143,34 @@ class TensorBatches:
 def evaluate(
     model: nn.Module, dataset: Dataset, loss_fn: LossFn, device: torch.device, amp: bool
 ) -> tuple[float, float]:
-    """Mean loss per sample and accuracy (argmax of the logits equals the label)."""
+    """Mean loss per sample and accuracy (argmax of the logits equals the label).
+
+    The batch losses and counts stay on the device until the split is done; the mean is
+    summed on the host in float64, batch by batch (as ``sum(loss_b * n_b) / n``).
+    """
     model.eval()
-    total_loss = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    count = 0
+    losses, corrects, sizes = [], [], []
     for inputs, targets in make_loader(dataset, _EVAL_BATCH, shuffle=False):
         inputs, targets = inputs.to(device), targets.to(device)
-        with autocast(device, amp):
+        if amp:
+            with autocast(device, amp):
+                logits = model(inputs)
+                loss = loss_fn(logits, targets)
+        else:  # entering even a disabled autocast costs a few us
             logits = model(inputs)
             loss = loss_fn(logits, targets)
-        total_loss += loss.double() * len(targets)
-        correct += (logits.argmax(dim=-1) == targets).sum()
-        count += len(targets)
+        losses.append(loss)
+        corrects.append((logits.argmax(dim=-1) == targets).sum())
+        sizes.append(len(targets))
     model.train()
+    count = sum(sizes)
     if count == 0:
         raise ConfigError("the evaluation split is empty; a task needs val and test samples.")
-    # One sync for the whole split, not one per batch.
-    return total_loss.item() / count, correct.item() / count
+    # One transfer for the whole split, not one per batch: the sync point of an evaluation.
+    total = 0.0
+    for loss, size in zip(torch.stack(losses).double().tolist(), sizes):
+        total += loss * size
+    return total / count, sum(torch.stack(corrects).tolist()) / count
 
 
 def autocast(device: torch.device, amp: bool) -> torch.autocast:
@@ -278,6 +289,78 @@ class DivergenceWatch:
                 f"{running:.4g} > divergence_factor {self.factor:g} x initial loss "
                 f"{self.initial:.4g}"
             )
+
+
+class BestEpoch:
+    """The best validation epoch so far: its value, its number and a CPU copy of its weights.
+
+    The test split is evaluated once, on those weights, by :meth:`test_figures` when the
+    run ends (or is pruned, or diverges), not after every epoch that improves: the same
+    figures for one evaluation instead of one per improving epoch.
+
+    Every evaluation draws one number from torch's global generator (as a DataLoader does;
+    see :class:`TensorBatches`). The test split used to be evaluated right after each
+    improving epoch; :meth:`offer` makes that draw there still, and :meth:`test_figures`
+    restores the generator after its own, so the global random stream (dropout masks) is
+    what it was.
+
+    Args:
+        sign: ``1.0`` when a higher value is better, ``-1.0`` when lower is.
+    """
+
+    def __init__(self, sign: float) -> None:
+        self.sign = sign
+        self.value = -math.inf  # sign * the best value
+        self.epoch: int | None = None
+        self.state: dict[str, Any] | None = None
+
+    def offer(self, epoch: int, value: float, model: nn.Module) -> bool:
+        """Keep ``epoch`` when ``value`` beats the best so far (ties keep the earlier one)."""
+        if not self.sign * value > self.value:
+            return False
+        self.value, self.epoch = self.sign * value, epoch
+        self.state = cpu_state(model)
+        torch.empty((), dtype=torch.int64).random_()  # the test evaluation's draw
+        return True
+
+    def test_figures(
+        self, model: nn.Module, dataset: Dataset, loss_fn: LossFn, device: torch.device,
+        amp: bool, *, current_epoch: int,
+    ) -> tuple[float, float] | None:  # fmt: skip
+        """Test loss and accuracy of the best epoch's weights; None before any epoch.
+
+        ``model`` holds the weights of ``current_epoch``; it is given the best ones for the
+        evaluation and its own back afterwards.
+        """
+        if self.state is None:
+            return None
+        rng = torch.get_rng_state()
+        try:
+            if self.epoch == current_epoch:
+                return evaluate(model, dataset, loss_fn, device, amp)
+            current = _clone_state(model)
+            model.load_state_dict(self.state)
+            try:
+                return evaluate(model, dataset, loss_fn, device, amp)
+            finally:
+                model.load_state_dict(current)
+        finally:
+            torch.set_rng_state(rng)
+
+
+def _clone_state(model: nn.Module) -> dict[str, Any]:
+    return {
+        key: value.detach().clone() if isinstance(value, torch.Tensor) else value
+        for key, value in model.state_dict().items()
+    }
+
+
+def cpu_state(model: nn.Module) -> dict[str, Any]:
+    """A CPU copy of ``model.state_dict()`` (non-tensor extra state copied as it is)."""
+    return {  # state_dict() gives detached tensors
+        key: value.to(_CPU, copy=True) if isinstance(value, torch.Tensor) else value
+        for key, value in model.state_dict().items()
+    }
 
 
 def _make_batch(dataset: Dataset) -> Callable[[int], tuple[Any, Any]]:

@@ -39,6 +39,7 @@ from hptune.training._recipe_config import (
     warmup_steps,
 )
 from hptune.training._recipe_parts import (
+    BestEpoch,
     DivergenceWatch,
     autocast,
     evaluate,
@@ -52,7 +53,7 @@ from hptune.training.accumulation import GradientAccumulator
 from hptune.training.batch_size import plan_batch
 from hptune.training.options import TrainingOptions
 from hptune.training.schedulers import create_lr_scheduler, needs_metric
-from hptune.trial import Trial, TrialDiverged
+from hptune.trial import Trial, TrialDiverged, TrialPruned
 
 __all__ = [
     "CONFIG_KEYS",
@@ -84,7 +85,8 @@ class TaskLike(Protocol):
 @dataclass(frozen=True)
 class TrainResult:
     """What one run of :func:`train` produced. "Best" is the epoch with the best validation
-    ``metric`` (the earliest of ties); test figures are those of that epoch's model.
+    ``metric`` (the earliest of ties); test figures are those of that epoch's model, measured
+    once when the run ends (also when it is pruned or diverges), on a copy of its weights.
 
     Attributes:
         best_value: The best validation metric over the epochs: what a study optimizes.
@@ -136,6 +138,20 @@ def _micro_cap(
     elif fit:
         logger.info("fit_micro_batch is ignored on %s: no memory limit to fit", device)
     return cap
+
+
+def _record_test(
+    best: BestEpoch, model: nn.Module, test_set: Any, task: TaskLike, device: torch.device,
+    amp: bool, epoch: int, attrs: dict[str, Any], trial: Trial | None,
+) -> None:  # fmt: skip
+    """Evaluate the best epoch's weights on the test split once, into ``attrs`` and ``trial``."""
+    figures = best.test_figures(model, test_set, task.loss_fn, device, amp, current_epoch=epoch)
+    if figures is None:
+        return
+    attrs.update(test_accuracy=figures[1], test_loss=figures[0])
+    if trial is not None:
+        trial.set_attr("test_accuracy", figures[1])
+        trial.set_attr("test_loss", figures[0])
 
 
 def train(
@@ -222,13 +238,19 @@ def train(
     n_warmup = warmup_steps(cfg, steps_per_epoch)
     after_steps = max(1, epochs * steps_per_epoch - n_warmup)
     name, options = scheduler_options(cfg, after_steps, direction)
-    scheduler = create_lr_scheduler(optimizer, name, warmup_steps=n_warmup, **options)
+    # A constant LR without warmup needs no scheduler: torch's ConstantLR changes nothing,
+    # yet costs a few us per step (its step(), and the wrapper it puts on optimizer.step).
+    constant = name == "constant" and not options and n_warmup == 0
+    scheduler = (
+        None if constant else create_lr_scheduler(optimizer, name, warmup_steps=n_warmup, **options)
+    )
+    # A bare plateau moves only on metrics; everything else steps per optimizer step.
+    per_step = scheduler is not None and steps_per_optimizer_step(scheduler)
     accumulator = GradientAccumulator(
         optimizer,
         plan.accumulation_steps,
         model=model,
-        # A bare plateau moves only on metrics; everything else steps per optimizer step.
-        scheduler=scheduler if steps_per_optimizer_step(scheduler) else None,
+        scheduler=scheduler if per_step else None,
         max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else opts.grad_clip,
         scaler=torch.amp.GradScaler("cuda") if use_amp else None,
     )
@@ -241,59 +263,57 @@ def train(
         "device": str(dev),
         "amp": use_amp,
     }
-    sign = 1.0 if direction == "maximize" else -1.0
     watch = DivergenceWatch(opts.divergence_factor)
-    keep_best = opts.save_best or save_path is not None
+    best = BestEpoch(1.0 if direction == "maximize" else -1.0)
     history: list[dict[str, float]] = []
-    best_value, best_state = -math.inf, None
-    step = 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        for window in accumulator.split_windows(loader):
-            lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this window's step
-            for inputs, targets in window:
-                inputs, targets = inputs.to(dev), targets.to(dev)
-                with autocast(dev, use_amp):
-                    loss = loss_fn(model(inputs), targets)
-                window.backward(loss)
-                watch.add(loss, len(targets))
-            # The window's loop has ended: the accumulator has stepped the optimizer and the
-            # scheduler. The watch reads the losses every few steps, not every step.
-            step += 1
-            watch.end_step(epoch, step)
-        train_loss = watch.end_epoch()
-        val_loss, val_accuracy = evaluate(model, splits.val, loss_fn, dev, use_amp)
-        value = val_accuracy if metric == "val_accuracy" else val_loss
-        if not math.isfinite(val_loss):
-            raise TrialDiverged(f"validation loss became {val_loss} at epoch {epoch}")
-        if needs_metric(scheduler):
-            scheduler.step(value)
-        if sign * value > best_value:
-            best_value = sign * value
-            test_loss, test_accuracy = evaluate(model, splits.test, loss_fn, dev, use_amp)
-            attrs.update(
-                best_epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss,
-                test_accuracy=test_accuracy, test_loss=test_loss,
+    step = epoch = 0
+    model.train()  # and evaluate() leaves it in training mode after each evaluation
+    try:
+        for epoch in range(1, epochs + 1):
+            for window in accumulator.split_windows(loader):
+                lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this window's step
+                for inputs, targets in window:
+                    inputs, targets = inputs.to(dev), targets.to(dev)
+                    if use_amp:
+                        with autocast(dev, use_amp):
+                            loss = loss_fn(model(inputs), targets)
+                    else:  # entering even a disabled autocast costs ~3 us per micro-batch
+                        loss = loss_fn(model(inputs), targets)
+                    window.backward(loss)
+                    watch.add(loss, len(targets))
+                # The window's loop has ended: the accumulator has stepped the optimizer and
+                # the scheduler. The watch reads the losses every few steps, not every step.
+                step += 1
+                watch.end_step(epoch, step)
+            train_loss = watch.end_epoch()
+            val_loss, val_accuracy = evaluate(model, splits.val, loss_fn, dev, use_amp)
+            value = val_accuracy if metric == "val_accuracy" else val_loss
+            if not math.isfinite(val_loss):
+                raise TrialDiverged(f"validation loss became {val_loss} at epoch {epoch}")
+            if needs_metric(scheduler):
+                scheduler.step(value)
+            if best.offer(epoch, value, model):
+                attrs.update(best_epoch=epoch, val_accuracy=val_accuracy, val_loss=val_loss)
+            history.append(
+                {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                 "val_accuracy": val_accuracy, "lr": lr_used}
             )  # fmt: skip
-            if keep_best:
-                best_state = {
-                    k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
-                }
-        history.append(
-            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-             "val_accuracy": val_accuracy, "lr": lr_used}
-        )  # fmt: skip
-        attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
-        logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
-                    train_loss, lr_used)  # fmt: skip
-        if trial is not None:
-            for key, fact in attrs.items():
-                trial.set_attr(key, fact)
-            trial.report(epoch, value)  # raises TrialPruned when the pruner says stop
+            attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
+            logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
+                        train_loss, lr_used)  # fmt: skip
+            if trial is not None:
+                for key, fact in attrs.items():
+                    trial.set_attr(key, fact)
+                trial.report(epoch, value)  # raises TrialPruned when the pruner says stop
+    except (TrialPruned, TrialDiverged):
+        _record_test(best, model, splits.test, task, dev, use_amp, epoch, attrs, trial)
+        raise
+    _record_test(best, model, splits.test, task, dev, use_amp, epoch, attrs, trial)
+    best_state = best.state if opts.save_best or save_path is not None else None
     if save_path is not None:
         torch.save(best_state, os.fspath(save_path))
     return TrainResult(
-        best_value=sign * best_value,
+        best_value=best.sign * best.value,
         final_value=history[-1]["val_accuracy" if metric == "val_accuracy" else "val_loss"],
         history=tuple(history),
         model=model,
