@@ -74,8 +74,8 @@ def _errors(text: str) -> list[str]:
             "  lrr: 0.1\n",
             "s.yaml:6: space.lrr: not a config key of the recipe: unknown key (did you mean "
             "'lr'?); valid: lr, batch_size, weight_decay, decay_map, warmup_epochs, "
-            "warmup_steps, optimizer, scheduler, grad_clip, model (options of your own model "
-            "go under model:)",
+            "warmup_steps, optimizer, scheduler, grad_clip, batch_growth, model (options of "
+            "your own model go under model:)",
         ),
     ],
 )

@@ -28,6 +28,7 @@ from torch import nn
 from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
 from hptune.metrics import METRICS, direction_of
+from hptune.training._batch_growth import batch_sizes, warmup_steps_over
 from hptune.training._lr_find import lr_find
 from hptune.training._recipe_config import (
     CONFIG_KEYS,
@@ -93,7 +94,7 @@ class TrainResult:
         final_value: The validation metric after the last epoch.
         history: One dict per epoch: ``epoch`` (1-based), ``train_loss``, ``val_loss``,
             ``val_accuracy``, ``lr`` (of the first parameter group, at the epoch's last
-            optimizer step).
+            optimizer step), and with ``batch_growth`` the epoch's ``batch_size``.
         model: The model after the last epoch.
         best_state: The best epoch's ``state_dict`` (CPU tensors) when ``save_best`` or
             ``save_path`` is set.
@@ -128,16 +129,48 @@ def _options(options: TrainingOptions | None, overrides: dict[str, Any]) -> Trai
 
 
 def _micro_cap(
-    model: nn.Module, task: TaskLike, train_set: Any, device: torch.device, cfg: RecipeConfig,
+    model: nn.Module, task: TaskLike, train_set: Any, device: torch.device, largest: int,
     max_micro_batch: int | None, fit: bool,
 ) -> int:  # fmt: skip
-    """The micro-batch cap: ``max_micro_batch``, lowered to what fits in GPU memory if asked."""
-    cap = min(max_micro_batch or cfg.batch_size, cfg.batch_size)
+    """The micro-batch cap for effective batches up to ``largest``: ``max_micro_batch``,
+    lowered to what fits in GPU memory if asked."""
+    cap = min(max_micro_batch or largest, largest)
     if fit and device.type == "cuda":
         cap = min(cap, fit_micro_batch(model, train_set, task.loss_fn, device, cap))
     elif fit:
         logger.info("fit_micro_batch is ignored on %s: no memory limit to fit", device)
     return cap
+
+
+@dataclass(frozen=True)
+class _BatchSchedule:
+    """The micro-batch cap, the effective batch's cap, and each epoch's effective batch and
+    optimizer steps."""
+
+    micro: int
+    cap: int
+    sizes: list[int]
+    steps: list[int]
+
+
+def _batch_schedule(
+    cfg: RecipeConfig, opts: TrainingOptions, model: nn.Module, task: TaskLike, train_set: Any,
+    device: torch.device, epochs: int,
+) -> _BatchSchedule:  # fmt: skip
+    """Fit the micro-batch to the largest batch the run will use, then plan every epoch."""
+    n_train = len(train_set)
+    if n_train == 0:
+        raise ConfigError("the task's training split is empty; it needs at least one sample.")
+    growth = cfg.batch_growth
+    largest = cfg.batch_size
+    if growth is not None:  # the batch may grow to its cap (the split's size for "memory")
+        largest = max(largest, growth.cap(micro_cap=None, n_samples=n_train))
+    micro = _micro_cap(
+        model, task, train_set, device, largest, opts.max_micro_batch, opts.fit_micro_batch
+    )
+    cap = growth.cap(micro, n_train) if growth is not None else cfg.batch_size
+    sizes = batch_sizes(cfg.batch_size, cap, growth, epochs)
+    return _BatchSchedule(micro, cap, sizes, [-(-n_train // size) for size in sizes])
 
 
 def _record_test(
@@ -176,7 +209,10 @@ def train(
     ``total_iters``) is the steps left after warmup unless the config gives it; a plateau
     scheduler gets the validation ``metric`` after each epoch instead. The effective
     ``batch_size`` is honoured exactly, split into micro-batches when ``max_micro_batch``
-    (or ``fit_micro_batch`` on a GPU) caps it.
+    (or ``fit_micro_batch`` on a GPU) caps it. With ``batch_growth`` it grows every few
+    epochs (see :mod:`hptune.training._batch_growth`): the micro-batch is fitted for the
+    largest batch the run reaches, the LR follows the growth's ``lr_policy``, and the
+    scheduler's length counts the steps of the grown epochs.
 
     Args:
         config: The trial config; keys in :data:`CONFIG_KEYS`, defaults there too.
@@ -225,18 +261,16 @@ def train(
     loss_fn = task.loss_fn
     lr = scaled_lr(cfg.base_lr(), cfg.batch_size, opts.lr_scaling, opts.base_batch_size)
     optimizer = build_optimizer(model, cfg, lr)
-    micro = _micro_cap(
-        model, task, splits.train, dev, cfg, opts.max_micro_batch, opts.fit_micro_batch
-    )
-    plan = plan_batch(cfg.batch_size, micro)
+    batches = _batch_schedule(cfg, opts, model, task, splits.train, dev, epochs)
+    plan = plan_batch(cfg.batch_size, batches.micro)
     # Loader batches are effective batches; split_windows cuts them into the plan's
     # micro-batches, so the last, short batch of an epoch is one exact window too.
     loader = make_loader(splits.train, cfg.batch_size, shuffle=True, generator=generator)
-    steps_per_epoch = len(loader)  # type: ignore[arg-type]
-    if steps_per_epoch == 0:
-        raise ConfigError("the task's training split is empty; it needs at least one sample.")
-    n_warmup = warmup_steps(cfg, steps_per_epoch)
-    after_steps = max(1, epochs * steps_per_epoch - n_warmup)
+    if cfg.batch_growth is None or cfg.warmup_steps is not None:
+        n_warmup = warmup_steps(cfg, batches.steps[0])
+    else:  # epochs of different lengths
+        n_warmup = warmup_steps_over(cfg.warmup_epochs, batches.steps)
+    after_steps = max(1, sum(batches.steps) - n_warmup)
     name, options = scheduler_options(cfg, after_steps, direction)
     # A constant LR without warmup needs no scheduler: torch's ConstantLR changes nothing,
     # yet costs a few us per step (its step(), and the wrapper it puts on optimizer.step).
@@ -254,6 +288,11 @@ def train(
         max_grad_norm=cfg.grad_clip if cfg.grad_clip is not None else opts.grad_clip,
         scaler=torch.amp.GradScaler("cuda") if use_amp else None,
     )
+    sizer = None
+    if cfg.batch_growth is not None:  # it applies the LR policy to the optimizer and schedule
+        sizer = cfg.batch_growth.sizer(
+            cfg.batch_size, batches.cap, optimizer=optimizer, scheduler=scheduler
+        )
     attrs: dict[str, Any] = {
         "effective_batch_size": plan.effective_batch_size,
         "micro_batch_size": plan.micro_batch_size,
@@ -298,6 +337,9 @@ def train(
                 {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                  "val_accuracy": val_accuracy, "lr": lr_used}
             )  # fmt: skip
+            if sizer is not None:
+                history[-1]["batch_size"] = batches.sizes[epoch - 1]
+                attrs["final_batch_size"] = batches.sizes[epoch - 1]
             attrs.update(epochs_run=epoch, optimizer_steps=accumulator.optimizer_steps)
             logger.info("epoch %d: %s %.4f, train_loss %.4f, lr %.3g", epoch, metric, value,
                         train_loss, lr_used)  # fmt: skip
@@ -305,6 +347,10 @@ def train(
                 for key, fact in attrs.items():
                     trial.set_attr(key, fact)
                 trial.report(epoch, value)  # raises TrialPruned when the pruner says stop
+            if sizer is not None and epoch < epochs and sizer.on_epoch_end(epoch - 1):
+                size = sizer.current_batch_size
+                accumulator.accumulation_steps = plan_batch(size, batches.micro).accumulation_steps
+                loader = make_loader(splits.train, size, shuffle=True, generator=generator)
     except (TrialPruned, TrialDiverged):
         _record_test(best, model, splits.test, task, dev, use_amp, epoch, attrs, trial)
         raise
