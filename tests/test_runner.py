@@ -166,3 +166,20 @@ def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
         "end: optimizer 'sgd': momentum must be a number in [0, 1), got 1.0; use e.g. 0.9, "
         "or 0 to disable momentum."
     ]
+
+
+@pytest.mark.slow
+def test_two_workers_on_a_one_gpu_machine_share_it(tmp_path, monkeypatch):
+    # This machine has no GPU: the driver is told it sees one ("0"), so the plan pins both
+    # workers to it (each with 45% of its memory; torch here has no CUDA to cap) and the
+    # trials train on the CPU. Before packing, workers: 2 stopped here with "raise
+    # trials_per_device to 2".
+    from hptune.execution import _plan
+
+    monkeypatch.setattr(_plan, "visible_gpus", lambda: ["0"])
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = _run(BASE.replace("trials: 1", "trials: 2") + "workers: 2\n", storage)
+    assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    explicit = BASE.replace("name: n", "name: m") + "workers: 2\ntrials_per_device: 1\n"
+    with pytest.raises(HptuneError, match=re.escape("raise trials_per_device to 2")):
+        _run(explicit, storage)

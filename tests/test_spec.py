@@ -79,6 +79,7 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
         ),
         (BASE + "workers: 0\n", "s.yaml:5: workers: must be >= 1, got 0"),
         (BASE + "workers: two\n", "s.yaml:5: workers: expected an integer >= 1, got 'two'"),
+        (BASE + "trials_per_device: 0\n", "s.yaml:5: trials_per_device: must be >= 1, got 0"),
         (BASE + "seed: true\n", "s.yaml:5: seed: expected an integer seed, got True"),
         (BASE + "budget: {trials: 0}\n", "s.yaml:5: budget.trials: must be >= 1, got 0"),
         (
@@ -158,6 +159,10 @@ def test_load_spec_defaults_name_to_file_stem(tmp_path):
 def test_overrides_are_validated():
     spec = parse_spec(BASE)
     assert spec.replace(workers=3).workers == 3
+    assert spec.trials_per_device is None  # packs as the workers need
+    assert spec.replace(trials_per_device=2).trials_per_device == 2
+    with pytest.raises(SpecError, match="--trials-per-device must be >= 1, got 0"):
+        spec.replace(trials_per_device=0)
     with pytest.raises(SpecError, match="--workers must be >= 1, got 0"):
         spec.replace(workers=0)
 

@@ -12,6 +12,7 @@ The contract (DESIGN.md)::
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
     workers: 2
+    trials_per_device: 2            # optional: most trials per GPU (default: as workers need)
     training: {grad_clip: 1.0}      # recipe options (hptune.training.TrainingOptions)
     space: {...}                    # hptune.space forms
 
@@ -39,7 +40,7 @@ DEFAULT_STORAGE = "sqlite:///hptune.db"
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
-    "budget", "workers", "training", "space",
+    "budget", "workers", "trials_per_device", "training", "space",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
 # A space form not already inside quotes: uniform(...), loguniform(...), randint(...), choice(...)
@@ -87,6 +88,8 @@ class StudySpec:
     pruner_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     budget: Budget = Budget()
     workers: int = 1
+    #: Most trials per GPU; None packs ceil(workers / GPUs) on each (ProcessExecutor).
+    trials_per_device: int | None = None
     training: TrainingOptions = TrainingOptions()
     source: str = "<string>"
     #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
@@ -371,6 +374,9 @@ def parse_spec(
     workers = checker.typed(data, "workers", int, "an integer >= 1")
     if workers is not None and workers < 1:
         checker.error(("workers",), f"must be >= 1, got {workers}")
+    per_device = checker.typed(data, "trials_per_device", int, "an integer >= 1")
+    if per_device is not None and per_device < 1:
+        checker.error(("trials_per_device",), f"must be >= 1, got {per_device}")
     strategy, strategy_options = _named(checker, data, "strategy", _valid_strategies, "tpe")
     pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, "none")
     budget = _check_budget(checker, data.get("budget"))
@@ -382,7 +388,7 @@ def parse_spec(
         name=name, task=task, space=space, storage=storage, metric=metric,
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
-        training=training, source=source, lines=lines,
+        trials_per_device=per_device, training=training, source=source, lines=lines,
     )  # fmt: skip
 
 
@@ -420,6 +426,8 @@ def _check_overrides(spec: StudySpec) -> None:
     errors = []
     if spec.workers < 1:
         errors.append(f"--workers must be >= 1, got {spec.workers}")
+    if spec.trials_per_device is not None and spec.trials_per_device < 1:
+        errors.append(f"--trials-per-device must be >= 1, got {spec.trials_per_device}")
     if spec.budget.trials is not None and spec.budget.trials < 1:
         errors.append(f"--trials must be >= 1, got {spec.budget.trials}")
     if not spec.name:

@@ -22,6 +22,11 @@ from hptune.study._storage import check_sqlite_file, open_storage
 
 SpecPath = Annotated[Path, typer.Argument(help="The YAML spec file.", show_default=False)]
 Name = Annotated[str, typer.Argument(help="The study name.", show_default=False)]
+PerDevice = typer.Option(
+    "--trials-per-device",
+    help="Most trials per GPU (default: as many as --workers needs, e.g. 2 for 2 workers "
+    "on 1 GPU).",
+)
 
 
 def _overridden(
@@ -31,6 +36,7 @@ def _overridden(
     storage: str | None,
     name: str | None,
     timeout: str | None,
+    trials_per_device: int | None = None,
 ) -> StudySpec:
     changes: dict[str, Any] = {}
     budget = spec.budget
@@ -43,7 +49,11 @@ def _overridden(
             raise HptuneError(f"--timeout: {exc}") from None
     if budget != spec.budget:
         changes["budget"] = budget
-    for key, value in (("workers", workers), ("storage", storage), ("name", name)):
+    overrides = (
+        ("workers", workers), ("trials_per_device", trials_per_device), ("storage", storage),
+        ("name", name),
+    )  # fmt: skip
+    for key, value in overrides:
         if value is not None:
             changes[key] = value
     return spec.replace(**changes) if changes else spec
@@ -130,6 +140,7 @@ def run(
     workers: Annotated[
         int | None, typer.Option(help="Trials at once, in worker processes.")
     ] = None,
+    trials_per_device: Annotated[int | None, PerDevice] = None,
     storage: Annotated[str | None, typer.Option(help="Study database URL.")] = None,
     name: Annotated[str | None, typer.Option(help="Study name (default: the spec's).")] = None,
     timeout: Annotated[
@@ -138,7 +149,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run the study a spec describes (continuing it if it exists) and print the best."""
-    spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
+    spec = _overridden(
+        load_spec(spec_path), trials, workers, storage, name, timeout, trials_per_device
+    )
     check_sqlite_file(spec.storage, create=True)
     _run(runner.prepare(spec), spec, json_out)
 
@@ -161,10 +174,13 @@ def resume(
     name: Name,
     storage: Storage = STORAGE_DEFAULT,
     workers: Annotated[int | None, typer.Option(help="Trials at once.")] = None,
+    trials_per_device: Annotated[int | None, PerDevice] = None,
     json_out: Json = False,
 ) -> None:
     """Continue a study with the spec it was run from until its budget is spent."""
-    study, spec = runner.prepare_resume(name, storage, workers=workers)
+    study, spec = runner.prepare_resume(
+        name, storage, workers=workers, trials_per_device=trials_per_device
+    )
     _run(study, spec, json_out)
 
 

@@ -117,12 +117,15 @@ def prepare(spec: StudySpec) -> Study:
 
 
 def prepare_resume(
-    name: str, storage: str, *, workers: int | None = None
+    name: str, storage: str, *, workers: int | None = None, trials_per_device: int | None = None
 ) -> tuple[Study, StudySpec]:
-    """Re-open the study ``name`` with the spec it was run from (``workers`` overridden)."""
+    """Re-open the study ``name`` with the spec it was run from (``workers`` and
+    ``trials_per_device`` overridden when given)."""
     spec = stored_spec(load_study(name, storage)).replace(storage=storage)
-    if workers is not None:
-        spec = spec.replace(workers=workers)
+    changes = {"workers": workers, "trials_per_device": trials_per_device}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if changes:
+        spec = spec.replace(**changes)
     return open_study(spec), spec
 
 
@@ -133,9 +136,14 @@ def run(spec: StudySpec, *, listener: Any = None) -> Study:
     return study
 
 
-def resume(name: str, storage: str, *, workers: int | None = None, listener: Any = None) -> Study:
+def resume(
+    name: str, storage: str, *, workers: int | None = None, trials_per_device: int | None = None,
+    listener: Any = None,
+) -> Study:  # fmt: skip
     """Continue the study ``name`` with the spec it was run from."""
-    study, spec = prepare_resume(name, storage, workers=workers)
+    study, spec = prepare_resume(
+        name, storage, workers=workers, trials_per_device=trials_per_device
+    )
     optimize(study, spec, listener)
     return study
 
@@ -150,6 +158,8 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> None:
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
+    if spec.trials_per_device is not None and spec.workers > 1:  # one worker runs inline
+        kwargs["executor_options"] = {"trials_per_device": spec.trials_per_device}
     study.optimize(
         make_objective(spec),
         timeout=spec.budget.timeout_s,
