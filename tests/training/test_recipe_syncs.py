@@ -15,7 +15,7 @@ from torch import nn
 
 from hptune.execution import FailureKind, OutcomeState, TrialJob
 from hptune.execution._run import run_job
-from hptune.training._recipe_parts import DIVERGENCE_CHECK_STEPS, DivergenceWatch
+from hptune.training._recipe_parts import DIVERGENCE_CHECK_STEPS, DivergenceWatch, splits_on
 from hptune.training.recipe import train
 from hptune.trial import TrialDiverged
 from tests.training.test_recipe import _blobs, _task
@@ -151,3 +151,15 @@ def test_the_test_split_is_evaluated_once_on_the_best_epochs_weights():
     with torch.no_grad():
         best = (model(x).argmax(dim=1) == y).float().mean().item()
     assert result.attrs["test_accuracy"] == pytest.approx(best)
+
+
+def test_in_memory_splits_move_to_an_accelerator_once_when_they_fit():
+    # "meta" stands in for a GPU here (no memory, no CUDA needed); the rule is the same.
+    data = _blobs()  # 512 samples of 10 float32 + an int64 label: 512 x 48 bytes
+    size = 512 * (10 * 4 + 8)
+    moved = splits_on(data, torch.device("meta"), free_bytes=4 * size)
+    assert all(t.device.type == "meta" for part in moved for t in part.tensors)
+    assert splits_on(data, torch.device("meta"), free_bytes=4 * size - 1) is data  # > 25%
+    assert splits_on(data, torch.device("cpu")) is data
+    listed = type(data)(list(data.train), data.val, data.test)  # not a TensorDataset
+    assert splits_on(listed, torch.device("meta"), free_bytes=10 * size) is listed

@@ -9,7 +9,7 @@ import logging
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -71,6 +71,44 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+#: In-memory splits that together take at most this share of the GPU's free memory are
+#: moved onto it once, before training.
+DATA_ON_GPU_SHARE = 0.25
+
+
+class Splits(NamedTuple):
+    """The three splits the recipe reads (``.train``, ``.val``, ``.test``)."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+
+
+def splits_on(data: Any, device: torch.device, free_bytes: int | None = None) -> Any:
+    """``data``'s splits moved onto ``device`` when they are in-memory tensors that fit.
+
+    On a GPU, a batch gathered on the host and copied at every step costs a gather, a copy
+    and (from pageable memory) a wait for the GPU; small models then wait on their input.
+    When all three splits are ``TensorDataset`` s that together take at most
+    :data:`DATA_ON_GPU_SHARE` of the device's free memory (``free_bytes``, asked of CUDA
+    when None), they are copied once and every batch is gathered on the device. Anything
+    else, and every split on the CPU, is returned as it is. Same values, same results.
+    """
+    if device.type == "cpu":
+        return data
+    parts = (data.train, data.val, data.test)
+    if not all(isinstance(part, TensorDataset) for part in parts):
+        return data
+    size = sum(t.numel() * t.element_size() for part in parts for t in part.tensors)
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    if size > DATA_ON_GPU_SHARE * free_bytes:
+        logger.info("the data (%d MB) stay on the CPU: too large to copy to %s", size >> 20, device)
+        return data
+    moved = [TensorDataset(*(t.to(device) for t in part.tensors)) for part in parts]
+    return Splits(*moved)
+
+
 def make_loader(
     dataset: Dataset, batch_size: int, *, shuffle: bool, generator: torch.Generator | None = None
 ) -> Iterable[Any]:
@@ -130,6 +168,11 @@ class TensorBatches:
                 yield [tensor[start : start + size] for tensor in self.tensors]
             return
         order = torch.randperm(n, generator=self.generator)
+        device = self.tensors[0].device
+        if device.type != "cpu":
+            # One copy per epoch: indexing device tensors with a host index would copy it
+            # from pageable memory at every batch, and such a copy waits for the GPU.
+            order = order.to(device)
         for start in range(0, n, size):
             if start + size > n:  # RandomSampler runs dry while it gathers a short last batch
                 torch.randperm(n, generator=self.generator)

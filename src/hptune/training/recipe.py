@@ -48,6 +48,7 @@ from hptune.training._recipe_parts import (
     make_loader,
     resolve_device,
     seed_everything,
+    splits_on,
 )
 from hptune.training._warmup import steps_per_optimizer_step
 from hptune.training.accumulation import GradientAccumulator
@@ -255,7 +256,7 @@ def train(
     if opts.amp and not use_amp:
         logger.warning("amp=True is ignored on %s: mixed precision here needs CUDA", dev)
     generator = seed_everything(seed, dev)
-    splits = task.datasets() if data is None else data
+    splits = splits_on(task.datasets() if data is None else data, dev)
     # Built right after seeding, so the initial weights are a function of the seed alone.
     model = task.build_model(dict(config)).to(dev)
     loss_fn = task.loss_fn
