@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import FailureKind, InlineExecutor, OutcomeState, TrialJob
@@ -497,3 +498,23 @@ def _dead_or_zombie(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[1].split()[0] == "Z"  # reparented: its reaper is not us
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_workers_are_pinned_one_gpu_each_and_packed_workers_split_its_memory():
+    gpus = visible_gpus()
+    n_workers = len(gpus) + 1  # one more than GPUs: the first GPU takes two
+    with ProcessExecutor(n_workers) as ex:
+        ex.start(Recorder())
+        jobs = [job(i, obj.cuda_facts, hold_s=2.0) for i in range(n_workers)]
+        out = run_all(ex, jobs)
+        devices = [w.device for w in ex.workers]
+    assert devices == [f"cuda:{g}" for g in gpus] + [f"cuda:{gpus[0]}"]
+    facts = [out[number].attrs for number in range(n_workers)]
+    assert sorted(f["visible"] for f in facts) == sorted([*gpus, gpus[0]])
+    assert {f["device_count"] for f in facts} == {1}  # each sees its own GPU alone
+    assert {out[number].value for number in range(n_workers)} == {0.0}  # as cuda:0
+    for f in facts:
+        if f["fraction"] is not None:  # torch versions that can report it
+            assert f["fraction"] == pytest.approx(0.45 if f["visible"] == gpus[0] else 1.0)

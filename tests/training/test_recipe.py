@@ -307,6 +307,7 @@ def test_options_as_an_object_and_as_keywords_train_alike():
         train(config, _task(), epochs=1, seed=0, options={})  # type: ignore[arg-type]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_amp_and_fitted_micro_batch():
     config = {"lr": 1e-2, "batch_size": 64}
