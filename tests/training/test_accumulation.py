@@ -123,6 +123,28 @@ def test_one_step_windows_are_bit_identical_to_plain_steps():
     assert all(torch.equal(p, q) for p, q in zip(_params(model), _params(ref), strict=True))
 
 
+def test_step_batch_is_a_one_micro_batch_window_bit_for_bit():
+    # With clipping and a scheduler stepped after each step: the same bits as windows.
+    x, y = (t.float() for t in _data(13))
+    results = []
+    for by_window in (True, False):
+        model = _model().float()
+        opt = _sgd(model)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        acc = GradientAccumulator(opt, 1, model=model, scheduler=sched, max_grad_norm=0.5)
+        for xb, yb in _batches(x, y, 5):
+            if by_window:
+                for window in acc.split_windows([(xb, yb)]):
+                    for micro_x, micro_y in window:
+                        window.backward(nn.functional.mse_loss(model(micro_x), micro_y))
+            else:
+                acc.step_batch(nn.functional.mse_loss(model(xb), yb), len(xb))
+        results.append((_params(model), acc.optimizer_steps, acc.samples_seen, acc.last_grad_norm))
+    (windows, *counts_a), (batches, *counts_b) = results
+    assert counts_a == counts_b and counts_a[:2] == [3, 13]
+    assert all(torch.equal(p, q) for p, q in zip(windows, batches, strict=True))
+
+
 @pytest.mark.parametrize(("reduction", "per_sample_divisor"), [("mean", 2), ("sum", 1)])
 def test_seed_helper_is_exact_and_returns_mean_loss_per_sample(reduction, per_sample_divisor):
     # MSELoss(reduction="mean") averages over n * 2 elements, "sum" sums them: per sample the

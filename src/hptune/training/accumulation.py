@@ -287,6 +287,30 @@ class GradientAccumulator:
             if kept:
                 yield Window(self, [parts[i] for i in kept], [sizes[i] for i in kept])
 
+    def step_batch(self, loss: torch.Tensor, n_samples: int) -> None:
+        """One optimizer step on one micro-batch's mean ``loss``: what a window of that one
+        micro-batch does (gradients left over dropped, backward, then the step), without
+        making the window. For loops whose effective batch fits one micro-batch
+        (``accumulation_steps == 1``), where the window's bookkeeping is all overhead.
+
+        Args:
+            loss: The batch's scalar loss, a mean over its ``n_samples`` samples.
+            n_samples: Samples in the batch (counted in ``samples_seen``).
+
+        Example:
+            >>> model = nn.Linear(3, 1)
+            >>> acc = GradientAccumulator(torch.optim.SGD(model.parameters(), lr=0.1), 1)
+            >>> x, y = torch.randn(4, 3), torch.randn(4, 1)
+            >>> acc.step_batch(nn.functional.mse_loss(model(x), y), 4)
+            >>> acc.optimizer_steps, acc.samples_seen
+            (1, 4)
+        """
+        if self._holds_gradients():
+            self.optimizer.zero_grad(set_to_none=True)
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+        self.samples_seen += n_samples
+        self._step()
+
     def _holds_gradients(self) -> bool:
         """Whether any parameter of the optimizer has a gradient."""
         for group in self.optimizer.param_groups:

@@ -174,6 +174,18 @@ def _batch_schedule(
     return _BatchSchedule(micro, cap, sizes, [-(-n_train // size) for size in sizes])
 
 
+def _forward(
+    model: nn.Module, loss_fn: Callable[..., torch.Tensor], batch: Any, device: torch.device,
+    amp: bool,
+) -> torch.Tensor:  # fmt: skip
+    """The mean loss of ``batch`` (inputs, targets) on ``device``."""
+    inputs, targets = batch[0].to(device), batch[1].to(device)
+    if not amp:  # entering even a disabled autocast costs ~3 us
+        return loss_fn(model(inputs), targets)
+    with autocast(device, amp):
+        return loss_fn(model(inputs), targets)
+
+
 def _record_test(
     best: BestEpoch, model: nn.Module, test_set: Any, task: TaskLike, device: torch.device,
     amp: bool, epoch: int, attrs: dict[str, Any], trial: Trial | None,
@@ -310,19 +322,20 @@ def train(
     model.train()  # and evaluate() leaves it in training mode after each evaluation
     try:
         for epoch in range(1, epochs + 1):
-            for window in accumulator.split_windows(loader):
-                lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this window's step
-                for inputs, targets in window:
-                    inputs, targets = inputs.to(dev), targets.to(dev)
-                    if use_amp:
-                        with autocast(dev, use_amp):
-                            loss = loss_fn(model(inputs), targets)
-                    else:  # entering even a disabled autocast costs ~3 us per micro-batch
-                        loss = loss_fn(model(inputs), targets)
-                    window.backward(loss)
-                    watch.add(loss, len(targets))
-                # The window's loop has ended: the accumulator has stepped the optimizer and
-                # the scheduler. The watch reads the losses every few steps, not every step.
+            for batch in loader:
+                lr_used = float(optimizer.param_groups[0]["lr"])  # the LR of this batch's step
+                if accumulator.accumulation_steps == 1:  # no window to cut: ~5 us a step less
+                    loss = _forward(model, loss_fn, batch, dev, use_amp)
+                    accumulator.step_batch(loss, len(batch[1]))
+                    watch.add(loss, len(batch[1]))
+                else:  # the batch is one window of micro-batches
+                    for window in accumulator.split_windows((batch,)):
+                        for micro in window:
+                            loss = _forward(model, loss_fn, micro, dev, use_amp)
+                            window.backward(loss)
+                            watch.add(loss, len(micro[1]))
+                # The accumulator has stepped the optimizer and the scheduler. The watch
+                # reads the losses every few steps, not every step.
                 step += 1
                 watch.end_step(epoch, step)
             train_loss = watch.end_epoch()
