@@ -193,7 +193,14 @@ def evaluate(
     """
     model.eval()
     losses, corrects, sizes = [], [], []
-    for inputs, targets in make_loader(dataset, _EVAL_BATCH, shuffle=False):
+    if isinstance(dataset, TensorDataset) and len(dataset) <= _EVAL_BATCH:
+        # One batch: the split itself (no loader to build), with the one draw from torch's
+        # global generator that a loader's iterator makes (see TensorBatches).
+        torch.empty((), dtype=torch.int64).random_()
+        batches = [dataset.tensors]
+    else:
+        batches = make_loader(dataset, _EVAL_BATCH, shuffle=False)
+    for inputs, targets in batches:
         inputs, targets = inputs.to(device), targets.to(device)
         if amp:
             with autocast(device, amp):
@@ -313,10 +320,14 @@ class DivergenceWatch:
         self.n_reads += 1
         start = 0
         for end, epoch, step in steps:
-            total, n_samples = np.float32(0.0), 0
-            for value, size in zip(values[start:end], sizes[start:end]):
-                total = np.float32(total + np.float32(value) * np.float32(size))
-                n_samples += size
+            if end - start == 1:  # one micro-batch: its product alone (0 + x is x)
+                n_samples = sizes[start]
+                total = np.float32(values[start]) * np.float32(n_samples)
+            else:
+                total, n_samples = np.float32(0.0), 0
+                for value, size in zip(values[start:end], sizes[start:end]):
+                    total = np.float32(total + np.float32(value) * np.float32(size))
+                    n_samples += size
             start = end
             loss = float(total) / n_samples
             self._epoch_loss += loss * n_samples
