@@ -10,6 +10,9 @@ Commands (run from the repository root, venv active):
   from a seeded random sample (``bench.lcbench.best_known``).
 * ``trainer [...]``: trainer speed (``bench.trainer``).
 * ``overhead [...]``: orchestration overhead (``bench.overhead``).
+* ``gpu [--out DIR] [--quick]``: the GPU check (``bench.gpu``, ``bench/gpu_check.sh``):
+  CUDA tests, trainers on the GPU, packing, the main job with fit_micro_batch and amp.
+  Not part of ``all``.
 * ``all [--quick]``: every table in turn: search, trainer, overhead.
 
 Each command's own options follow it, e.g. ``python -m bench search --help``.
@@ -28,6 +31,7 @@ COMMANDS = {
     "lcbench-best": "bench.lcbench.best_known",
     "trainer": "bench.trainer",
     "overhead": "bench.overhead",
+    "gpu": "bench.gpu",
 }
 
 

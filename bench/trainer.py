@@ -19,9 +19,9 @@ Lightning by a callback at ``on_validation_end``.
   ``torch.Generator``, ``zero_grad``/forward/backward/step, no loss bookkeeping, validation
   as one forward pass with one ``.item()``.
 * **hptune** is ``hptune.training.recipe.train`` with ``device="cpu"`` and its defaults
-  (divergence watch on, no accumulation since the batch fits). It also evaluates the test
-  split after an epoch that improves validation accuracy (a feature it has and the others
-  lack; costed in RESULTS.md).
+  (divergence watch on, no accumulation since the batch fits). It also measures the
+  validation loss, and evaluates the test split once, on the best epoch's weights, after its
+  last report (outside the timed span; one evaluation of 1000 samples per run).
 * **lightning** is a ``LightningModule`` around the same model with logging, checkpointing,
   progress bar, model summary and the sanity check off, on the CPU accelerator, fed a
   ``DataLoader`` over a ``BatchSampler`` (one gather per batch, not per sample; the same
@@ -29,13 +29,17 @@ Lightning by a callback at ``on_validation_end``.
 
 Repetitions are interleaved (hand, hptune, lightning, hand, ...) so a change in machine load
 hits all three alike; the table gives the median of the repetitions and the 1-minute load
-average at the end of each row (numbers taken under load move). Every run's final
+average at the end of each row (numbers taken under load move). ``--clock cpu`` stamps with
+this thread's CPU time instead of the wall clock (with one torch thread the training runs on
+it), so the time a run waits for a core on a shared machine is not counted. Every run's final
 validation accuracy is kept as a check that the same work was done: with the same seed, data
 order and optimizer the three reach the same accuracy, to the printed digit.
 
 Run from the repository root: ``python -m bench.trainer [--quick] [--threads 1 2]``
 (needs ``pip install -c constraints.txt lightning``; without it the Lightning column is
-skipped). Prints a Markdown table for ``bench/RESULTS.md``.
+skipped). Prints a Markdown table for ``bench/RESULTS.md``. ``--device cuda`` runs every
+trainer on the GPU, on :data:`CUDA_CASES` (a ResNet-18 on synthetic images among them);
+each loop's epoch ends with a host read (its accuracy), so the stamps wait for the GPU.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench import synthetic
 from hptune.tasks import get_task
 from hptune.tasks.data import TaskData
 from hptune.training.recipe import train
@@ -73,11 +78,26 @@ HPARAMS: dict[str, Any] = {
 }
 SEED = 0
 
+#: The clock the epoch-end stamps read: ``time.perf_counter`` (wall) or ``time.thread_time``
+#: (this thread's CPU time; ``--clock cpu``).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.thread_time}
+clock = CLOCKS["wall"]
+
+synthetic.register()
+
 #: (task, batch sizes) of the full run; --quick keeps the first two batch sizes.
 CASES: dict[str, tuple[int, ...]] = {
     "mnist1d-mlp": (32, 128, 512),
     "mnist1d-cnn": (32, 128),
     "digits-mlp": (32, 128, 512),
+}
+#: The cases on a GPU (``--device cuda``): the built-in tasks at a small and a large batch,
+#: and a ResNet-18 on synthetic images (``bench.synthetic``), large enough to keep it busy.
+CUDA_CASES: dict[str, tuple[int, ...]] = {
+    "mnist1d-mlp": (32, 512),
+    "mnist1d-cnn": (32, 512),
+    "digits-mlp": (32, 128),
+    synthetic.NAME: (256,),
 }
 
 
@@ -103,13 +123,26 @@ def adamw(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=HPARAMS["lr"])
 
 
-def batched_loader(dataset: torch.utils.data.TensorDataset, batch_size: int, seed: int) -> Any:
+def batched_loader(
+    dataset: torch.utils.data.TensorDataset, batch_size: int, seed: int, pin_memory: bool = False
+) -> Any:
     """Shuffled batches gathered one batch at a time by a DataLoader: the loader the recipe
     used before ``TensorBatches`` (same batches, same random draws)."""
     generator = torch.Generator().manual_seed(seed)
     sampler = torch.utils.data.RandomSampler(dataset, generator=generator)
     batches = torch.utils.data.BatchSampler(sampler, batch_size, drop_last=False)
-    return torch.utils.data.DataLoader(dataset, sampler=batches, batch_size=None)
+    return torch.utils.data.DataLoader(
+        dataset, sampler=batches, batch_size=None, pin_memory=pin_memory
+    )
+
+
+def cuda_like_the_recipe(device: str) -> None:
+    """On a GPU, cuDNN as the recipe sets it (deterministic, no autotuning), for every
+    trainer alike: deterministic convolutions can be slower, and the comparison is of the
+    loops, not of cuDNN's modes."""
+    if device == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def throughput(stamps: Sequence[float], n_train: int) -> float:
@@ -118,20 +151,27 @@ def throughput(stamps: Sequence[float], n_train: int) -> float:
     return epochs * n_train / (stamps[-1] - stamps[0])
 
 
-def run_hand(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
-    """The minimal loop. Returns the epoch-end stamps and the last validation accuracy."""
+def run_hand(
+    task_name: str, batch_size: int, epochs: int, device: str = "cpu"
+) -> tuple[list[float], float]:
+    """The minimal loop. Returns the epoch-end stamps and the last validation accuracy.
+
+    On a GPU the data live there and each epoch's permutation is copied there once, so no
+    step waits for the host.
+    """
+    cuda_like_the_recipe(device)
     task = get_task(task_name)
     data = task.datasets()
-    x, y = data.train.tensors
-    x_val, y_val = data.val.tensors
+    x, y = (t.to(device) for t in data.train.tensors)
+    x_val, y_val = (t.to(device) for t in data.val.tensors)
     torch.manual_seed(SEED)
-    model = task.build_model(dict(HPARAMS))
+    model = task.build_model(dict(HPARAMS)).to(device)
     optimizer = adamw(model)
     generator = torch.Generator().manual_seed(SEED)
     stamps, accuracy = [], 0.0
     for _ in range(epochs + 1):
         model.train()
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator).to(device)
         # RandomSampler (hptune's and Lightning's loader) draws a second, empty-sliced
         # permutation per epoch; drawing it too keeps all three on the same data order.
         torch.randperm(len(x), generator=generator)
@@ -144,41 +184,50 @@ def run_hand(task_name: str, batch_size: int, epochs: int) -> tuple[list[float],
         model.eval()
         with torch.no_grad():
             accuracy = (model(x_val).argmax(dim=-1) == y_val).float().mean().item()
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
     return stamps, accuracy
 
 
 def run_hptune(
-    task_name: str, batch_size: int, epochs: int, data: TaskData | None = None
+    task_name: str, batch_size: int, epochs: int, device: str = "cpu", data: TaskData | None = None
 ) -> tuple[list[float], float]:
     """``hptune.training.recipe.train``; the live trial's reporter stamps each epoch's end."""
+    cuda_like_the_recipe(device)
     task = get_task(task_name)
     data = task.datasets() if data is None else data
     config = {**HPARAMS, "batch_size": batch_size}
     stamps: list[float] = []
 
     def reporter(step: int, value: float) -> bool:
-        stamps.append(time.perf_counter())
+        stamps.append(clock())
         return False  # never prune
 
     trial = Trial(0, config, SEED, reporter=reporter)
-    result = train(config, task, epochs=epochs + 1, seed=SEED, trial=trial, data=data, device="cpu")
+    result = train(
+        config, task, epochs=epochs + 1, seed=SEED, trial=trial, data=data, device=device
+    )
     return stamps, result.final_value
 
 
-def run_hptune_no_test(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
+def run_hptune_no_test(
+    task_name: str, batch_size: int, epochs: int, device: str = "cpu"
+) -> tuple[list[float], float]:
     """The recipe with a one-sample test split: what its test evaluations cost (ablation)."""
     task = get_task(task_name)
     data = task.datasets()
     one = torch.utils.data.TensorDataset(*(tensor[:1] for tensor in data.test.tensors))
     short = dataclasses.replace(data, test=one)
-    return run_hptune(task_name, batch_size, epochs, data=short)
+    return run_hptune(task_name, batch_size, epochs, device, data=short)
 
 
-def run_lightning(task_name: str, batch_size: int, epochs: int) -> tuple[list[float], float]:
-    """A plain LightningModule on the CPU accelerator, everything optional turned off."""
+def run_lightning(
+    task_name: str, batch_size: int, epochs: int, device: str = "cpu"
+) -> tuple[list[float], float]:
+    """A plain LightningModule, everything optional turned off; on a GPU it is fed from
+    pinned memory, as Lightning's documentation advises."""
     import lightning as L  # noqa: N812 (Lightning's own convention)
 
+    cuda_like_the_recipe(device)
     task = get_task(task_name)
     data = task.datasets()
     torch.manual_seed(SEED)
@@ -205,11 +254,11 @@ def run_lightning(task_name: str, batch_size: int, epochs: int) -> tuple[list[fl
 
     class Stamp(L.Callback):
         def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-            stamps.append(time.perf_counter())
+            stamps.append(clock())
 
     module = Module()
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if device == "cuda" else "cpu",
         devices=1,
         max_epochs=epochs + 1,
         logger=False,
@@ -220,12 +269,14 @@ def run_lightning(task_name: str, batch_size: int, epochs: int) -> tuple[list[fl
         callbacks=[Stamp()],
     )
     n_val = len(data.val)
-    val = torch.utils.data.DataLoader(data.val, batch_size=n_val)  # one batch, like the hand loop
-    trainer.fit(module, batched_loader(data.train, batch_size, SEED), val)
+    pin = device == "cuda"
+    # One validation batch, like the hand loop.
+    val = torch.utils.data.DataLoader(data.val, batch_size=n_val, pin_memory=pin)
+    trainer.fit(module, batched_loader(data.train, batch_size, SEED, pin_memory=pin), val)
     return stamps, module.val_accuracy
 
 
-RUNNERS: dict[str, Callable[[str, int, int], tuple[list[float], float]]] = {
+RUNNERS: dict[str, Callable[[str, int, int, str], tuple[list[float], float]]] = {
     "hand": run_hand,
     "hptune": run_hptune,
     "lightning": run_lightning,
@@ -233,10 +284,12 @@ RUNNERS: dict[str, Callable[[str, int, int], tuple[list[float], float]]] = {
 }
 
 
-def measure(trainer: str, task_name: str, batch_size: int, epochs: int, threads: int) -> Run:
-    """One run of ``trainer`` with ``threads`` torch threads."""
+def measure(
+    trainer: str, task_name: str, batch_size: int, epochs: int, threads: int, device: str = "cpu"
+) -> Run:
+    """One run of ``trainer`` with ``threads`` torch threads on ``device``."""
     torch.set_num_threads(threads)
-    stamps, accuracy = RUNNERS[trainer](task_name, batch_size, epochs)
+    stamps, accuracy = RUNNERS[trainer](task_name, batch_size, epochs, device)
     if torch.get_num_threads() != threads:  # a trainer that changed it would be unfair
         raise RuntimeError(f"{trainer} changed torch threads to {torch.get_num_threads()}")
     n_train = len(get_task(task_name).datasets().train)
@@ -263,7 +316,7 @@ def quiet_lightning() -> None:
 
 def benchmark(
     cases: dict[str, tuple[int, ...]], epochs: int, repeats: int, threads: Sequence[int],
-    trainers: Sequence[str],
+    trainers: Sequence[str], device: str = "cpu",
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Every (threads, task, batch) row: median samples/s and accuracies per trainer."""
     rows = []
@@ -273,7 +326,8 @@ def benchmark(
                 runs: dict[str, list[Run]] = {name: [] for name in trainers}
                 for _ in range(repeats):  # interleaved: load drift hits every trainer alike
                     for name in trainers:
-                        runs[name].append(measure(name, task_name, batch_size, epochs, n_threads))
+                        run = measure(name, task_name, batch_size, epochs, n_threads, device)
+                        runs[name].append(run)
                 # The 1-minute load average as the row ends: other work on the machine
                 # skews samples/s, so the table says how quiet it was.
                 row = {"threads": n_threads, "task": task_name, "batch": batch_size}
@@ -318,8 +372,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--trainers", nargs="+", choices=list(RUNNERS), default=None,
         help="columns, hand first (default: hand hptune lightning)",
     )  # fmt: skip
+    parser.add_argument(
+        "--clock", choices=list(CLOCKS), default="wall",
+        help="wall time, or this thread's CPU time (for a loaded machine; needs --threads 1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu",
+        help="where every trainer trains; cuda runs the GPU cases (CUDA_CASES)",
+    )  # fmt: skip
+    parser.add_argument("--tasks", nargs="+", default=None, help="only these tasks' rows")
     parser.add_argument("--json", default=None, help="also write every run to this file")
     args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available here")
+    global clock
+    clock = CLOCKS[args.clock]
     logging.basicConfig(level=logging.WARNING)
     trainers = args.trainers or ["hand", "hptune", "lightning"]
     if trainers[0] != "hand":
@@ -329,12 +396,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainers.remove("lightning")
     if "lightning" in trainers:
         quiet_lightning()
+    table_of = CUDA_CASES if args.device == "cuda" else CASES
     if args.quick:
-        cases = {task: sizes[:2] for task, sizes in CASES.items()}
+        cases = {task: sizes[:2] for task, sizes in table_of.items()}
         epochs, threads = args.epochs or 5, args.threads or [1]
     else:
-        cases, epochs, threads = CASES, args.epochs or 10, args.threads or [1, 2]
-    rows = benchmark(cases, epochs, args.repeats, threads, trainers)
+        # On a GPU the host threads only launch kernels: one is enough.
+        default_threads = [1] if args.device == "cuda" else [1, 2]
+        cases, epochs, threads = table_of, args.epochs or 10, args.threads or default_threads
+    if args.tasks:
+        cases = {task: sizes for task, sizes in cases.items() if task in args.tasks}
+    if args.clock == "cpu" and threads != [1]:
+        parser.error("--clock cpu counts one thread's time: use it with --threads 1")
+    rows = benchmark(cases, epochs, args.repeats, threads, trainers, args.device)
     print(table(rows, trainers))
     if args.json:
         with open(args.json, "w") as handle:

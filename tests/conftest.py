@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import _pg
+if TYPE_CHECKING:  # imported by the fixtures that need it: collecting must not need psycopg
+    from tests import _pg
 
 
 def in_ci() -> bool:
@@ -49,6 +51,8 @@ def _one_torch_thread() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[_pg.PostgresServer]:
     """A throwaway PostgreSQL cluster on 127.0.0.1, started once per test session."""
+    from tests import _pg
+
     bin_dir = _pg.find_bin_dir()
     if bin_dir is None:
         skip_or_fail("PostgreSQL server binaries not found: apt-get install postgresql")

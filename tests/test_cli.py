@@ -116,12 +116,14 @@ def test_diverging_config_is_recorded_and_the_study_goes_on(tmp_path, monkeypatc
         (["run", "nope.yaml"], "error: nope.yaml: no such file"),
         (["validate", "bad.yaml"], "error: bad.yaml:3: strategy: unknown strategy 'tpee'"),
         (["plot", "x", "--kind", "pie"], "error: no study named 'x'"),
+        (["run", "ok.yaml", "--trials-per-device", "0"], "error: --trials-per-device must be >= 1"),
     ],
 )
 def test_bad_input_exits_2_with_a_one_line_reason(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
     open_storage("sqlite:///hptune.db")  # a database without those studies
     (tmp_path / "bad.yaml").write_text("task: digits-mlp\nspace: {lr: 0.1}\nstrategy: tpee\n")
+    (tmp_path / "ok.yaml").write_text("task: digits-mlp\nspace: {lr: 0.1}\n")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message), err

@@ -74,8 +74,8 @@ def _errors(text: str) -> list[str]:
             "  lrr: 0.1\n",
             "s.yaml:6: space.lrr: not a config key of the recipe: unknown key (did you mean "
             "'lr'?); valid: lr, batch_size, weight_decay, decay_map, warmup_epochs, "
-            "warmup_steps, optimizer, scheduler, grad_clip, model (options of your own model "
-            "go under model:)",
+            "warmup_steps, optimizer, scheduler, grad_clip, batch_growth, model (options of "
+            "your own model go under model:)",
         ),
     ],
 )
@@ -206,3 +206,20 @@ def test_validate_refuses_a_changed_space_with_a_short_diff(tmp_path):
     (error,) = info.value.errors
     assert "space.lr 'loguniform(1e-3, 1e-1)' -> 'loguniform(1e-4, 1e-1)'" in error
     assert (tmp_path / "s.db").exists() and not (tmp_path / "other.db").exists()
+
+
+@pytest.mark.slow
+def test_two_workers_on_a_one_gpu_machine_share_it(tmp_path, monkeypatch):
+    # This machine has no GPU: the driver is told it sees one ("0"), so the plan pins both
+    # workers to it (each with 45% of its memory; torch here has no CUDA to cap) and the
+    # trials train on the CPU. Before packing, workers: 2 stopped here with "raise
+    # trials_per_device to 2".
+    from hptune.execution import _plan
+
+    monkeypatch.setattr(_plan, "visible_gpus", lambda: ["0"])
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = _run(BASE.replace("trials: 1", "trials: 2") + "workers: 2\n", storage)
+    assert [t.state for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    explicit = BASE.replace("name: n", "name: m") + "workers: 2\ntrials_per_device: 1\n"
+    with pytest.raises(HptuneError, match=re.escape("raise trials_per_device to 2")):
+        _run(explicit, storage)

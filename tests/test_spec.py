@@ -98,6 +98,10 @@ BASE = "name: n\ntask: digits-mlp\nspace:\n  lr: loguniform(1e-4, 1e-1)\n"
             BASE + "budget: {timeout: .inf}\n",
             "s.yaml:5: budget.timeout: a duration must be a finite number of seconds > 0, got inf",
         ),
+        (
+            BASE + "trials_per_device: 0\n",
+            "s.yaml:5: trials_per_device: must be an int >= 1, got 0; or leave it out",
+        ),
         (BASE + "budget: {trials: 0}\n", "s.yaml:5: budget.trials: must be >= 1, got 0"),
         (
             BASE + "budget: {trails: 3}\n",
@@ -176,6 +180,10 @@ def test_load_spec_defaults_name_to_file_stem(tmp_path):
 def test_overrides_are_validated():
     spec = parse_spec(BASE)
     assert spec.replace(workers=3).workers == 3
+    assert spec.trials_per_device is None  # packs as the workers need
+    assert spec.replace(trials_per_device=2).trials_per_device == 2
+    with pytest.raises(SpecError, match="--trials-per-device must be >= 1, got 0"):
+        spec.replace(trials_per_device=0)
     with pytest.raises(SpecError, match="--workers must be >= 1, got 0"):
         spec.replace(workers=0)
 

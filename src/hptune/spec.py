@@ -13,6 +13,7 @@ The contract (DESIGN.md)::
     budget: {trials: 40, epochs: 20, timeout: 15m}
     workers: 2
     retries: 1                      # attempts after the first for an interrupted trial
+    trials_per_device: 2            # optional: most trials per GPU (default: as workers need)
     training: {grad_clip: 1.0}      # recipe options (hptune.training.TrainingOptions)
     space: {...}                    # hptune.space forms
 
@@ -42,7 +43,7 @@ DEFAULT_STORAGE = "sqlite:///hptune.db"
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
-    "budget", "workers", "retries", "training", "space",
+    "budget", "workers", "trials_per_device", "retries", "training", "space",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
 _POSITIVE = Number(low=0, low_open=True)
@@ -82,6 +83,8 @@ class StudySpec:
     budget: Budget = Budget()
     workers: int = 1
     retries: int = 0
+    #: Most trials per GPU; None packs ceil(workers / GPUs) on each (ProcessExecutor).
+    trials_per_device: int | None = None
     training: TrainingOptions = TrainingOptions()
     source: str = "<string>"
     #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
@@ -321,6 +324,9 @@ def parse_spec(
     seed = checker.ruled(data, "seed", Int(low=0), _SEED_FIX)
     workers = checker.ruled(data, "workers", Int(low=1), "use 1 to run one trial at a time")
     retries = checker.ruled(data, "retries", Int(low=0), "use 0 to run no trial twice")
+    per_device = checker.ruled(
+        data, "trials_per_device", Int(low=1), "or leave it out to pack as workers need"
+    )
     strategy, strategy_options = _named(checker, data, "strategy", _valid_strategies, "tpe")
     pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, "none")
     budget = _check_budget(checker, data.get("budget"))
@@ -332,7 +338,7 @@ def parse_spec(
         name=name, task=task, space=space, storage=storage, metric=metric,
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
-        retries=retries or 0,
+        retries=retries or 0, trials_per_device=per_device,
         training=training, source=source, lines=lines,
     )  # fmt: skip
 
@@ -367,6 +373,8 @@ def _check_overrides(spec: StudySpec) -> None:
         errors.append(f"--workers must be >= 1, got {spec.workers}")
     if spec.retries < 0:
         errors.append(f"--retries must be >= 0, got {spec.retries}")
+    if spec.trials_per_device is not None and spec.trials_per_device < 1:
+        errors.append(f"--trials-per-device must be >= 1, got {spec.trials_per_device}")
     if spec.budget.trials is not None and spec.budget.trials < 1:
         errors.append(f"--trials must be >= 1, got {spec.budget.trials}")
     if not spec.name:

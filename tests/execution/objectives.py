@@ -141,3 +141,13 @@ def corrupting(config, trial):
 
 def constant(config, trial):
     return 1.0
+
+
+def cuda_facts(config, trial):
+    """What the worker's CUDA sees: its visible GPUs, and its allocator's cap (attrs)."""
+    trial.set_attr("visible", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    trial.set_attr("device_count", torch.cuda.device_count())
+    get_fraction = getattr(torch.cuda, "get_per_process_memory_fraction", None)
+    trial.set_attr("fraction", get_fraction(0) if get_fraction is not None else None)
+    time.sleep(config.get("hold_s", 0.0))  # so that packed trials overlap
+    return float(torch.cuda.current_device())

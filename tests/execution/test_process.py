@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import FailureKind, InlineExecutor, OutcomeState, TrialJob
@@ -114,9 +115,25 @@ def test_plan_cpu_splits_cores_and_hides_gpus_only_when_asked():
     assert len(plan_workers(None, [], cpu_count=6, threads_per_worker=2)) == 3
 
 
+def test_plan_packs_more_workers_than_gpus_and_splits_the_shared_memory():
+    # workers: 2 on a one-GPU machine: both on GPU 0, each with 45% of its memory.
+    slots = plan_workers(2, ["0"], cpu_count=16)
+    assert [(s.device, s.memory_fraction) for s in slots] == [("cuda:0", 0.45)] * 2
+    # Three on two GPUs: GPU 2 takes two (splitting 90%), GPU 5 keeps all of its own.
+    slots = plan_workers(3, ["2", "5"], cpu_count=16)
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["2", "5", "2"]
+    assert [s.memory_fraction for s in slots] == [0.45, None, 0.45]
+    assert [s.memory_fraction for s in plan_workers(None, ["0", "1"], cpu_count=8)] == [None] * 2
+    assert plan_workers(4, [], cpu_count=8)[0].memory_fraction is None  # CPU workers
+
+
 def test_plan_rejects_bad_arguments():
-    with pytest.raises(ConfigError, match=re.escape("raise trials_per_device to 2")):
-        plan_workers(3, ["0", "1"], cpu_count=8)
+    message = (
+        "n_workers=3 exceeds 2 GPU(s) x trials_per_device=1; raise trials_per_device to 2, "
+        "or leave it unset to pack as many trials per GPU as the workers need."
+    )
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan_workers(3, ["0", "1"], cpu_count=8, trials_per_device=1)
     with pytest.raises(
         ConfigError, match=re.escape("n_workers must be an int >= 1, got 0; or None")
     ):
@@ -161,6 +178,7 @@ def test_constructor_rejects_bad_arguments():
     ):
         ProcessExecutor(1, devices="cpu", worker_env={"A": 1})
     assert ProcessExecutor(None, devices=[0, 1], trials_per_device=2).capacity == 4
+    assert ProcessExecutor(3, devices=[0]).capacity == 3  # packed: three on one GPU
 
 
 def test_unpicklable_objective_is_a_clear_error_at_submit():
@@ -504,3 +522,23 @@ def test_a_worker_that_dies_while_starting_is_started_again(tmp_path, monkeypatc
         assert out.value == 6.0 and flaky.read_text() == "0"
     finally:
         ex.shutdown()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_workers_are_pinned_one_gpu_each_and_packed_workers_split_its_memory():
+    gpus = visible_gpus()
+    n_workers = len(gpus) + 1  # one more than GPUs: the first GPU takes two
+    with ProcessExecutor(n_workers) as ex:
+        ex.start(Recorder())
+        jobs = [job(i, obj.cuda_facts, hold_s=2.0) for i in range(n_workers)]
+        out = run_all(ex, jobs)
+        devices = [w.device for w in ex.workers]
+    assert devices == [f"cuda:{g}" for g in gpus] + [f"cuda:{gpus[0]}"]
+    facts = [out[number].attrs for number in range(n_workers)]
+    assert sorted(f["visible"] for f in facts) == sorted([*gpus, gpus[0]])
+    assert {f["device_count"] for f in facts} == {1}  # each sees its own GPU alone
+    assert {out[number].value for number in range(n_workers)} == {0.0}  # as cuda:0
+    for f in facts:
+        if f["fraction"] is not None:  # torch versions that can report it
+            assert f["fraction"] == pytest.approx(0.45 if f["visible"] == gpus[0] else 1.0)

@@ -30,7 +30,7 @@ def test_task_defaults_and_normalised_fields():
     task = _toy()
     assert task.input_shape == (3,)
     assert (task.metric, task.direction, task.default_epochs) == ("val_accuracy", "maximize", 20)
-    assert isinstance(task.loss_fn, torch.nn.CrossEntropyLoss)
+    assert task.loss_fn is torch.nn.functional.cross_entropy
     assert _toy(metric="val_loss").direction == "minimize"
     assert task.datasets().sizes == (4, 4, 4)
 

@@ -123,6 +123,28 @@ def test_one_step_windows_are_bit_identical_to_plain_steps():
     assert all(torch.equal(p, q) for p, q in zip(_params(model), _params(ref), strict=True))
 
 
+def test_step_batch_is_a_one_micro_batch_window_bit_for_bit():
+    # With clipping and a scheduler stepped after each step: the same bits as windows.
+    x, y = (t.float() for t in _data(13))
+    results = []
+    for by_window in (True, False):
+        model = _model().float()
+        opt = _sgd(model)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+        acc = GradientAccumulator(opt, 1, model=model, scheduler=sched, max_grad_norm=0.5)
+        for xb, yb in _batches(x, y, 5):
+            if by_window:
+                for window in acc.split_windows([(xb, yb)]):
+                    for micro_x, micro_y in window:
+                        window.backward(nn.functional.mse_loss(model(micro_x), micro_y))
+            else:
+                acc.step_batch(nn.functional.mse_loss(model(xb), yb), len(xb))
+        results.append((_params(model), acc.optimizer_steps, acc.samples_seen, acc.last_grad_norm))
+    (windows, *counts_a), (batches, *counts_b) = results
+    assert counts_a == counts_b and counts_a[:2] == [3, 13]
+    assert all(torch.equal(p, q) for p, q in zip(windows, batches, strict=True))
+
+
 @pytest.mark.parametrize(("reduction", "per_sample_divisor"), [("mean", 2), ("sum", 1)])
 def test_seed_helper_is_exact_and_returns_mean_loss_per_sample(reduction, per_sample_divisor):
     # MSELoss(reduction="mean") averages over n * 2 elements, "sum" sums them: per sample the
@@ -349,3 +371,36 @@ def test_clip_without_model_uses_optimizer_parameters():
             window.backward(nn.functional.mse_loss(model(xb), yb))
     _assert_same(_params(model), _params(_reference(_model(), x, y, [(0, 10)], clip=0.01)))
     assert copy.deepcopy(acc.last_grad_norm) > 0.01
+
+
+def test_gradients_left_outside_a_window_are_dropped_when_the_next_one_starts():
+    # A backward outside any window, and a window abandoned half-way, leave gradients in
+    # .grad; the next window starts from none, so its step equals a step on its own batch.
+    x, y = _data(8)
+    model, reference = _model(), _model()
+    acc = GradientAccumulator(_sgd(model), 2, model=model)
+    nn.functional.mse_loss(model(x), y).backward()  # stray
+    for window in acc.windows(_batches(x[:4], y[:4], 2)):
+        for xb, yb in window:
+            window.backward(nn.functional.mse_loss(model(xb), yb))
+            break  # abandoned after one micro-batch: no step
+        break
+    _accumulate_into(acc, model, _batches(x[4:], y[4:], 2))
+    _assert_same(_params(model), _params(_reference(reference, x, y, [(4, 8)])))
+
+
+def _accumulate_into(acc, model, loader):
+    for window in acc.windows(loader):
+        for xb, yb in window:
+            window.backward(nn.functional.mse_loss(model(xb), yb))
+
+
+def test_clipping_keeps_the_norm_on_the_device_until_it_is_asked_for(monkeypatch):
+    reads = []
+    original = torch.Tensor.__float__
+    monkeypatch.setattr(torch.Tensor, "__float__", lambda t: reads.append(1) or original(t))
+    x, y = _data(8)
+    model = _model()
+    acc = _accumulate(model, _batches(x, y, 2), 2, max_grad_norm=0.01)
+    assert (acc.optimizer_steps, reads) == (2, [])
+    assert acc.last_grad_norm > 0.01 and reads == [1]

@@ -237,8 +237,8 @@ def test_grad_clip_bounds_one_sgd_step_exactly(max_micro_batch):
 def test_unknown_config_key_lists_the_valid_ones():
     message = (
         "Unknown config key(s) 'momentum'. Valid keys: lr, batch_size, weight_decay, "
-        "decay_map, warmup_epochs, warmup_steps, optimizer, scheduler, grad_clip, model. "
-        "Options of your own model go under 'model:'."
+        "decay_map, warmup_epochs, warmup_steps, optimizer, scheduler, grad_clip, batch_growth, "
+        "model. Options of your own model go under 'model:'."
     )
     with pytest.raises(ConfigError, match=re.escape(message)):
         train({"lr": 0.1, "momentum": 0.9}, _task(), epochs=1, seed=0)
@@ -307,6 +307,7 @@ def test_options_as_an_object_and_as_keywords_train_alike():
         train(config, _task(), epochs=1, seed=0, options={})  # type: ignore[arg-type]
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_amp_and_fitted_micro_batch():
     config = {"lr": 1e-2, "batch_size": 64}

@@ -35,6 +35,11 @@ SpecPath = Annotated[
     Path, typer.Argument(help="The YAML spec file.", show_default=False, metavar="SPEC")
 ]
 Name = Annotated[str, typer.Argument(help="The study name.", show_default=False, metavar="NAME")]
+PerDevice = typer.Option(
+    "--trials-per-device",
+    help="Most trials per GPU (default: as many as --workers needs, e.g. 2 for 2 workers "
+    "on 1 GPU).",
+)
 
 
 def _overridden(
@@ -44,6 +49,7 @@ def _overridden(
     storage: str | None,
     name: str | None,
     timeout: str | None,
+    trials_per_device: int | None = None,
 ) -> StudySpec:
     changes: dict[str, Any] = {}
     budget = spec.budget
@@ -56,7 +62,11 @@ def _overridden(
             raise HptuneError(f"--timeout: {exc}") from None
     if budget != spec.budget:
         changes["budget"] = budget
-    for key, value in (("workers", workers), ("storage", storage), ("name", name)):
+    overrides = (
+        ("workers", workers), ("trials_per_device", trials_per_device), ("storage", storage),
+        ("name", name),
+    )  # fmt: skip
+    for key, value in overrides:
         if value is not None:
             changes[key] = value
     return spec.replace(**changes) if changes else spec
@@ -200,6 +210,7 @@ def run(
     workers: Annotated[
         int | None, typer.Option(help="Trials at once, in worker processes.")
     ] = None,
+    trials_per_device: Annotated[int | None, PerDevice] = None,
     storage: Annotated[str | None, typer.Option(help="Study database URL.")] = None,
     name: Annotated[str | None, typer.Option(help="Study name (default: the spec's).")] = None,
     timeout: Annotated[
@@ -211,7 +222,9 @@ def run(
     json_out: Json = False,
 ) -> None:
     """Run the study a spec describes (continuing it if it exists) and print the best."""
-    spec = _overridden(load_spec(spec_path), trials, workers, storage, name, timeout)
+    spec = _overridden(
+        load_spec(spec_path), trials, workers, storage, name, timeout, trials_per_device
+    )
     if retries is not None:
         spec = spec.replace(retries=retries)
     _run(runner.prepare(spec), spec, json_out)
@@ -239,11 +252,14 @@ def resume(
         int | None,
         typer.Option(help="Attempts after the first for an interrupted or stale trial [1]."),
     ] = None,
+    trials_per_device: Annotated[int | None, PerDevice] = None,
     json_out: Json = False,
 ) -> None:
     """Continue a study with the spec it was run from until its budget is spent, running
     its interrupted and stale trials again (same config and seed)."""
-    study, spec = runner.prepare_resume(name, storage, workers=workers, retries=retries)
+    study, spec = runner.prepare_resume(
+        name, storage, workers=workers, retries=retries, trials_per_device=trials_per_device
+    )
     _run(study, spec, json_out)
 
 

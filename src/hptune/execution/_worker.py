@@ -46,8 +46,14 @@ def worker_main(
     device: str,
     label: str,
     sys_path: list[str],
+    memory_fraction: float | None = None,
 ) -> None:
-    """Entry point of a worker process (the ``target`` of its ``Process``)."""
+    """Entry point of a worker process (the ``target`` of its ``Process``).
+
+    ``memory_fraction`` caps the share of the GPU's memory this worker's CUDA allocator may
+    take, when it shares the GPU with other workers (an allocation past it raises
+    ``torch.cuda.OutOfMemoryError``, which ``fit_micro_batch`` probes against).
+    """
     # Ctrl-C in a terminal signals the whole process group; the driver handles it and
     # stops the workers, so a worker must not die with a traceback of its own.
     # (The driver spawns workers with SIGINT already ignored; this covers forkserver.)
@@ -59,6 +65,8 @@ def worker_main(
     import torch  # after the environment: OMP/MKL read their thread counts at load time
 
     torch.set_num_threads(threads)
+    if memory_fraction is not None and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(memory_fraction)  # of the one visible GPU
     # Fails once inter-op work has run (e.g. in a main module that spawn re-imported).
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(threads)

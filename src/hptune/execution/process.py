@@ -108,14 +108,17 @@ class ProcessExecutor(Executor):
 
     Args:
         n_workers: Worker processes; ``None`` means one per GPU (times
-            ``trials_per_device``), or one per core on CPU.
+            ``trials_per_device``), or one per core on CPU. More workers than GPUs share
+            them (see ``trials_per_device``).
         trial_timeout_s: Kill a trial's worker after this many seconds (``TrialJob.timeout_s``
             overrides it per trial); ``None`` for no limit.
         threads_per_worker: Torch threads per worker; default splits the cores between the
             workers (``max(1, cores // n_workers)``) so they do not oversubscribe the CPU.
         devices: ``"auto"`` (every visible GPU, else CPU), ``"cpu"`` (GPUs hidden from the
             workers) or the GPU ids to use (``[0, 1]``); each GPU worker sees only its GPU.
-        trials_per_device: Workers per GPU.
+        trials_per_device: Most workers per GPU; ``None`` (default) packs as many as
+            ``n_workers`` needs, ``ceil(n_workers / GPUs)``. Workers that share a GPU each
+            get an even share of 90% of its memory (see ``execution._plan.plan_workers``).
         start_method: ``"spawn"`` (default: a fresh interpreter whose environment is set
             before torch loads; safe with CUDA and threads; every platform) or
             ``"forkserver"`` (Unix; forks from a clean server process). ``"fork"`` is refused:
@@ -137,7 +140,7 @@ class ProcessExecutor(Executor):
         trial_timeout_s: float | None = None,
         threads_per_worker: int | None = None,
         devices: str | Sequence[int | str] = "auto",
-        trials_per_device: int = 1,
+        trials_per_device: int | None = None,
         start_method: str = "spawn",
         worker_env: dict[str, str] | None = None,
     ) -> None:
@@ -264,7 +267,15 @@ class ProcessExecutor(Executor):
         paths = [p or os.getcwd() for p in [os.getcwd(), *sys.path]]
         process = self._ctx.Process(
             target=worker_main,
-            args=(theirs, env, slot.threads, slot.device, f"worker {slot.index}", paths),
+            args=(
+                theirs,
+                env,
+                slot.threads,
+                slot.device,
+                f"worker {slot.index}",
+                paths,
+                slot.memory_fraction,
+            ),  # fmt: skip
             name=f"hptune-worker-{slot.index}",
         )
         with _sigint_ignored_by_children():  # Ctrl-C is the driver's to handle

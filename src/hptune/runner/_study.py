@@ -70,13 +70,21 @@ RESUME_RETRIES = 1
 
 
 def prepare_resume(
-    name: str, storage: str, *, workers: int | None = None, retries: int | None = None
+    name: str,
+    storage: str,
+    *,
+    workers: int | None = None,
+    retries: int | None = None,
+    trials_per_device: int | None = None,
 ) -> tuple[Study, StudySpec]:
-    """Re-open the study ``name`` with the spec it was run from, ``workers`` and
-    ``retries`` overridden (``retries`` None: the spec's, at least :data:`RESUME_RETRIES`)."""
+    """Re-open the study ``name`` with the spec it was run from, ``workers``,
+    ``trials_per_device`` and ``retries`` overridden when given (``retries`` None: the
+    spec's, at least :data:`RESUME_RETRIES`)."""
     spec = stored_spec(load_study(name, storage)).replace(storage=storage)
-    if workers is not None:
-        spec = spec.replace(workers=workers)
+    changes = {"workers": workers, "trials_per_device": trials_per_device}
+    changes = {key: value for key, value in changes.items() if value is not None}
+    if changes:
+        spec = spec.replace(**changes)
     spec = spec.replace(retries=max(spec.retries, RESUME_RETRIES) if retries is None else retries)
     return open_study(spec), spec
 
@@ -95,11 +103,14 @@ def resume(
     *,
     workers: int | None = None,
     retries: int | None = None,
+    trials_per_device: int | None = None,
     listener: Any = None,
 ) -> Study:
     """Continue the study ``name`` with the spec it was run from, retrying its interrupted
     and stale trials (see :func:`prepare_resume`)."""
-    study, spec = prepare_resume(name, storage, workers=workers, retries=retries)
+    study, spec = prepare_resume(
+        name, storage, workers=workers, retries=retries, trials_per_device=trials_per_device
+    )
     optimize(study, spec, listener)
     return study
 
@@ -113,6 +124,8 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
+    if spec.trials_per_device is not None and spec.workers > 1:  # one worker runs inline
+        kwargs["executor_options"] = {"trials_per_device": spec.trials_per_device}
     return study.optimize(
         make_objective(spec),
         timeout=spec.budget.timeout_s,

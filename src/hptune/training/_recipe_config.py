@@ -18,6 +18,7 @@ from torch import nn
 from hptune._checks import Int, Number, check
 from hptune.exceptions import ConfigError
 from hptune.training import schedulers
+from hptune.training._batch_growth import BatchGrowth, parse_batch_growth
 from hptune.training.optim import create_optimizer_from_config, get_optimizer_info
 from hptune.training.param_groups import param_groups
 
@@ -33,6 +34,8 @@ CONFIG_KEYS: dict[str, str] = {
     "optimizer": "name or {name: ..., options}: see list_optimizers(); default adam",
     "scheduler": "name or {name: ..., options}: see list_schedulers(); default constant",
     "grad_clip": "float > 0: clip the global gradient norm; overrides training.grad_clip",
+    "batch_growth": "{factor, every_epochs, max_batch_size, lr_policy}: grow the effective "
+    "batch every few epochs (see GROWTH_KEYS); default none",
     "model": "mapping: options of the task's model factory (width, depth, dropout, ...)",
 }
 
@@ -54,6 +57,7 @@ class RecipeConfig:
         scheduler: ``{"name": ..., **options}``.
         grad_clip: Gradient-norm clip from the config, or ``None``.
         model: The ``model`` section (may be empty).
+        batch_growth: The batch-growth schedule, or ``None`` for a fixed batch.
 
     Example:
         >>> parse_config({"lr": 0.1, "optimizer": "sgd"}).optimizer
@@ -70,6 +74,7 @@ class RecipeConfig:
     scheduler: dict[str, Any]
     grad_clip: float | None
     model: dict[str, Any] = field(default_factory=dict)
+    batch_growth: BatchGrowth | None = None
 
     @property
     def optimizer_name(self) -> str:
@@ -154,6 +159,7 @@ def parse_config(config: Mapping[str, Any]) -> RecipeConfig:
         scheduler=_named(config, "scheduler", "constant"),
         grad_clip=_number(config, "grad_clip", None, positive=True),
         model=dict(model),
+        batch_growth=parse_batch_growth(config.get("batch_growth")),
     )
 
 

@@ -45,6 +45,8 @@ class TrainingOptions:
             from a spec also saves them in its output folder.
         divergence_factor: Stop with :class:`~hptune.trial.TrialDiverged` when the running
             training loss exceeds this times the first step's loss (NaN/inf always stops).
+            The losses are read from the device every 16 optimizer steps and at each
+            epoch's end, so a run stops at most 15 steps after the step it names.
         fit_micro_batch: On CUDA, cap micro-batches at the largest that fits in memory.
 
     Raises:
