@@ -206,3 +206,16 @@ def test_validate_refuses_a_changed_space_with_a_short_diff(tmp_path):
     (error,) = info.value.errors
     assert "space.lr 'loguniform(1e-3, 1e-1)' -> 'loguniform(1e-4, 1e-1)'" in error
     assert (tmp_path / "s.db").exists() and not (tmp_path / "other.db").exists()
+
+
+def test_a_spec_names_its_metric_for_optuna_dashboard_unless_its_value_is_unnamed(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    runner.open_study(parse_spec(BASE + "metric: val_loss\n").replace(storage=storage))
+    assert optuna.load_study(study_name="n", storage=storage).metric_names == ["val_loss"]
+    # A full objective returns whatever it returns: named only when the spec says what.
+    objective = "name: o\ntask: tests.execution.objectives:double\nspace: {x: 1.0}\n"
+    for text, names in ((objective, None), (objective + "metric: val_loss\n", ["val_loss"])):
+        runner.open_study(parse_spec(text).replace(storage=storage, name=f"o{names}"))
+        assert optuna.load_study(study_name=f"o{names}", storage=storage).metric_names == names

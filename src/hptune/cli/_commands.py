@@ -124,14 +124,7 @@ def _print_best(study: Study, label: str) -> None:
 def _value_label(spec: StudySpec) -> str:
     """What a trial's value is called: the spec's metric, except for a task that is a
     full objective whose spec names no metric (its value is whatever it returns)."""
-    from hptune.tasks import Task, resolve_task
-
-    if ("metric",) in spec.lines:
-        return spec.metric
-    try:
-        return spec.metric if isinstance(resolve_task(spec.task), Task) else "value"
-    except HptuneError:
-        return spec.metric
+    return runner.metric_name(spec) or "value"
 
 
 #: How each stop reads, for a run's last line and `hptune status`.

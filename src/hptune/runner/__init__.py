@@ -23,6 +23,7 @@ from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
 from hptune.runner._study import (
     STEP_UNIT_ATTR,
+    metric_name,
     open_study,
     optimize,
     prepare,
@@ -43,6 +44,7 @@ __all__ = [
     "check_same_meaning",
     "check_spec",
     "make_objective",
+    "metric_name",
     "open_study",
     "optimize",
     "prepare",

@@ -35,10 +35,26 @@ def open_study(spec: StudySpec) -> Study:
         epochs=spec.budget.epochs,
         strategy_options=spec.strategy_options,
         pruner_options=spec.pruner_options,
+        metric=metric_name(spec),
     )
     study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
     study.optuna_study.set_user_attr(STEP_UNIT_ATTR, _step_unit(spec))
     return study
+
+
+def metric_name(spec: StudySpec) -> str | None:
+    """What a trial's value is: the spec's metric when the recipe measures it (a task it
+    trains) or when the spec names one; None for a full objective whose spec names no
+    metric, whose value is whatever it returns (a spec read back from a study has no lines,
+    so a re-opened study keeps the name it was given)."""
+    from hptune.tasks import Task, resolve_task
+
+    if ("metric",) in spec.lines:
+        return spec.metric
+    try:
+        return spec.metric if isinstance(resolve_task(spec.task), Task) else None
+    except HptuneError:
+        return spec.metric
 
 
 def _step_unit(spec: StudySpec) -> str:

@@ -8,6 +8,7 @@ import datetime
 import importlib
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import optuna
 import yaml
 
-from hptune._checks import Int, Number, OneOf, check, optional
+from hptune._checks import Int, Number, OneOf, Pattern, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space
@@ -30,6 +31,8 @@ from hptune.study.strategies import Strategy, create_strategy
 DEFAULT_STORAGE = "sqlite:///hptune.db"
 _SPACE, _FINGERPRINT, _SEED = "hptune.space", "hptune.space_fingerprint", "hptune.study_seed"
 _STRATEGY, _PRUNER, _DIRECTION = "hptune.strategy", "hptune.pruner", "hptune.direction"
+#: A metric name (optuna-dashboard shows it as the label of a trial's value).
+_METRIC_NAME = Pattern(r"\S(.{0,98}\S)?", "a one-line name of 1 to 100 characters")
 
 
 class Study:
@@ -94,6 +97,13 @@ class Study:
     @property
     def direction(self) -> str:
         return self.optuna_study.direction.name.lower()
+
+    @property
+    def metric_name(self) -> str | None:
+        """What the value of a trial is (``"val_accuracy"``), as Optuna's metric name, so
+        optuna-dashboard labels it; None when the study was created without one."""
+        names = self.optuna_study.metric_names
+        return names[0] if names else None
 
     @property
     def last_stop(self) -> dict[str, Any] | None:
@@ -313,6 +323,7 @@ def create_study(
     epochs: int | None = None,
     strategy_options: Mapping[str, Any] | None = None,
     pruner_options: Mapping[str, Any] | None = None,
+    metric: str | None = None,
 ) -> Study:
     """Create a study (or re-open one of the same space with ``load_if_exists=True``).
 
@@ -336,6 +347,9 @@ def create_study(
         epochs: The training budget, from which the pruner's resources are derived.
         strategy_options: Options of the strategy (see its class).
         pruner_options: Options of the pruner (see :mod:`hptune.study.pruners`).
+        metric: What the objective's value is (``"val_loss"``), recorded as Optuna's metric
+            name (``optuna_study.metric_names``): optuna-dashboard then labels the value
+            with it instead of "Objective 0". None records none (or keeps the recorded one).
 
     Raises:
         ConfigError: For a bad argument.
@@ -345,6 +359,7 @@ def create_study(
     space = space if isinstance(space, Space) else Space(space)
     check("create_study: direction", direction, optional(OneOf(("minimize", "maximize"))))
     check("create_study: seed", seed, optional(Int(low=0)), fix="None draws one and records it")
+    check("create_study: metric", metric, optional(_METRIC_NAME), fix="e.g. 'val_loss'")
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
@@ -379,11 +394,24 @@ def create_study(
     strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
     pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
     if created or not _await_creator(ostudy):
-        return _initialize(ostudy, space, strat, seed, direction, strategy_attr, pruner_attr)
-    seed = _check_reopened(ostudy, space, direction, seed)
-    ostudy.set_user_attr(_STRATEGY, strategy_attr)
-    ostudy.set_user_attr(_PRUNER, pruner_attr)
-    return Study(ostudy, space, strat, seed)
+        study = _initialize(ostudy, space, strat, seed, direction, strategy_attr, pruner_attr)
+    else:
+        seed = _check_reopened(ostudy, space, direction, seed)
+        ostudy.set_user_attr(_STRATEGY, strategy_attr)
+        ostudy.set_user_attr(_PRUNER, pruner_attr)
+        study = Study(ostudy, space, strat, seed)
+    if metric is not None and study.metric_name != metric:
+        set_metric_name(ostudy, metric)
+    return study
+
+
+def set_metric_name(ostudy: optuna.Study, metric: str) -> None:
+    """Record ``metric`` as the study's one Optuna metric name (what optuna-dashboard
+    labels the value with). Optuna marks ``set_metric_names`` experimental; its warning
+    says nothing a user of hptune can act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ostudy.set_metric_names([metric])
 
 
 def _initialize(
