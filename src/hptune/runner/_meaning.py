@@ -14,6 +14,7 @@ from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.runner._base import stored_spec
+from hptune.space import space_changes
 from hptune.spec import StudySpec
 from hptune.training.options import TrainingOptions
 
@@ -60,21 +61,6 @@ def _meaning_changes(old: StudySpec, new: StudySpec) -> list[tuple[str, Any, Any
     changes += space_changes(old.space, new.space)
     if new.seed is not None and old.seed is not None and new.seed != old.seed:
         changes.append(("seed", old.seed, new.seed))
-    return changes
-
-
-def space_changes(old: Any, new: Any, path: str = "space") -> list[tuple[str, Any, Any]]:
-    """The differences between two spaces as written, key by key (a short diff, not both
-    whole spaces): ``(path, old, new)`` with None for a key only one of them has."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [] if old == new else [(path, old, new)]
-    changes = []
-    for key in dict.fromkeys([*old, *new]):
-        sub = f"{path}.{key}" if key != "choice" else path
-        if key not in old or key not in new:
-            changes.append((sub, old.get(key), new.get(key)))
-        else:
-            changes += space_changes(old[key], new[key], sub)
     return changes
 
 
