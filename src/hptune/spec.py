@@ -13,6 +13,7 @@ The contract (DESIGN.md)::
     budget: {trials: 40, epochs: 20, timeout: 15m}
     workers: 2
     retries: 1                      # attempts after the first for an interrupted trial
+    warm_start: {study: old-name}   # start a new study from an old one's trials (storage:)
     training: {grad_clip: 1.0}      # recipe options (hptune.training.TrainingOptions)
     space: {...}                    # hptune.space forms
 
@@ -42,7 +43,7 @@ DEFAULT_STORAGE = "sqlite:///hptune.db"
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
-    "budget", "workers", "retries", "training", "space",
+    "budget", "workers", "retries", "training", "space", "warm_start",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
 _POSITIVE = Number(low=0, low_open=True)
@@ -83,6 +84,8 @@ class StudySpec:
     workers: int = 1
     retries: int = 0
     training: TrainingOptions = TrainingOptions()
+    #: ``{"study": name, "storage": url or None}``: the study a new study starts from.
+    warm_start: dict[str, Any] | None = None
     source: str = "<string>"
     #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
     lines: dict[tuple[str, ...], int] = dataclasses.field(
@@ -236,6 +239,23 @@ def _check_training(checker: _Checker, raw: Any) -> TrainingOptions:
     return TrainingOptions() if problems else TrainingOptions.from_mapping(raw)
 
 
+def _check_warm_start(checker: _Checker, raw: Any) -> dict[str, Any] | None:
+    """``warm_start: old-name`` or ``{study: old-name, storage: url}`` (storage: the spec's)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"study": raw}
+    if not isinstance(raw, dict):
+        checker.error(("warm_start",), f"expected {{study: old-name}} or a name, got {raw!r}")
+        return None
+    checker.unknown_keys(raw, ("study", "storage"), ("warm_start",))
+    study = checker.typed(raw, "study", str, "the old study's name", ("warm_start",))
+    storage = checker.typed(raw, "storage", str, "a storage URL", ("warm_start",))
+    if raw.get("study") is None:
+        checker.error(("warm_start", "study"), "missing: the name of the study to start from")
+    return {"study": study, "storage": storage} if study else None
+
+
 def _check_space(checker: _Checker, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or not raw:
         checker.error(
@@ -326,13 +346,14 @@ def parse_spec(
     budget = _check_budget(checker, data.get("budget"))
     training = _check_training(checker, data.get("training"))
     space = _check_space(checker, data.get("space"))
+    warm_start = _check_warm_start(checker, data.get("warm_start"))
     if checker.errors:
         raise SpecError(checker.errors)
     return StudySpec(
         name=name, task=task, space=space, storage=storage, metric=metric,
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
-        retries=retries or 0,
+        retries=retries or 0, warm_start=warm_start,
         training=training, source=source, lines=lines,
     )  # fmt: skip
 

@@ -212,7 +212,9 @@ def test_reopening_with_another_space_fails(tmp_path):
     other = {**SPACE, "lr": loguniform(1e-5, 1e-1)}
     with pytest.raises(HptuneError, match="study 's' was created with a different space") as info:
         create_study(other, name="s", storage=url, load_if_exists=True, direction="maximize")
-    assert "Use a new study name for a new space, or pass the same space" in str(info.value)
+    assert "space.lr 'loguniform(0.0001, 0.1)' -> 'loguniform(1e-05, 0.1)'. Use a new" in str(
+        info.value
+    )
     reopened = create_study(SPACE, name="s", storage=url, load_if_exists=True, direction="maximize")
     assert reopened.seed == 0
     with pytest.raises(HptuneError, match=re.escape("created with seed=0, given seed=1")):

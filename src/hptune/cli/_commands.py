@@ -30,6 +30,7 @@ from hptune.exceptions import HptuneError
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
 from hptune.study._storage import open_storage, printable_url
+from hptune.study._warm import STAGE as WARM_START
 
 SpecPath = Annotated[
     Path, typer.Argument(help="The YAML spec file.", show_default=False, metavar="SPEC")
@@ -91,14 +92,35 @@ def _best_json(study: Study) -> dict[str, Any] | None:
         "config": best.config,
         "seed": best.seed,
         "attrs": best.attrs,
+        "stage": best.stage,
     }
 
 
+def _copied(study: Study, best: dict[str, Any]) -> str:
+    """`` (copied from study 'old' by a warm start)`` when the best trial is such a copy."""
+    if best["stage"] != WARM_START or study.warm_start is None:
+        return ""
+    return f" (copied from study {study.warm_start['study']!r} by a warm start)"
+
+
 def _state_counts(study: Study) -> dict[str, int]:
+    """Trials per state, of the study's own trials (not those a warm start copied)."""
     counts: dict[str, int] = {}
     for r in study.trials:
-        counts[r.state] = counts.get(r.state, 0) + 1
+        if r.stage != WARM_START:
+            counts[r.state] = counts.get(r.state, 0) + 1
     return counts
+
+
+def _warm_start_line(study: Study) -> str | None:
+    """Where a warm-started study's first trials came from, in words."""
+    warm = study.warm_start
+    if warm is None:
+        return None
+    return (
+        f"warm start: {warm['trials']} trials copied from study {warm['study']!r} "
+        "(they count towards the best, not the budget)"
+    )
 
 
 def _print_best(study: Study, label: str) -> None:
@@ -112,7 +134,8 @@ def _print_best(study: Study, label: str) -> None:
     out.print()
     out.print(
         styled(
-            (f"best trial #{best['trial']}", "bold"), f": {label} = {fmt(best['value'])}{tested}"
+            (f"best trial #{best['trial']}", "bold"),
+            f": {label} = {fmt(best['value'])}{tested}{_copied(study, best)}",
         )
     )
     config = clean(yaml.safe_dump(best["config"], sort_keys=False))
@@ -283,7 +306,7 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
     from hptune.report._advice import failure_groups
 
     study = load_study(name, storage)
-    trials = study.trials
+    trials = [r for r in study.trials if r.stage != WARM_START]
     counts = _state_counts(study)
     compute_s = sum(r.duration or 0.0 for r in trials)
     # Reasons that differ only in numbers (the epoch, the loss) are one group, as in the report.
@@ -299,12 +322,16 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
         "failures": failures,
         "notes": study.notes,
         "stopped": study.last_stop,
+        "warm_start": study.warm_start,
     }
     if json_out:
         _emit_json(data)
         return
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())) or "no trials"
     out.print(styled((name, "bold"), f" ({study.direction}): {len(trials)} trials: {states}"))
+    warm = _warm_start_line(study)
+    if warm is not None:
+        out.print(warm)
     best = data["best"]
     if best:
         out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
@@ -340,7 +367,8 @@ def best(
     if json_out:
         _emit_json(data)
         return
-    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']})")
+    copied = _copied(study, data)
+    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']}){copied}")
     out.print(Syntax(yaml.safe_dump(data["config"], sort_keys=False), "yaml", theme="ansi_dark"))
     if export is not None:
         out.print(f"written to {export}")

@@ -48,7 +48,7 @@ WORKERS_PER_CORE = 4
 def _run_problems(spec: StudySpec) -> list[Problem]:
     """What the study and its executor would refuse when ``run`` opens them."""
     from hptune.execution._plan import available_cpus
-    from hptune.runner._meaning import check_same_meaning
+    from hptune.runner._meaning import check_same_meaning, check_warm_start
     from hptune.study import create_pruner, create_strategy
     from hptune.study._storage import check_sqlite_file
 
@@ -62,6 +62,7 @@ def _run_problems(spec: StudySpec) -> list[Problem]:
         ("storage", lambda: check_sqlite_file(spec.storage, create=True)),
         ("training", lambda: _check_device(spec.training.device)),
         ("name", lambda: check_same_meaning(spec)),
+        ("warm_start", lambda: check_warm_start(spec)),
     ):
         try:
             build()

@@ -8,21 +8,26 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
-from hptune.runner._meaning import check_same_meaning
+from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec
 from hptune.study import StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
 
 
 def open_study(spec: StudySpec) -> Study:
-    """Create the spec's study, or re-open it when it exists.
+    """Create the spec's study, or re-open it when it exists. A new study with a
+    ``warm_start`` begins with the old study's trials that fit its space
+    (:func:`hptune.study.create_study`'s ``warm_start_from``).
 
     Raises:
         HptuneError: The study exists and was run from a spec that differs in what a
             trial means (see :data:`~hptune.runner._meaning.MEANING`). Trial budget,
-            timeout, workers, retries, strategy, pruner and storage may change.
+            timeout, workers, retries, strategy, pruner and storage may change. Or the
+            study is new and its ``warm_start`` study differs in more than space and seed.
     """
     check_same_meaning(spec)
+    check_warm_start(spec)
+    warm = spec.warm_start
     study = create_study(
         spec.space,
         name=spec.name,
@@ -36,6 +41,7 @@ def open_study(spec: StudySpec) -> Study:
         strategy_options=spec.strategy_options,
         pruner_options=spec.pruner_options,
         metric=metric_name(spec),
+        warm_start_from=None if warm is None else (warm["study"], warm["storage"] or spec.storage),
     )
     study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
     study.optuna_study.set_user_attr(STEP_UNIT_ATTR, _step_unit(spec))

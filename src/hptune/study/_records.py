@@ -36,6 +36,9 @@ RUNTIME = "hptune.runtime"
 #: the time the trial waited for a worker to start.
 DURATION = "hptune.duration"
 STAGE = "hptune.stage"
+#: ``{"study": name, "trial": number}`` on a trial copied from another study by a warm
+#: start (``study/_warm.py``); such a trial does not use up the trial budget.
+WARM_START_FROM = "hptune.warm_start_from"
 FAILURE = "hptune.failure_reason"
 #: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
 #: :func:`failure_kind` for studies written before it was recorded.

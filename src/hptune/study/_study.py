@@ -19,8 +19,8 @@ import yaml
 from hptune._checks import Int, Number, OneOf, Pattern, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
-from hptune.space import Space
-from hptune.study import _budget, _records
+from hptune.space import Space, space_changes
+from hptune.study import _budget, _records, _warm
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
 from hptune.study._storage import open_storage, printable_url
@@ -104,6 +104,12 @@ class Study:
         optuna-dashboard labels it; None when the study was created without one."""
         names = self.optuna_study.metric_names
         return names[0] if names else None
+
+    @property
+    def warm_start(self) -> dict[str, Any] | None:
+        """Where a warm start copied this study's first trials from: ``{"study", "storage",
+        "trials"}`` (how many); None for a study that started cold."""
+        return self.optuna_study.user_attrs.get(_warm.STUDY_ATTR)
 
     @property
     def last_stop(self) -> dict[str, Any] | None:
@@ -324,6 +330,7 @@ def create_study(
     strategy_options: Mapping[str, Any] | None = None,
     pruner_options: Mapping[str, Any] | None = None,
     metric: str | None = None,
+    warm_start_from: Study | str | tuple[str, Any] | None = None,
 ) -> Study:
     """Create a study (or re-open one of the same space with ``load_if_exists=True``).
 
@@ -350,6 +357,14 @@ def create_study(
         metric: What the objective's value is (``"val_loss"``), recorded as Optuna's metric
             name (``optuna_study.metric_names``): optuna-dashboard then labels the value
             with it instead of "Objective 0". None records none (or keeps the recorded one).
+        warm_start_from: An older study whose results the new one starts from: a
+            :class:`Study`, its name in ``storage``, or a ``(name, storage)`` pair. Used
+            only when the study is created (not when it is re-opened): its COMPLETE and
+            PRUNED trials, and those that diverged or ran out of memory, whose configs fit
+            ``space`` are copied into the new study (stage ``"warm-start"``, attribute
+            ``hptune.warm_start_from``), where the sampler learns from them; they do not use
+            up the trial budget. The objective must mean the same in both studies (same
+            data, metric and epochs); only the space may differ. See ``study/_warm.py``.
 
     Raises:
         ConfigError: For a bad argument.
@@ -360,6 +375,8 @@ def create_study(
     check("create_study: direction", direction, optional(OneOf(("minimize", "maximize"))))
     check("create_study: seed", seed, optional(Int(low=0)), fix="None draws one and records it")
     check("create_study: metric", metric, optional(_METRIC_NAME), fix="e.g. 'val_loss'")
+    if warm_start_from is not None and not isinstance(warm_start_from, Study):
+        _warm.source_of(warm_start_from)  # a bad form is refused even when it goes unused
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
@@ -371,6 +388,11 @@ def create_study(
             "create_study: direction must be given for a new study: 'maximize' when the "
             "objective returns an accuracy, 'minimize' when it returns a loss."
         )
+    # The old study of a warm start is read (and refused) before the new one is created, so
+    # a refusal leaves nothing behind; a study that exists already is re-opened without it.
+    source = None
+    if warm_start_from is not None and name not in optuna.get_all_study_names(backend):
+        source = _warm_source(warm_start_from, storage, name, direction)
     kwargs = {
         "study_name": name,
         "storage": backend,
@@ -394,7 +416,9 @@ def create_study(
     strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
     pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
     if created or not _await_creator(ostudy):
-        study = _initialize(ostudy, space, strat, seed, direction, strategy_attr, pruner_attr)
+        study = _initialize(
+            ostudy, space, strat, seed, direction, strategy_attr, pruner_attr, source
+        )
     else:
         seed = _check_reopened(ostudy, space, direction, seed)
         ostudy.set_user_attr(_STRATEGY, strategy_attr)
@@ -422,12 +446,14 @@ def _initialize(
     direction: str,
     strategy_attr: dict[str, Any],
     pruner_attr: dict[str, Any],
+    source: tuple[optuna.Study, str] | None = None,
 ) -> Study:
-    """Record a new study's attributes and prepare it (a grid enqueues its points).
+    """Record a new study's attributes, copy the trials of a warm start's ``source`` study
+    (with its printable storage), and prepare it (a grid enqueues its points).
 
     ``hptune.space`` is written last: a driver that loads the study meanwhile (several
     machines started at once on one PostgreSQL study) waits for it, so it never sees half
-    the attributes, and never enqueues a grid a second time.
+    the attributes or half the copies, and never enqueues a grid a second time.
     """
     seed = secrets.randbits(32) if seed is None else seed
     ostudy.set_user_attr(_FINGERPRINT, space.fingerprint())
@@ -435,6 +461,8 @@ def _initialize(
     ostudy.set_user_attr(_DIRECTION, direction)
     ostudy.set_user_attr(_STRATEGY, strategy_attr)
     ostudy.set_user_attr(_PRUNER, pruner_attr)
+    if source is not None:
+        _warm.warm_start(ostudy, space, *source)
     study = Study(ostudy, space, strategy, seed)
     ostudy.set_user_attr(_SPACE, space.to_dict())
     return study
@@ -473,13 +501,45 @@ def _await_creator(ostudy: optuna.Study) -> bool:
         time.sleep(0.2)
 
 
+def _warm_source(value: Any, storage: Any, name: str, direction: str) -> tuple[optuna.Study, str]:
+    """The Optuna study a warm start copies from, and its storage as printed.
+
+    Raises:
+        ConfigError: It is the new study itself, it cannot be found from an in-memory
+            study, or it optimizes in the other direction.
+        HptuneError: There is no such hptune study.
+    """
+    if isinstance(value, Study):
+        _warm.check_direction(value.optuna_study, direction)
+        return value.optuna_study, "(given as a Study)"
+    source_name, source_storage = _warm.source_of(value)
+    source_storage = storage if source_storage is None else source_storage
+    if source_name == name and (source_storage is storage or source_storage == storage):
+        raise ConfigError(
+            f"create_study: warm_start_from names the study {name!r} itself; name the older "
+            "study to start from."
+        )
+    if source_storage is None:
+        raise ConfigError(
+            "create_study: warm_start_from needs the old study's storage when this study is "
+            "in memory: pass (name, storage) or the Study."
+        )
+    source = load_study(source_name, source_storage).optuna_study
+    _warm.check_direction(source, direction)
+    return source, printable_url(source_storage)
+
+
 def _check_reopened(ostudy: optuna.Study, space: Space, direction: str, seed: int | None) -> int:
     attrs, name = ostudy.user_attrs, ostudy.study_name
     if attrs[_FINGERPRINT] != space.fingerprint():
+        changes = ", ".join(
+            f"{path} {old!r} -> {new!r}"
+            for path, old, new in space_changes(attrs[_SPACE], space.to_dict())
+        )
         raise HptuneError(
-            f"study {name!r} was created with a different space: stored {attrs[_SPACE]!r}, "
-            f"given {space.to_dict()!r}. Use a new study name for a new space, or pass the "
-            "same space (hptune.load_study reads it from the study)."
+            f"study {name!r} was created with a different space: {changes or 'key order'}. "
+            f"Use a new study name for a new space (warm_start_from={name!r} starts it from "
+            "this study's results), or pass the same space (hptune.load_study reads it)."
         )
     if attrs[_DIRECTION] != direction:
         raise HptuneError(
