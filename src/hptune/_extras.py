@@ -9,9 +9,10 @@ from typing import Any
 from hptune.exceptions import MissingExtraError
 
 
-def require_extra(module: str, extra: str, user: str) -> Any:
+def require_extra(module: str, extra: str, user: str, package: str | None = None) -> Any:
     """Import ``module`` for ``user`` (what needs it, e.g. ``hptune.tracking.mlflow``) or
-    raise :class:`MissingExtraError` naming ``pip install 'hptune[extra]'``.
+    raise :class:`MissingExtraError` naming ``package`` (default: the module's top-level
+    name) and ``pip install 'hptune[extra]'``.
 
     Example:
         >>> require_extra("json", "none", "a doctest").__name__
@@ -23,6 +24,6 @@ def require_extra(module: str, extra: str, user: str) -> Any:
         lines = str(err).strip().splitlines()
         why = lines[0] if lines else type(err).__name__
         raise MissingExtraError(
-            f"{user} needs {module.split('.')[0]}: pip install 'hptune[{extra}]' "
+            f"{user} needs {package or module.split('.')[0]}: pip install 'hptune[{extra}]' "
             f"(import failed: {why})"
         ) from err

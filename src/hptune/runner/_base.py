@@ -21,6 +21,9 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
     data = dataclasses.asdict(spec)
     data.pop("lines", None)  # tuple keys; only the spec file's errors need them
     data["storage"] = printable_url(spec.storage)  # never a password at rest
+    for options in data["tracking"].values():  # an MLflow server's URI may hold a password
+        if isinstance(options.get("tracking_uri"), str):
+            options["tracking_uri"] = printable_url(options["tracking_uri"])
     if spec.warm_start is not None and spec.warm_start["storage"] is not None:
         data["warm_start"]["storage"] = printable_url(spec.warm_start["storage"])
     data["training"] = spec.training.to_mapping()  # what a spec file would say

@@ -45,6 +45,19 @@ Problem = tuple[tuple[str, ...], str]
 WORKERS_PER_CORE = 4
 
 
+def _tracking_problems(spec: StudySpec) -> list[Problem]:
+    """Each tracker of the spec built as ``run`` builds it: its package must be there."""
+    from hptune.tracking import create_tracker
+
+    problems: list[Problem] = []
+    for name, options in spec.tracking.items():
+        try:
+            create_tracker(name, options)
+        except HptuneError as exc:
+            problems.append((("tracking", name), str(exc)))
+    return problems
+
+
 def _run_problems(spec: StudySpec) -> list[Problem]:
     """What the study and its executor would refuse when ``run`` opens them."""
     from hptune.execution._plan import available_cpus
@@ -68,6 +81,7 @@ def _run_problems(spec: StudySpec) -> list[Problem]:
             build()
         except HptuneError as exc:
             problems.append(((key, "device") if key == "training" else (key,), str(exc)))
+    problems += _tracking_problems(spec)
     cores = available_cpus()
     if spec.workers > WORKERS_PER_CORE * cores:
         problems.append(

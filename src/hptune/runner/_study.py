@@ -127,11 +127,14 @@ def resume(
 
 
 def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
-    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress);
-    returns why it stopped (``budget_spent`` at once when nothing was left to run)."""
+    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress),
+    logging each trial to the spec's ``tracking:`` trackers; returns why it stopped
+    (``budget_spent`` at once when nothing was left to run)."""
     # The budget is checked against storage before every ask (max_total_trials), not
     # counted out per run, so drivers on several machines share one budget and a resumed
     # run re-does interrupted and stale trials.
+    from hptune.tracking import create_trackers
+
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
@@ -141,5 +144,6 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
         n_workers=spec.workers,
         max_total_trials=spec.budget.trials,
         max_retries=spec.retries,
+        trackers=create_trackers(spec.tracking),
         **kwargs,
     )

@@ -9,7 +9,7 @@ import importlib
 import secrets
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from hptune.space import Space, space_changes
 from hptune.study import _budget, _records, _warm
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
+from hptune.study._listeners import Listeners, check_trackers, opened
 from hptune.study._storage import open_storage, printable_url
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, seed_pruner
@@ -139,6 +140,7 @@ class Study:
         batch_size: int = 4,
         heartbeat_interval: float = 10.0,
         grace_period: float = 60.0,
+        trackers: Sequence[Any] = (),
     ) -> StopReason:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
@@ -180,6 +182,11 @@ class Study:
             heartbeat_interval: Seconds between heartbeats of running trials.
             grace_period: Seconds without a heartbeat after which another driver's running
                 trial is failed as stale (its driver died).
+            trackers: Experiment trackers that log every trial as it ends
+                (:mod:`hptune.tracking`: ``MlflowTracker``, ``TensorBoardTracker``), run in
+                this process alongside ``listener``. Each is opened before the first trial
+                (and logs the study's finished trials it lacks) and closed at the end; a
+                failure to log one trial is a warning, not the end of the study.
 
         Example:
             >>> from hptune.space import uniform
@@ -220,6 +227,7 @@ class Study:
             heartbeat_interval=float(heartbeat_interval),
             grace_period=float(grace_period),
         )
+        trackers = check_trackers(trackers)
         runner = create_executor(executor, n_workers, executor_options, trial_timeout)
         reseed = self.first_new_trial if self.awaits_first_new_trial else None
         driver = Driver(
@@ -230,10 +238,10 @@ class Study:
             objective,
             runner,
             limits,
-            listener,
+            Listeners(listener, trackers) if trackers else listener,
             on_first_new_trial=reseed,
         )
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), opened(trackers, self):
             return driver.run()
 
     @property
