@@ -27,6 +27,7 @@ from hptune.cli._app import (
 )
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
+from hptune.runner._final import CONFIG, WEIGHTS, default_folder
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
 from hptune.study._storage import open_storage, printable_url
@@ -452,6 +453,39 @@ def rerun(
 
 def _outcome(value: float | None, failure: str | None) -> str:
     return f"failed: {failure}" if failure else fmt(value)
+
+
+@app.command("train-best")
+def train_best(
+    name: Name,
+    storage: Storage = STORAGE_DEFAULT,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Folder for model.pt and config.yaml."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [the study's].")] = None,
+    on: Annotated[
+        str, typer.Option("--on", help="train (the trial again) or train+val (last epoch kept).")
+    ] = "train",
+    seed: Annotated[int | None, typer.Option(help="Training seed [the best trial's].")] = None,
+    json_out: Json = False,
+) -> None:
+    """Train the best config again and save the model (model.pt) with its config
+    (config.yaml): on the train split as its trial did, or on train+val."""
+    study = load_study(name, storage)
+    best = study.best_trial
+    folder = output if output is not None else default_folder(study)
+    if not json_out:
+        out.print(f"training trial #{best.number}'s config of {name} on {on} ...")
+    with _writing(folder / WEIGHTS, "model"):
+        saved = runner.train_best(study, folder, epochs=epochs, train_on=on, seed=seed)
+    if json_out:
+        _emit_json({"folder": str(saved.folder), **saved.info})
+        return
+    info = saved.info
+    shown = ", ".join(f"{k} = {fmt(v)}" for k, v in info["metrics"].items())
+    out.print(f"{info['epochs']} epochs, seed {info['seed']}, {info['weights']} kept: {shown}")
+    out.print(f"saved {saved.weights} and {saved.folder / CONFIG}")
 
 
 @app.command("lr-find")

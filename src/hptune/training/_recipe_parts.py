@@ -142,7 +142,9 @@ class TensorBatches:
 def evaluate(
     model: nn.Module, dataset: Dataset, loss_fn: LossFn, device: torch.device, amp: bool
 ) -> tuple[float, float]:
-    """Mean loss per sample and accuracy (argmax of the logits equals the label)."""
+    """Mean loss per sample and accuracy (argmax of the logits equals the label) of
+    ``model`` on ``dataset``, as the recipe measures its validation and test splits (in
+    eval mode; the model is put back in train mode)."""
     model.eval()
     total_loss = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.int64)
