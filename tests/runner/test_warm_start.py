@@ -73,11 +73,26 @@ def test_a_wider_space_is_refused_naming_the_warm_start_then_starts_from_the_old
     assert main(["best", "new", "--storage", storage]) == 0
     copied = "(copied from study 'old' by a warm start)" in capsys.readouterr().out
     assert copied == (new.best_trial.stage == "warm-start"), new.best_trial
+    # The progress bar counts the study's own trials; its best is the study's, copies too.
+    import io
+
+    from rich.console import Console
+
+    from hptune.cli._progress import RunProgress
+
+    progress = RunProgress(Console(file=io.StringIO()), new, 3)
+    assert progress.counts == {"COMPLETE": 3, "PRUNED": 0, "FAILED": 0}
+    assert progress.best == new.best_value
     # The copies teach the sampler and leave the report, which says so.
     from hptune.report._data import gather
+    from hptune.report._summary import warm_start_sentence
 
     data = gather(new)
     assert [t.number for t in data.trials] == [3, 4, 5] and data.warm_start["trials"] == 3
+    assert warm_start_sentence(data) == (
+        "Warm start: the study began with 3 trials copied from study 'old'; they taught its "
+        "sampler and are left out of this report."
+    )
 
 
 def test_a_warm_start_needs_a_study_that_differs_only_in_space_and_seed(storage, tmp_path):
