@@ -75,7 +75,8 @@ def test_a_spec_run_logs_every_trained_trial_to_both_stores(tmp_path, monkeypatc
 
 def test_import_hptune_and_a_spec_with_tracking_load_neither_package():
     code = (
-        "import sys, hptune, hptune.tracking, hptune.spec; "
+        "import sys, hptune; assert 'hptune.tracking' not in sys.modules; "
+        "import hptune.tracking, hptune.spec; "
         "hptune.spec.parse_spec('name: a\\ntask: t\\nspace: {x: 1}\\n"
         "tracking: {mlflow: {}, tensorboard: {log_dir: r}}\\n'); "
         "print(sorted(m for m in ('mlflow', 'tensorboard', 'torch') if m in sys.modules))"
