@@ -8,8 +8,9 @@ import json
 
 import pytest
 
+from hptune._paths import file_name
 from hptune.cli import main
-from hptune.runner._base import OUTPUT_DIR, file_name, spec_to_dict
+from hptune.runner._base import OUTPUT_DIR, spec_to_dict
 from hptune.spec import parse_spec
 from hptune.study._storage import printable_url
 

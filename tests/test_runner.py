@@ -223,3 +223,16 @@ def test_two_workers_on_a_one_gpu_machine_share_it(tmp_path, monkeypatch):
     explicit = BASE.replace("name: n", "name: m") + "workers: 2\ntrials_per_device: 1\n"
     with pytest.raises(HptuneError, match=re.escape("raise trials_per_device to 2")):
         _run(explicit, storage)
+
+
+def test_a_spec_names_its_metric_for_optuna_dashboard_unless_its_value_is_unnamed(tmp_path):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    runner.open_study(parse_spec(BASE + "metric: val_loss\n").replace(storage=storage))
+    assert optuna.load_study(study_name="n", storage=storage).metric_names == ["val_loss"]
+    # A full objective returns whatever it returns: named only when the spec says what.
+    objective = "name: o\ntask: tests.execution.objectives:double\nspace: {x: 1.0}\n"
+    for text, names in ((objective, None), (objective + "metric: val_loss\n", ["val_loss"])):
+        runner.open_study(parse_spec(text).replace(storage=storage, name=f"o{names}"))
+        assert optuna.load_study(study_name=f"o{names}", storage=storage).metric_names == names

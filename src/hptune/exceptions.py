@@ -12,6 +12,17 @@ class ConfigError(HptuneError, ValueError):
     """An argument, option or spec value is invalid. The message names it and the fix."""
 
 
+class MissingExtraError(HptuneError, ImportError):
+    """An optional dependency is not installed; the message names the ``pip install``
+    (``pip install 'hptune[mlflow]'``). It is an ``ImportError`` too, so ``except
+    ImportError`` around an optional import works.
+
+    Example:
+        >>> issubclass(MissingExtraError, ImportError)
+        True
+    """
+
+
 class SpecError(ConfigError):
     """A spec failed validation. ``errors`` lists every problem, one line each: a character
     that would break the line or disguise it (a newline, a control character, a bidi

@@ -14,6 +14,8 @@ The contract (DESIGN.md)::
     workers: 2
     retries: 1                      # attempts after the first for an interrupted trial
     trials_per_device: 2            # optional: most trials per GPU (default: as workers need)
+    warm_start: {study: old-name}   # start a new study from an old one's trials (storage:)
+    tracking: {mlflow: {tracking_uri: sqlite:///mlflow.db}, tensorboard: {log_dir: runs}}
     training: {grad_clip: 1.0}      # recipe options (hptune.training.TrainingOptions)
     space: {...}                    # hptune.space forms
 
@@ -43,7 +45,8 @@ DEFAULT_STORAGE = "sqlite:///hptune.db"
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
-    "budget", "workers", "trials_per_device", "retries", "training", "space",
+    "budget", "workers", "trials_per_device", "retries", "training", "space", "warm_start",
+    "tracking",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
 _POSITIVE = Number(low=0, low_open=True)
@@ -86,6 +89,10 @@ class StudySpec:
     #: Most trials per GPU; None packs ceil(workers / GPUs) on each (ProcessExecutor).
     trials_per_device: int | None = None
     training: TrainingOptions = TrainingOptions()
+    #: ``{"study": name, "storage": url or None}``: the study a new study starts from.
+    warm_start: dict[str, Any] | None = None
+    #: Tracker name -> its options (``hptune.tracking``), in the spec's order.
+    tracking: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     source: str = "<string>"
     #: Line of each YAML key path, for errors found after parsing (see :func:`spec_error`).
     lines: dict[tuple[str, ...], int] = dataclasses.field(
@@ -239,6 +246,51 @@ def _check_training(checker: _Checker, raw: Any) -> TrainingOptions:
     return TrainingOptions() if problems else TrainingOptions.from_mapping(raw)
 
 
+def _check_tracking(checker: _Checker, raw: Any) -> dict[str, dict[str, Any]]:
+    """``tracking: {mlflow: {...}, tensorboard: {...}}``: known trackers, known options
+    (checked without importing the trackers' packages); ``mlflow:`` alone or ``{}`` takes
+    the defaults."""
+    if raw is None:
+        return {}
+    from hptune.tracking import list_trackers, option_problems
+
+    if not isinstance(raw, dict):
+        checker.error(
+            ("tracking",), f"expected {{mlflow: {{...}}, tensorboard: {{...}}}}, got {raw!r}"
+        )
+        return {}
+    checker.unknown_keys(raw, tuple(list_trackers()), ("tracking",))
+    section: dict[str, dict[str, Any]] = {}
+    for name, options in raw.items():
+        if name not in list_trackers():
+            continue
+        if options is not None and not isinstance(options, dict):
+            checker.error(("tracking", name), f"expected a mapping of options, got {options!r}")
+            continue
+        problems = option_problems(name, options or {})
+        for key, message in problems:
+            checker.error(("tracking", name, str(key)), message)
+        section[name] = dict(options or {})
+    return section
+
+
+def _check_warm_start(checker: _Checker, raw: Any) -> dict[str, Any] | None:
+    """``warm_start: old-name`` or ``{study: old-name, storage: url}`` (storage: the spec's)."""
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = {"study": raw}
+    if not isinstance(raw, dict):
+        checker.error(("warm_start",), f"expected {{study: old-name}} or a name, got {raw!r}")
+        return None
+    checker.unknown_keys(raw, ("study", "storage"), ("warm_start",))
+    study = checker.typed(raw, "study", str, "the old study's name", ("warm_start",))
+    storage = checker.typed(raw, "storage", str, "a storage URL", ("warm_start",))
+    if raw.get("study") is None:
+        checker.error(("warm_start", "study"), "missing: the name of the study to start from")
+    return {"study": study, "storage": storage} if study else None
+
+
 def _check_space(checker: _Checker, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or not raw:
         checker.error(
@@ -332,13 +384,16 @@ def parse_spec(
     budget = _check_budget(checker, data.get("budget"))
     training = _check_training(checker, data.get("training"))
     space = _check_space(checker, data.get("space"))
+    warm_start = _check_warm_start(checker, data.get("warm_start"))
+    tracking = _check_tracking(checker, data.get("tracking"))
     if checker.errors:
         raise SpecError(checker.errors)
     return StudySpec(
         name=name, task=task, space=space, storage=storage, metric=metric,
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
-        retries=retries or 0, trials_per_device=per_device,
+        retries=retries or 0, trials_per_device=per_device, warm_start=warm_start,
+        tracking=tracking,
         training=training, source=source, lines=lines,
     )  # fmt: skip
 

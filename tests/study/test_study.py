@@ -187,13 +187,37 @@ def test_hyperband_pruning_follows_the_seed_not_the_study_name(tmp_path):
     assert _hyperband_run("a", 1) != first
 
 
+def test_a_metric_name_labels_the_value_for_optuna_and_its_dashboard(tmp_path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    study = create_study(SPACE, name="m", storage=url, direction="maximize", metric="val_acc")
+    assert study.metric_name == "val_acc"
+    assert optuna.load_study(study_name="m", storage=url).metric_names == ["val_acc"]
+    # Re-opened without a metric, the study keeps its name; with another, it takes it.
+    assert create_study(SPACE, name="m", storage=url, load_if_exists=True).metric_name == "val_acc"
+    create_study(SPACE, name="m", storage=url, load_if_exists=True, metric="top1")
+    assert load_study("m", url).metric_name == "top1"
+    unnamed = create_study(SPACE, name="u", storage=url, direction="maximize")
+    assert unnamed.metric_name is None
+    assert optuna.load_study(study_name="u", storage=url).metric_names is None
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "create_study: metric must be a one-line name of 1 to 100 characters or None, "
+            "got ''; e.g. 'val_loss'."
+        ),
+    ):
+        create_study(SPACE, storage=None, direction="maximize", metric="")
+
+
 def test_reopening_with_another_space_fails(tmp_path):
     url = f"sqlite:///{tmp_path / 'h.db'}"
     create_study(SPACE, name="s", storage=url, seed=0, direction="maximize")
     other = {**SPACE, "lr": loguniform(1e-5, 1e-1)}
     with pytest.raises(HptuneError, match="study 's' was created with a different space") as info:
         create_study(other, name="s", storage=url, load_if_exists=True, direction="maximize")
-    assert "Use a new study name for a new space, or pass the same space" in str(info.value)
+    assert "space.lr 'loguniform(0.0001, 0.1)' -> 'loguniform(1e-05, 0.1)'. Use a new" in str(
+        info.value
+    )
     reopened = create_study(SPACE, name="s", storage=url, load_if_exists=True, direction="maximize")
     assert reopened.seed == 0
     with pytest.raises(HptuneError, match=re.escape("created with seed=0, given seed=1")):

@@ -27,9 +27,11 @@ from hptune.cli._app import (
 )
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
+from hptune.runner._final import CONFIG, WEIGHTS, default_folder
 from hptune.spec import StudySpec, load_spec, parse_duration
 from hptune.study import Study, TrialRecord, load_study
 from hptune.study._storage import open_storage, printable_url
+from hptune.study._warm import STAGE as WARM_START
 
 SpecPath = Annotated[
     Path, typer.Argument(help="The YAML spec file.", show_default=False, metavar="SPEC")
@@ -101,14 +103,35 @@ def _best_json(study: Study) -> dict[str, Any] | None:
         "config": best.config,
         "seed": best.seed,
         "attrs": best.attrs,
+        "stage": best.stage,
     }
 
 
+def _copied(study: Study, best: dict[str, Any]) -> str:
+    """`` (copied from study 'old' by a warm start)`` when the best trial is such a copy."""
+    if best["stage"] != WARM_START or study.warm_start is None:
+        return ""
+    return f" (copied from study {study.warm_start['study']!r} by a warm start)"
+
+
 def _state_counts(study: Study) -> dict[str, int]:
+    """Trials per state, of the study's own trials (not those a warm start copied)."""
     counts: dict[str, int] = {}
     for r in study.trials:
-        counts[r.state] = counts.get(r.state, 0) + 1
+        if r.stage != WARM_START:
+            counts[r.state] = counts.get(r.state, 0) + 1
     return counts
+
+
+def _warm_start_line(study: Study) -> str | None:
+    """Where a warm-started study's first trials came from, in words."""
+    warm = study.warm_start
+    if warm is None:
+        return None
+    return (
+        f"warm start: {warm['trials']} trials copied from study {warm['study']!r} "
+        "(they count towards the best, not the budget)"
+    )
 
 
 def _print_best(study: Study, label: str) -> None:
@@ -122,7 +145,8 @@ def _print_best(study: Study, label: str) -> None:
     out.print()
     out.print(
         styled(
-            (f"best trial #{best['trial']}", "bold"), f": {label} = {fmt(best['value'])}{tested}"
+            (f"best trial #{best['trial']}", "bold"),
+            f": {label} = {fmt(best['value'])}{tested}{_copied(study, best)}",
         )
     )
     config = clean(yaml.safe_dump(best["config"], sort_keys=False))
@@ -134,14 +158,7 @@ def _print_best(study: Study, label: str) -> None:
 def _value_label(spec: StudySpec) -> str:
     """What a trial's value is called: the spec's metric, except for a task that is a
     full objective whose spec names no metric (its value is whatever it returns)."""
-    from hptune.tasks import Task, resolve_task
-
-    if ("metric",) in spec.lines:
-        return spec.metric
-    try:
-        return spec.metric if isinstance(resolve_task(spec.task), Task) else "value"
-    except HptuneError:
-        return spec.metric
+    return runner.metric_name(spec) or "value"
 
 
 #: How each stop reads, for a run's last line and `hptune status`.
@@ -306,7 +323,7 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
     from hptune.report._advice import failure_groups
 
     study = load_study(name, storage)
-    trials = study.trials
+    trials = [r for r in study.trials if r.stage != WARM_START]
     counts = _state_counts(study)
     compute_s = sum(r.duration or 0.0 for r in trials)
     # Reasons that differ only in numbers (the epoch, the loss) are one group, as in the report.
@@ -322,12 +339,16 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
         "failures": failures,
         "notes": study.notes,
         "stopped": study.last_stop,
+        "warm_start": study.warm_start,
     }
     if json_out:
         _emit_json(data)
         return
     states = ", ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items())) or "no trials"
     out.print(styled((name, "bold"), f" ({study.direction}): {len(trials)} trials: {states}"))
+    warm = _warm_start_line(study)
+    if warm is not None:
+        out.print(warm)
     best = data["best"]
     if best:
         out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
@@ -363,7 +384,8 @@ def best(
     if json_out:
         _emit_json(data)
         return
-    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']})")
+    copied = _copied(study, data)
+    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']}){copied}")
     out.print(Syntax(yaml.safe_dump(data["config"], sort_keys=False), "yaml", theme="ansi_dark"))
     if export is not None:
         out.print(f"written to {export}")
@@ -447,6 +469,39 @@ def rerun(
 
 def _outcome(value: float | None, failure: str | None) -> str:
     return f"failed: {failure}" if failure else fmt(value)
+
+
+@app.command("train-best")
+def train_best(
+    name: Name,
+    storage: Storage = STORAGE_DEFAULT,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Folder for model.pt and config.yaml."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs [the study's].")] = None,
+    on: Annotated[
+        str, typer.Option("--on", help="train (the trial again) or train+val (last epoch kept).")
+    ] = "train",
+    seed: Annotated[int | None, typer.Option(help="Training seed [the best trial's].")] = None,
+    json_out: Json = False,
+) -> None:
+    """Train the best config again and save the model (model.pt) with its config
+    (config.yaml): on the train split as its trial did, or on train+val."""
+    study = load_study(name, storage)
+    best = study.best_trial
+    folder = output if output is not None else default_folder(study)
+    if not json_out:
+        out.print(f"training trial #{best.number}'s config of {name} on {on} ...")
+    with _writing(folder / WEIGHTS, "model"):
+        saved = runner.train_best(study, folder, epochs=epochs, train_on=on, seed=seed)
+    if json_out:
+        _emit_json({"folder": str(saved.folder), **saved.info})
+        return
+    info = saved.info
+    shown = ", ".join(f"{k} = {fmt(v)}" for k, v in info["metrics"].items())
+    out.print(f"{info['epochs']} epochs, seed {info['seed']}, {info['weights']} kept: {shown}")
+    out.print(f"saved {saved.weights} and {saved.folder / CONFIG}")
 
 
 @app.command("lr-find")

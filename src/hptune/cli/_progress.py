@@ -12,12 +12,14 @@ from rich.table import Table
 
 from hptune.study import Study, TrialRecord
 from hptune.study._budget import NOT_COUNTED
+from hptune.study._warm import STAGE as WARM_START
 
 
 class RunProgress:
     """A driver listener that draws ``done/total | running | pruned | failed | best`` for
     the whole study: the trials earlier runs (and other drivers) finished are counted from
     the start, so a continued study shows where the study stands, not this run alone.
+    Trials a warm start copied from another study count only towards the best.
 
     The driver calls :meth:`trial_started` when a trial is submitted and
     :meth:`trial_finished` when it is told, both in the driver process.
@@ -71,7 +73,8 @@ class RunProgress:
     def _count(self, record: TrialRecord) -> None:
         if record.state not in self.counts:
             return  # running or waiting elsewhere
-        self.counts[record.state] += 1
+        if record.stage != WARM_START:  # a copy from another study: its best only
+            self.counts[record.state] += 1
         if record.state == "COMPLETE" and record.value is not None and self._better(record.value):
             self.best = record.value
 
@@ -140,7 +143,8 @@ def compact_config(config: dict[str, Any]) -> str:
 
 
 def leaderboard(study: Study, top: int = 10) -> Table:
-    """The best ``top`` complete trials; the config column wraps, so it reads at any width."""
+    """The best ``top`` complete trials; the config column wraps, so it reads at any width.
+    Trials a warm start copied are marked ``*``."""
     done = [r for r in study.trials if r.state == "COMPLETE" and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=study.direction == "maximize")
     done = done[:top]
@@ -153,9 +157,16 @@ def leaderboard(study: Study, top: int = 10) -> Table:
         table.add_column("test", justify="right")
     table.add_column("time", justify="right")
     table.add_column("config", overflow="fold", ratio=1)
+    copied = False
     for r in done:
         test = [fmt(r.attrs.get("test_accuracy"))] if has_test else []
+        number = str(r.number)
+        if r.stage == WARM_START:
+            number, copied = f"{number}*", True
         table.add_row(
-            str(r.number), fmt(r.value), *test, f"{r.duration or 0:.1f}s", compact_config(r.config)
+            number, fmt(r.value), *test, f"{r.duration or 0:.1f}s", compact_config(r.config)
         )
+    if copied:
+        table.caption = "* copied from another study by a warm start"
+        table.caption_justify = "left"
     return table

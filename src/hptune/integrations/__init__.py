@@ -14,6 +14,6 @@ raises :class:`MissingExtraError` with the one ``pip install`` to run.
 
 from __future__ import annotations
 
-from hptune.integrations._common import MissingExtraError
+from hptune.exceptions import MissingExtraError
 
 __all__ = ["MissingExtraError"]

@@ -11,7 +11,6 @@ config of a study trains the same way in either trainer.
 
 from __future__ import annotations
 
-import importlib
 import numbers
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hptune.exceptions import ConfigError, HptuneError
+from hptune._extras import require_extra
+from hptune.exceptions import ConfigError
 
 # The recipe's own readings of a config (optimizer over merged groups, warmup length,
 # scheduler lengths filled in): imported, so that a config cannot mean two things.
@@ -37,31 +37,9 @@ from hptune.trial import Trial, TrialPruned
 _DIRECTIONS = ("minimize", "maximize")
 
 
-class MissingExtraError(HptuneError, ImportError):
-    """An integration's framework is not installed; the message names the ``pip install``.
-
-    It is an ``ImportError`` too, so ``except ImportError`` around an optional import works.
-
-    Example:
-        >>> issubclass(MissingExtraError, ImportError)
-        True
-    """
-
-
 def require(module: str, extra: str) -> Any:
     """Import ``module`` or raise :class:`MissingExtraError` naming ``hptune[extra]``."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        raise MissingExtraError(
-            f"hptune.integrations.{extra} needs {module.split('.')[0]}: "
-            f"pip install 'hptune[{extra}]' (import failed: {_first_line(err)})"
-        ) from err
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
+    return require_extra(module, extra, f"hptune.integrations.{extra}")
 
 
 def check_trial(trial: Any, where: str) -> Trial | None:

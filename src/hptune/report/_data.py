@@ -13,6 +13,7 @@ from hptune.exceptions import HptuneError
 from hptune.execution import FailureKind
 from hptune.space import Choice, Conditional, Dimension, FloatDimension, IntDimension
 from hptune.study import Study, TrialRecord, _records
+from hptune.study._warm import STAGE as WARM_START
 
 _NUMERIC = (FloatDimension, IntDimension)
 #: Parameter names taken for "the learning rate" (the last dotted part is matched).
@@ -46,6 +47,9 @@ class ReportData:
             made in Python.
         stop: Why the last ``optimize`` stopped: ``{"reason": ..., "at": ISO time,
             "trials": counted trials then}``; None when not recorded.
+        warm_start: Where a warm start copied the study's first trials from
+            (``Study.warm_start``); the copies are not in ``trials``: the report is about
+            the search this study ran. None for a study that started cold.
     """
 
     name: str
@@ -58,6 +62,7 @@ class ReportData:
     step_unit: str = "step"
     spec: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
     stop: dict[str, Any] | None = None
+    warm_start: dict[str, Any] | None = None
 
     @property
     def maximize(self) -> bool:
@@ -100,7 +105,7 @@ def gather(study: Study) -> ReportData:
             f"the report needs an hptune Study, got {type(study).__name__} {study!r}; "
             "open one with hptune.load_study(name, storage)."
         )
-    trials = tuple(study.trials)
+    trials = tuple(t for t in study.trials if t.stage != WARM_START)
     diverged = frozenset(t.number for t in trials if t.failure_kind is FailureKind.DIVERGED)
     dims = tuple(
         (n, d)
@@ -121,6 +126,7 @@ def gather(study: Study) -> ReportData:
         unit if unit in ("epoch", "step") else "step",
         spec if isinstance(spec, dict) else None,
         stop if isinstance(stop, dict) else None,
+        study.warm_start,
     )
 
 

@@ -163,6 +163,9 @@ def _summary_html(data: ReportData) -> str:
     stopped = _summary.stop_sentence(data)
     if stopped is not None:
         parts.append(f'<p class="stop">{esc(stopped)}</p>')
+    warm = _summary.warm_start_sentence(data)
+    if warm is not None:
+        parts.append(f'<p class="stop">{esc(warm)}</p>')
     if best is not None:
         parts.append(f"<p>Best config (trial {best.number}): {_inline_config(best.params)}</p>")
     else:

@@ -224,6 +224,17 @@ def stop_sentence(data: ReportData) -> str | None:
     return f"Stopped{_at(stop.get('at'))}: {words}."
 
 
+def warm_start_sentence(data: ReportData) -> str | None:
+    """Where the study's first trials came from, when a warm start copied them."""
+    warm = data.warm_start
+    if not warm:
+        return None
+    return (
+        f"Warm start: the study began with {warm.get('trials')} trials copied from study "
+        f"{warm.get('study')!r}; they taught its sampler and are left out of this report."
+    )
+
+
 def duration_words(seconds: float) -> str:
     """``240`` -> ``"4-minute"``, ``7200`` -> ``"2-hour"``, ``90`` -> ``"1 min 30 s"``."""
     if seconds < 60:

@@ -18,11 +18,13 @@ from hptune.runner._base import (
     stored_spec,
 )
 from hptune.runner._check import check_spec
+from hptune.runner._final import TrainedModel, load_trained, train_best
 from hptune.runner._meaning import MEANING, check_same_meaning
 from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
 from hptune.runner._study import (
     STEP_UNIT_ATTR,
+    metric_name,
     open_study,
     optimize,
     prepare,
@@ -39,10 +41,13 @@ __all__ = [
     "STEP_UNIT_ATTR",
     "RerunResult",
     "TaskObjective",
+    "TrainedModel",
     "check_rerun",
     "check_same_meaning",
     "check_spec",
+    "load_trained",
     "make_objective",
+    "metric_name",
     "open_study",
     "optimize",
     "prepare",
@@ -54,4 +59,5 @@ __all__ = [
     "spec_from_dict",
     "spec_to_dict",
     "stored_spec",
+    "train_best",
 ]

@@ -4,9 +4,9 @@ that trains a spec's task."""
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
+from hptune._paths import file_name
 from hptune.exceptions import HptuneError
 from hptune.spec import Budget, StudySpec
 from hptune.study import Study, _records
@@ -21,6 +21,11 @@ def spec_to_dict(spec: StudySpec) -> dict[str, Any]:
     data = dataclasses.asdict(spec)
     data.pop("lines", None)  # tuple keys; only the spec file's errors need them
     data["storage"] = printable_url(spec.storage)  # never a password at rest
+    for options in data["tracking"].values():  # an MLflow server's URI may hold a password
+        if isinstance(options.get("tracking_uri"), str):
+            options["tracking_uri"] = printable_url(options["tracking_uri"])
+    if spec.warm_start is not None and spec.warm_start["storage"] is not None:
+        data["warm_start"]["storage"] = printable_url(spec.warm_start["storage"])
     data["training"] = spec.training.to_mapping()  # what a spec file would say
     return data
 
@@ -45,15 +50,6 @@ def stored_spec(study: Study) -> StudySpec:
 
 #: Where ``training.save_best`` writes each trial's best weights: ``<OUTPUT_DIR>/<study>/``.
 OUTPUT_DIR = "hptune-out"
-
-
-def file_name(name: str) -> str:
-    """A study name made safe as one file or folder name: every character but letters,
-    digits, ``.``, ``_`` and ``-`` becomes ``_``, and leading dots go (``../../x`` gives
-    ``_.._x``: a name can never climb out of the folder it is put in). The one place
-    names become file names."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-    return safe or "_"
 
 
 def make_objective(spec: StudySpec) -> Any:

@@ -45,10 +45,23 @@ Problem = tuple[tuple[str, ...], str]
 WORKERS_PER_CORE = 4
 
 
+def _tracking_problems(spec: StudySpec) -> list[Problem]:
+    """Each tracker of the spec built as ``run`` builds it: its package must be there."""
+    from hptune.tracking import create_tracker
+
+    problems: list[Problem] = []
+    for name, options in spec.tracking.items():
+        try:
+            create_tracker(name, options)
+        except HptuneError as exc:
+            problems.append((("tracking", name), str(exc)))
+    return problems
+
+
 def _run_problems(spec: StudySpec) -> list[Problem]:
     """What the study and its executor would refuse when ``run`` opens them."""
     from hptune.execution._plan import available_cpus
-    from hptune.runner._meaning import check_same_meaning
+    from hptune.runner._meaning import check_same_meaning, check_warm_start
     from hptune.study import create_pruner, create_strategy
     from hptune.study._storage import check_sqlite_file
 
@@ -62,11 +75,13 @@ def _run_problems(spec: StudySpec) -> list[Problem]:
         ("storage", lambda: check_sqlite_file(spec.storage, create=True)),
         ("training", lambda: _check_device(spec.training.device)),
         ("name", lambda: check_same_meaning(spec)),
+        ("warm_start", lambda: check_warm_start(spec)),
     ):
         try:
             build()
         except HptuneError as exc:
             problems.append(((key, "device") if key == "training" else (key,), str(exc)))
+    problems += _tracking_problems(spec)
     cores = available_cpus()
     if spec.workers > WORKERS_PER_CORE * cores:
         problems.append(

@@ -14,6 +14,7 @@ from typing import Any
 
 from hptune.exceptions import HptuneError
 from hptune.runner._base import stored_spec
+from hptune.space import space_changes
 from hptune.spec import StudySpec
 from hptune.training.options import TrainingOptions
 
@@ -33,16 +34,68 @@ def check_same_meaning(spec: StudySpec) -> None:
         stored = stored_spec(load_study(spec.name, spec.storage))
     except HptuneError:
         return  # no such study or database (yet), or not run from a spec
+    found = _meaning_changes(stored, spec)
+    if not found:
+        return
+    changes = [f"{key} {_shown(old)} -> {_shown(new)}" for key, old, new in found]
+    restore = "that value" if len(changes) == 1 else "those values"
+    # Only a new space (or seed) leaves the old trials comparable: then a new study can
+    # start from them.
+    warm = ""
+    if not [key for key, _, _ in found if not _warm_startable(key)]:
+        warm = f" with `warm_start: {{study: {spec.name}}}` to keep what its trials learned"
+    raise HptuneError(
+        f"study {spec.name!r} was run with a different spec: {', '.join(changes)}; its "
+        f"trials would not be comparable with new ones. Run it as a new study{warm} "
+        f"(--name NEW, or another name: in the spec), or restore {restore} to continue it."
+    )
+
+
+def check_warm_start(spec: StudySpec) -> None:
+    """Raise HptuneError when the spec's ``warm_start`` study cannot seed its study: it
+    does not exist, was not run from a spec, or differs in what a trial means other than
+    the space and the seed. Nothing is checked when the spec's own study exists (a warm
+    start is read only when a study is created). Reads; creates nothing."""
+    from hptune.study import load_study
+
+    if spec.warm_start is None or _exists(spec):
+        return
+    name = spec.warm_start["study"]
+    source = load_study(name, spec.warm_start["storage"] or spec.storage)
+    try:
+        old = stored_spec(source)
+    except HptuneError:
+        raise HptuneError(
+            f"study {name!r} was not run from a spec, so hptune cannot check that its trials "
+            "mean what this spec's will; warm-start it from Python with "
+            "create_study(..., warm_start_from=...)."
+        ) from None
     changes = [
-        f"{key} {_shown(old)} -> {_shown(new)}" for key, old, new in _meaning_changes(stored, spec)
+        f"{key} {_shown(before)} -> {_shown(after)}"
+        for key, before, after in _meaning_changes(old, spec)
+        if not _warm_startable(key)
     ]
     if changes:
-        restore = "that value" if len(changes) == 1 else "those values"
         raise HptuneError(
-            f"study {spec.name!r} was run with a different spec: {', '.join(changes)}; its "
-            "trials would not be comparable with new ones. Run it as a new study (--name NEW, "
-            f"or another name: in the spec), or restore {restore} to continue it."
+            f"study {name!r} was run with a different {', '.join(changes)}, so its trials' "
+            "values do not measure what this study's will; warm-start from a study that "
+            "differs only in its space and seed."
         )
+
+
+def _warm_startable(key: str) -> bool:
+    """Whether a change of ``key`` leaves old trials usable by a warm start."""
+    return key == "seed" or key == "space" or key.startswith("space.")
+
+
+def _exists(spec: StudySpec) -> bool:
+    from hptune.study import load_study
+
+    try:
+        load_study(spec.name, spec.storage)
+    except HptuneError:
+        return False
+    return True
 
 
 def _meaning_changes(old: StudySpec, new: StudySpec) -> list[tuple[str, Any, Any]]:
@@ -60,21 +113,6 @@ def _meaning_changes(old: StudySpec, new: StudySpec) -> list[tuple[str, Any, Any
     changes += space_changes(old.space, new.space)
     if new.seed is not None and old.seed is not None and new.seed != old.seed:
         changes.append(("seed", old.seed, new.seed))
-    return changes
-
-
-def space_changes(old: Any, new: Any, path: str = "space") -> list[tuple[str, Any, Any]]:
-    """The differences between two spaces as written, key by key (a short diff, not both
-    whole spaces): ``(path, old, new)`` with None for a key only one of them has."""
-    if not (isinstance(old, dict) and isinstance(new, dict)):
-        return [] if old == new else [(path, old, new)]
-    changes = []
-    for key in dict.fromkeys([*old, *new]):
-        sub = f"{path}.{key}" if key != "choice" else path
-        if key not in old or key not in new:
-            changes.append((sub, old.get(key), new.get(key)))
-        else:
-            changes += space_changes(old[key], new[key], sub)
     return changes
 
 

@@ -8,21 +8,26 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
-from hptune.runner._meaning import check_same_meaning
+from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec
 from hptune.study import StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
 
 
 def open_study(spec: StudySpec) -> Study:
-    """Create the spec's study, or re-open it when it exists.
+    """Create the spec's study, or re-open it when it exists. A new study with a
+    ``warm_start`` begins with the old study's trials that fit its space
+    (:func:`hptune.study.create_study`'s ``warm_start_from``).
 
     Raises:
         HptuneError: The study exists and was run from a spec that differs in what a
             trial means (see :data:`~hptune.runner._meaning.MEANING`). Trial budget,
-            timeout, workers, retries, strategy, pruner and storage may change.
+            timeout, workers, retries, strategy, pruner and storage may change. Or the
+            study is new and its ``warm_start`` study differs in more than space and seed.
     """
     check_same_meaning(spec)
+    check_warm_start(spec)
+    warm = spec.warm_start
     study = create_study(
         spec.space,
         name=spec.name,
@@ -35,10 +40,27 @@ def open_study(spec: StudySpec) -> Study:
         epochs=spec.budget.epochs,
         strategy_options=spec.strategy_options,
         pruner_options=spec.pruner_options,
+        metric=metric_name(spec),
+        warm_start_from=None if warm is None else (warm["study"], warm["storage"] or spec.storage),
     )
     study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
     study.optuna_study.set_user_attr(STEP_UNIT_ATTR, _step_unit(spec))
     return study
+
+
+def metric_name(spec: StudySpec) -> str | None:
+    """What a trial's value is: the spec's metric when the recipe measures it (a task it
+    trains) or when the spec names one; None for a full objective whose spec names no
+    metric, whose value is whatever it returns (a spec read back from a study has no lines,
+    so a re-opened study keeps the name it was given)."""
+    from hptune.tasks import Task, resolve_task
+
+    if ("metric",) in spec.lines:
+        return spec.metric
+    try:
+        return spec.metric if isinstance(resolve_task(spec.task), Task) else None
+    except HptuneError:
+        return spec.metric
 
 
 def _step_unit(spec: StudySpec) -> str:
@@ -116,11 +138,14 @@ def resume(
 
 
 def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
-    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress);
-    returns why it stopped (``budget_spent`` at once when nothing was left to run)."""
+    """Run the prepared ``study`` until the spec's budget is spent (``listener``: progress),
+    logging each trial to the spec's ``tracking:`` trackers; returns why it stopped
+    (``budget_spent`` at once when nothing was left to run)."""
     # The budget is checked against storage before every ask (max_total_trials), not
     # counted out per run, so drivers on several machines share one budget and a resumed
     # run re-does interrupted and stale trials.
+    from hptune.tracking import create_trackers
+
     kwargs: dict[str, Any] = {}
     if listener is not None:
         kwargs["listener"] = listener
@@ -132,5 +157,6 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
         n_workers=spec.workers,
         max_total_trials=spec.budget.trials,
         max_retries=spec.retries,
+        trackers=create_trackers(spec.tracking),
         **kwargs,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from hptune.space._base import DEFAULT_GRID_POINTS, INT_GRID_CAP, Dimension
 from hptune.space._categorical import Choice, Conditional, choice
+from hptune.space._diff import space_changes
 from hptune.space._grid import Grid
 from hptune.space._numeric import FloatDimension, IntDimension, loguniform, randint, uniform
 from hptune.space._parse import parse_form
@@ -38,5 +39,6 @@ __all__ = [
     "loguniform",
     "parse_form",
     "randint",
+    "space_changes",
     "uniform",
 ]

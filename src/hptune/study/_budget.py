@@ -42,7 +42,10 @@ NOT_COUNTED = frozenset({FailureKind.INTERRUPTED, FailureKind.STALE, FailureKind
 
 
 def counts(trial: FrozenTrial) -> bool:
-    """Whether a finished trial used up a unit of the trial budget."""
+    """Whether a finished trial used up a unit of the trial budget (a trial a warm start
+    copied from another study did not: the budget is what this study runs)."""
+    if _records.WARM_START_FROM in trial.user_attrs:
+        return False
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:

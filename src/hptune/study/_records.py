@@ -45,6 +45,9 @@ DURATION = "hptune.duration"
 #: own from the trial's creation when the strategy reads the stages of running trials
 #: (``Strategy.reads_running_stages``).
 STAGE = "hptune.stage"
+#: ``{"study": name, "trial": number}`` on a trial copied from another study by a warm
+#: start (``study/_warm.py``); such a trial does not use up the trial budget.
+WARM_START_FROM = "hptune.warm_start_from"
 FAILURE = "hptune.failure_reason"
 #: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
 #: :func:`failure_kind` for studies written before it was recorded.

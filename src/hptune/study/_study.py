@@ -9,20 +9,22 @@ import datetime
 import importlib
 import secrets
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
 
-from hptune._checks import Int, Number, OneOf, check, optional
+from hptune._checks import Int, Number, OneOf, Pattern, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
-from hptune.space import Space
-from hptune.study import _budget, _records
+from hptune.space import Space, space_changes
+from hptune.study import _budget, _records, _warm
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
+from hptune.study._listeners import Listeners, check_trackers, opened
 from hptune.study._storage import open_storage, printable_url
 from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, seed_pruner
@@ -31,6 +33,8 @@ from hptune.study.strategies import Strategy, create_strategy
 DEFAULT_STORAGE = "sqlite:///hptune.db"
 _SPACE, _FINGERPRINT, _SEED = "hptune.space", "hptune.space_fingerprint", "hptune.study_seed"
 _STRATEGY, _PRUNER, _DIRECTION = "hptune.strategy", "hptune.pruner", "hptune.direction"
+#: A metric name (optuna-dashboard shows it as the label of a trial's value).
+_METRIC_NAME = Pattern(r"\S(.{0,98}\S)?", "a one-line name of 1 to 100 characters")
 
 
 class Study:
@@ -97,6 +101,19 @@ class Study:
         return self.optuna_study.direction.name.lower()
 
     @property
+    def metric_name(self) -> str | None:
+        """What the value of a trial is (``"val_accuracy"``), as Optuna's metric name, so
+        optuna-dashboard labels it; None when the study was created without one."""
+        names = self.optuna_study.metric_names
+        return names[0] if names else None
+
+    @property
+    def warm_start(self) -> dict[str, Any] | None:
+        """Where a warm start copied this study's first trials from: ``{"study", "storage",
+        "trials"}`` (how many); None for a study that started cold."""
+        return self.optuna_study.user_attrs.get(_warm.STUDY_ATTR)
+
+    @property
     def last_stop(self) -> dict[str, Any] | None:
         """Why the last ``optimize`` run on this study stopped (any driver's):
         ``{"reason", "at", "trials"}``, None before the first run ended."""
@@ -124,6 +141,7 @@ class Study:
         batch_size: int = 4,
         heartbeat_interval: float = 10.0,
         grace_period: float = 60.0,
+        trackers: Sequence[Any] = (),
     ) -> StopReason:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
@@ -165,6 +183,11 @@ class Study:
             heartbeat_interval: Seconds between heartbeats of running trials.
             grace_period: Seconds without a heartbeat after which another driver's running
                 trial is failed as stale (its driver died).
+            trackers: Experiment trackers that log every trial as it ends
+                (:mod:`hptune.tracking`: ``MlflowTracker``, ``TensorBoardTracker``), run in
+                this process alongside ``listener``. Each is opened before the first trial
+                (and logs the study's finished trials it lacks) and closed at the end; a
+                failure to log one trial is a warning, not the end of the study.
 
         Example:
             >>> from hptune.space import uniform
@@ -205,6 +228,7 @@ class Study:
             heartbeat_interval=float(heartbeat_interval),
             grace_period=float(grace_period),
         )
+        trackers = check_trackers(trackers)
         runner = create_executor(executor, n_workers, executor_options, trial_timeout)
         reseed = self.first_new_trial if self.awaits_first_new_trial else None
         driver = Driver(
@@ -215,10 +239,10 @@ class Study:
             objective,
             runner,
             limits,
-            listener,
+            Listeners(listener, trackers) if trackers else listener,
             on_first_new_trial=reseed,
         )
-        with sigterm_as_interrupt():
+        with sigterm_as_interrupt(), opened(trackers, self):
             return driver.run()
 
     @property
@@ -331,6 +355,8 @@ def create_study(
     epochs: int | None = None,
     strategy_options: Mapping[str, Any] | None = None,
     pruner_options: Mapping[str, Any] | None = None,
+    metric: str | None = None,
+    warm_start_from: Study | str | tuple[str, Any] | None = None,
 ) -> Study:
     """Create a study (or re-open one of the same space with ``load_if_exists=True``).
 
@@ -354,6 +380,17 @@ def create_study(
         epochs: The training budget, from which the pruner's resources are derived.
         strategy_options: Options of the strategy (see its class).
         pruner_options: Options of the pruner (see :mod:`hptune.study.pruners`).
+        metric: What the objective's value is (``"val_loss"``), recorded as Optuna's metric
+            name (``optuna_study.metric_names``): optuna-dashboard then labels the value
+            with it instead of "Objective 0". None records none (or keeps the recorded one).
+        warm_start_from: An older study whose results the new one starts from: a
+            :class:`Study`, its name in ``storage``, or a ``(name, storage)`` pair. Used
+            only when the study is created (not when it is re-opened): its COMPLETE and
+            PRUNED trials, and those that diverged or ran out of memory, whose configs fit
+            ``space`` are copied into the new study (stage ``"warm-start"``, attribute
+            ``hptune.warm_start_from``), where the sampler learns from them; they do not use
+            up the trial budget. The objective must mean the same in both studies (same
+            data, metric and epochs); only the space may differ. See ``study/_warm.py``.
 
     Raises:
         ConfigError: For a bad argument.
@@ -363,6 +400,9 @@ def create_study(
     space = space if isinstance(space, Space) else Space(space)
     check("create_study: direction", direction, optional(OneOf(("minimize", "maximize"))))
     check("create_study: seed", seed, optional(Int(low=0)), fix="None draws one and records it")
+    check("create_study: metric", metric, optional(_METRIC_NAME), fix="e.g. 'val_loss'")
+    if warm_start_from is not None and not isinstance(warm_start_from, Study):
+        _warm.source_of(warm_start_from)  # a bad form is refused even when it goes unused
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
@@ -374,6 +414,11 @@ def create_study(
             "create_study: direction must be given for a new study: 'maximize' when the "
             "objective returns an accuracy, 'minimize' when it returns a loss."
         )
+    # The old study of a warm start is read (and refused) before the new one is created, so
+    # a refusal leaves nothing behind; a study that exists already is re-opened without it.
+    source = None
+    if warm_start_from is not None and name not in optuna.get_all_study_names(backend):
+        source = _warm_source(warm_start_from, storage, name, direction)
     kwargs = {
         "study_name": name,
         "storage": backend,
@@ -397,11 +442,26 @@ def create_study(
     strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
     pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
     if created or not _await_creator(ostudy):
-        return _initialize(ostudy, space, strat, seed, direction, strategy_attr, pruner_attr)
-    seed = _check_reopened(ostudy, space, direction, seed)
-    ostudy.set_user_attr(_STRATEGY, strategy_attr)
-    ostudy.set_user_attr(_PRUNER, pruner_attr)
-    return Study(ostudy, space, strat, seed)
+        study = _initialize(
+            ostudy, space, strat, seed, direction, strategy_attr, pruner_attr, source
+        )
+    else:
+        seed = _check_reopened(ostudy, space, direction, seed)
+        ostudy.set_user_attr(_STRATEGY, strategy_attr)
+        ostudy.set_user_attr(_PRUNER, pruner_attr)
+        study = Study(ostudy, space, strat, seed)
+    if metric is not None and study.metric_name != metric:
+        set_metric_name(ostudy, metric)
+    return study
+
+
+def set_metric_name(ostudy: optuna.Study, metric: str) -> None:
+    """Record ``metric`` as the study's one Optuna metric name (what optuna-dashboard
+    labels the value with). Optuna marks ``set_metric_names`` experimental; its warning
+    says nothing a user of hptune can act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ostudy.set_metric_names([metric])
 
 
 def _initialize(
@@ -412,12 +472,14 @@ def _initialize(
     direction: str,
     strategy_attr: dict[str, Any],
     pruner_attr: dict[str, Any],
+    source: tuple[optuna.Study, str] | None = None,
 ) -> Study:
-    """Record a new study's attributes and prepare it (a grid enqueues its points).
+    """Record a new study's attributes, copy the trials of a warm start's ``source`` study
+    (with its printable storage), and prepare it (a grid enqueues its points).
 
     ``hptune.space`` is written last: a driver that loads the study meanwhile (several
     machines started at once on one PostgreSQL study) waits for it, so it never sees half
-    the attributes, and never enqueues a grid a second time.
+    the attributes or half the copies, and never enqueues a grid a second time.
     """
     seed = secrets.randbits(32) if seed is None else seed
     ostudy.set_user_attr(_FINGERPRINT, space.fingerprint())
@@ -425,6 +487,8 @@ def _initialize(
     ostudy.set_user_attr(_DIRECTION, direction)
     ostudy.set_user_attr(_STRATEGY, strategy_attr)
     ostudy.set_user_attr(_PRUNER, pruner_attr)
+    if source is not None:
+        _warm.warm_start(ostudy, space, *source)
     study = Study(ostudy, space, strategy, seed)
     ostudy.set_user_attr(_SPACE, space.to_dict())
     return study
@@ -463,13 +527,45 @@ def _await_creator(ostudy: optuna.Study) -> bool:
         time.sleep(0.2)
 
 
+def _warm_source(value: Any, storage: Any, name: str, direction: str) -> tuple[optuna.Study, str]:
+    """The Optuna study a warm start copies from, and its storage as printed.
+
+    Raises:
+        ConfigError: It is the new study itself, it cannot be found from an in-memory
+            study, or it optimizes in the other direction.
+        HptuneError: There is no such hptune study.
+    """
+    if isinstance(value, Study):
+        _warm.check_direction(value.optuna_study, direction)
+        return value.optuna_study, "(given as a Study)"
+    source_name, source_storage = _warm.source_of(value)
+    source_storage = storage if source_storage is None else source_storage
+    if source_name == name and (source_storage is storage or source_storage == storage):
+        raise ConfigError(
+            f"create_study: warm_start_from names the study {name!r} itself; name the older "
+            "study to start from."
+        )
+    if source_storage is None:
+        raise ConfigError(
+            "create_study: warm_start_from needs the old study's storage when this study is "
+            "in memory: pass (name, storage) or the Study."
+        )
+    source = load_study(source_name, source_storage).optuna_study
+    _warm.check_direction(source, direction)
+    return source, printable_url(source_storage)
+
+
 def _check_reopened(ostudy: optuna.Study, space: Space, direction: str, seed: int | None) -> int:
     attrs, name = ostudy.user_attrs, ostudy.study_name
     if attrs[_FINGERPRINT] != space.fingerprint():
+        changes = ", ".join(
+            f"{path} {old!r} -> {new!r}"
+            for path, old, new in space_changes(attrs[_SPACE], space.to_dict())
+        )
         raise HptuneError(
-            f"study {name!r} was created with a different space: stored {attrs[_SPACE]!r}, "
-            f"given {space.to_dict()!r}. Use a new study name for a new space, or pass the "
-            "same space (hptune.load_study reads it from the study)."
+            f"study {name!r} was created with a different space: {changes or 'key order'}. "
+            f"Use a new study name for a new space (warm_start_from={name!r} starts it from "
+            "this study's results), or pass the same space (hptune.load_study reads it)."
         )
     if attrs[_DIRECTION] != direction:
         raise HptuneError(

@@ -38,6 +38,7 @@ _EXPORTS = {
     "describe_param_groups": "param_groups",
     "is_norm_layer": "param_groups",
     "param_groups": "param_groups",
+    "evaluate": "_recipe_parts",
     "config_problems": "_config_check",
     "message_of": "_config_check",
     "build_optimizer": "_recipe_config",

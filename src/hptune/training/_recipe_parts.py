@@ -186,7 +186,9 @@ class TensorBatches:
 def evaluate(
     model: nn.Module, dataset: Dataset, loss_fn: LossFn, device: torch.device, amp: bool
 ) -> tuple[float, float]:
-    """Mean loss per sample and accuracy (argmax of the logits equals the label).
+    """Mean loss per sample and accuracy (argmax of the logits equals the label) of
+    ``model`` on ``dataset``, as the recipe measures its validation and test splits (in
+    eval mode; the model is put back in train mode).
 
     The batch losses and counts stay on the device until the split is done; the mean is
     summed on the host in float64, batch by batch (as ``sum(loss_b * n_b) / n``).
