@@ -27,7 +27,7 @@ from hptune.execution.base import FailureKind
 
 #: Trial user attribute holding everything the driver records about a trial, written once
 #: when the trial ends (one storage write, not one per fact): the facts below, by their
-#: short names (:data:`_FIELDS`). Studies written before it have one attribute per fact
+#: short names (:data:`RECORD_FIELDS`). Studies written before it have one attribute per fact
 #: (the keys below); :func:`fact` reads either.
 TRIAL = "hptune.trial"
 #: The facts' keys as attributes of their own (how studies written before :data:`TRIAL`
@@ -66,7 +66,7 @@ STOP = "hptune.stop"
 #: commit), written once per driver run; a trial's record names its ``env`` by id.
 ENV_PREFIX = "hptune.env."
 #: Fact key -> its short name inside :data:`TRIAL`.
-_FIELDS = {
+RECORD_FIELDS = {
     SEED: "seed", CONFIG: "config", CONFIG_HASH: "config_hash", ENV: "env",
     RUNTIME: "runtime", DURATION: "duration", STAGE: "stage", FAILURE: "failure_reason",
     FAILURE_KIND: "failure_kind", TRACEBACK: "traceback",
@@ -74,19 +74,19 @@ _FIELDS = {
 
 
 def fact(user_attrs: dict[str, Any], key: str, default: Any = None) -> Any:
-    """A recorded fact of a trial (``key`` one of :data:`_FIELDS`): from its
+    """A recorded fact of a trial (``key`` one of :data:`RECORD_FIELDS`): from its
     :data:`TRIAL` record, else from the attribute of its own that studies written before
     the record used."""
     record = user_attrs.get(TRIAL)
-    if record is not None and _FIELDS[key] in record:
-        return record[_FIELDS[key]]
+    if record is not None and RECORD_FIELDS[key] in record:
+        return record[RECORD_FIELDS[key]]
     return user_attrs.get(key, default)
 
 
 def write_record(storage: Any, trial_id: int, user_attrs: dict[str, Any], **facts: Any) -> None:
     """Add ``facts`` (short names: ``seed``, ``config``, ``failure_kind``, ...) to a trial's
     :data:`TRIAL` record, in one write. ``user_attrs`` are the trial's current ones."""
-    unknown = set(facts) - set(_FIELDS.values())
+    unknown = set(facts) - set(RECORD_FIELDS.values())
     assert not unknown, f"not a recorded fact: {unknown}"
     record = dict(user_attrs.get(TRIAL) or {})
     record.update({k: v for k, v in facts.items() if v is not None})

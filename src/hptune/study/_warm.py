@@ -65,10 +65,12 @@ def is_evidence(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and _records.failure_kind(trial) in PENALIZED
 
 
-def copy_of(trial: FrozenTrial, space: Space, source: str) -> FrozenTrial | None:
-    """The finished trial that carries ``trial`` (of study ``source``) into a study of
-    ``space``; None when its config does not fit the space."""
-    config = trial.user_attrs.get(_records.CONFIG)
+def copy_of(
+    trial: FrozenTrial, space: Space, source: str, source_attrs: dict[str, Any] | None = None
+) -> FrozenTrial | None:
+    """The finished trial that carries ``trial`` (of study ``source``, whose user attributes
+    are ``source_attrs``) into a study of ``space``; None when its config does not fit."""
+    config = _records.fact(trial.user_attrs, _records.CONFIG)
     if config is None:
         return None
     try:
@@ -76,8 +78,19 @@ def copy_of(trial: FrozenTrial, space: Space, source: str) -> FrozenTrial | None
         distributions = space.distributions(config)
     except ConfigError:
         return None
-    attrs = {k: v for k, v in trial.user_attrs.items() if k in _KEPT or not k.startswith("hptune.")}
-    attrs[_records.STAGE] = STAGE
+    # One record, whichever layout the old study has; its environment goes in by value
+    # (the new study does not hold the old one's environments).
+    record = {
+        name: value
+        for key, name in _records.RECORD_FIELDS.items()
+        if key in _KEPT and (value := _records.fact(trial.user_attrs, key)) is not None
+    }
+    env = record.get("env")
+    if isinstance(env, str) and source_attrs is not None:
+        record["env"] = source_attrs.get(_records.ENV_PREFIX + env, env)
+    record["stage"] = STAGE
+    attrs = {k: v for k, v in trial.user_attrs.items() if not k.startswith("hptune.")}
+    attrs[_records.TRIAL] = record
     attrs[_records.WARM_START_FROM] = {"study": source, "trial": trial.number}
     try:
         return optuna.trial.create_trial(
@@ -112,7 +125,8 @@ def warm_start(target: optuna.Study, space: Space, source: optuna.Study, where: 
     (whose direction :func:`check_direction` accepted); returns how many were copied and
     records where from (:data:`STUDY_ATTR`)."""
     evidence = [t for t in source.get_trials(deepcopy=False) if is_evidence(t)]
-    copies = [c for t in evidence if (c := copy_of(t, space, source.study_name)) is not None]
+    attrs = source.user_attrs
+    copies = [c for t in evidence if (c := copy_of(t, space, source.study_name, attrs)) is not None]
     for frozen in copies:
         target.add_trial(frozen)
     target.set_user_attr(
