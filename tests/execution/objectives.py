@@ -106,7 +106,7 @@ def unseeded(config, trial):
     return noise + random.random() + float(np.random.rand()) + config["x"]
 
 
-def flaky_worker_main(conn, env, threads, device, label, sys_path):
+def flaky_worker_main(conn, env, *args):
     """A worker that dies while starting as many times as the file named by
     ``HPTUNE_TEST_FLAKY`` still counts (one death per start), then starts for real."""
     path = env["HPTUNE_TEST_FLAKY"]
@@ -118,7 +118,7 @@ def flaky_worker_main(conn, env, threads, device, label, sys_path):
         os._exit(3)
     from hptune.execution._worker import worker_main
 
-    worker_main(conn, env, threads, device, label, sys_path)
+    worker_main(conn, env, *args)
 
 
 def corrupting(config, trial):
