@@ -49,6 +49,7 @@ from hptune.study.strategies._cmaes import CmaEsStrategy
 from hptune.study.strategies._coarse_to_fine import CoarseToFineStrategy, RangeBoundaryWarning
 from hptune.study.strategies._gp import GPStrategy
 from hptune.study.strategies._grid import GRID_ATTR, GridStrategy
+from hptune.study.strategies._multi_fidelity import MultiFidelityStrategy
 from hptune.study.strategies._random import RandomStrategy
 from hptune.study.strategies._sobol import SobolStrategy
 from hptune.study.strategies._tpe import TPEStrategy, tpe_sampler
@@ -61,6 +62,7 @@ for _cls in (
     CmaEsStrategy,
     GPStrategy,
     CoarseToFineStrategy,
+    MultiFidelityStrategy,
 ):
     register_strategy(_cls.name, _cls)
 
@@ -70,6 +72,7 @@ __all__ = [
     "CoarseToFineStrategy",
     "GPStrategy",
     "GridStrategy",
+    "MultiFidelityStrategy",
     "RandomStrategy",
     "RangeBoundaryWarning",
     "SobolStrategy",
