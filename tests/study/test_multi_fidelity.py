@@ -129,6 +129,9 @@ def test_the_model_sees_the_highest_step_with_enough_trials():
         3: (TrialState.COMPLETE, 0.0),
     }
     assert all(isinstance(t, FrozenTrial) for t in view)
+    # Capped: the pruned trial that stopped earliest goes first.
+    assert [t.number for t in rung_view(trials, 3, max_trials=3)] == [0, 1, 3]
+    assert [t.number for t in rung_view(trials, 3, max_trials=4)] == [0, 1, 2, 3]
 
 
 def test_resume_continues_the_study(tmp_path):
