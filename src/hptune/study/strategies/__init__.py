@@ -23,6 +23,12 @@ cmaes          ``CmaEsSampler`` (Hansen 2016, arXiv 1604.00772) over the numeric
 gp             ``GPSampler``: Gaussian-process Bayesian optimization (needs scipy).
 coarse-to-fine a coarse Sobol stage over the whole space, then TPE inside the box around the
                best trials (see ``hptune.study._coarse_to_fine``).
+multi-fidelity for pruned searches (``pruner: asha``): one multivariate TPE fitted, BOHB-style,
+               on the highest rung that enough trials reached, over all trials (no
+               Hyperband brackets, no start-up trials per bracket), mixed with draws from
+               the field's priors for lr, momentum, weight decay, batch size and warmup
+               (``_priors``, each cited; a share that decays with evidence), near the
+               best trial, and uniform (PriorBand's mix).
 ============== ==============================================================================
 
 Every sampler is seeded from the study's seed, so a study re-run with the same seed proposes
