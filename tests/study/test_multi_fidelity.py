@@ -134,6 +134,25 @@ def test_the_model_sees_the_highest_step_with_enough_trials():
     assert [t.number for t in rung_view(trials, 3, max_trials=4)] == [0, 1, 2, 3]
 
 
+def test_a_prior_the_evidence_contradicts_is_dropped():
+    # The prior says lr near 1e-5 (0.3 decades wide), the objective prefers lr near 0.5.
+    # Prior draws alone would stay near 1e-5 (prior_trials huge, no local draws: 80 % of
+    # draws); uniform draws find better trials far from it, and the prior is dropped.
+    late = []
+    for seed in range(3):
+        study = create_study(
+            {"lr": loguniform(1e-6, 1.0), "momentum": uniform(0.0, 1.0)},
+            storage=None, strategy="multi-fidelity", seed=seed, direction="maximize",
+            strategy_options={"priors": {"lr": {"mode": 1e-5, "width": 0.3}},
+                              "prior_trials": 1e6, "local_share": 0.0},
+        )  # fmt: skip
+        study.optimize(lambda c, t: -((math.log10(c["lr"]) + 0.3) ** 2), n_trials=40)
+        near_prior = [t.config["lr"] < 1e-4 for t in study.trials]
+        assert near_prior[0]  # the first draw follows the prior
+        late.append(sum(near_prior[20:]))
+    assert statistics.median(late) <= 5  # of 20; uniform draws alone put a third there
+
+
 def test_resume_continues_the_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'mf.db'}"
     options = {"prior_trials": 2.0}
