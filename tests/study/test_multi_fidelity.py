@@ -12,9 +12,9 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hptune.exceptions import ConfigError
-from hptune.space import loguniform, uniform
+from hptune.space import Space, loguniform, uniform
 from hptune.study import create_strategy, create_study, load_study
-from hptune.study.strategies._multi_fidelity import model_step, rung_view
+from hptune.study.strategies._multi_fidelity import MultiFidelitySampler, model_step, rung_view
 
 SPACE = {
     "lr": loguniform(1e-5, 1.0),
@@ -151,6 +151,19 @@ def test_a_prior_the_evidence_contradicts_is_dropped():
         assert near_prior[0]  # the first draw follows the prior
         late.append(sum(near_prior[20:]))
     assert statistics.median(late) <= 5  # of 20; uniform draws alone put a third there
+
+
+def test_distance_from_the_priors_is_capped():
+    sampler = MultiFidelitySampler(
+        0, priors={}, field_priors=True, uniform_share=0.2, local_share=0.3,
+        prior_trials=10, min_points_in_model=None,
+    )  # fmt: skip
+    space = Space({"lr": loguniform(1e-4, 1.0), "weight_decay": uniform(0.0, 0.01)})
+    sampler.configure(list(space.dimensions()), epochs=None)
+    # No optimizer choice, no momentum: lr's prior is 3e-3 (1.5 decades); wd's 3e-4.
+    assert sampler._prior_distance({"lr": 3e-3, "weight_decay": 3e-4}) == pytest.approx(0)
+    far = sampler._prior_distance({"lr": 3e-3, "weight_decay": 0.0})  # log10(0): capped
+    assert far == pytest.approx(math.sqrt(9 / 2))
 
 
 def test_resume_continues_the_study(tmp_path):

@@ -27,8 +27,9 @@ multi-fidelity for pruned searches (``pruner: asha``): one multivariate TPE fitt
                on the highest rung that enough trials reached, over all trials (no
                Hyperband brackets, no start-up trials per bracket), mixed with draws from
                the field's priors for lr, momentum, weight decay, batch size and warmup
-               (``_priors``, each cited; a share that decays with evidence), near the
-               best trial, and uniform (PriorBand's mix).
+               (``_priors``, each cited; a share that decays with evidence and drops
+               to none while the best trial lies far from them), near the best trial,
+               and uniform (PriorBand's mix).
 ============== ==============================================================================
 
 Every sampler is seeded from the study's seed, so a study re-run with the same seed proposes

@@ -252,8 +252,9 @@ class MultiFidelitySampler(BaseSampler):
 
     def _prior_distance(self, params: Mapping[str, Any]) -> float:
         """How far ``params`` lie from the priors: the root mean square, over the numeric
-        parameters that have one, of the distance from its mode in prior widths (0 when
-        none has a prior)."""
+        parameters that have one, of the distance from its mode in prior widths, each
+        capped at 3 (a weight decay of 0 on a log prior is far, not infinitely far); 0
+        when none has a prior."""
         optimizer = self._optimizer({n: params[n] for n in self._branches if n in params})
         z2 = []
         for name, dist in self._dims:
@@ -263,7 +264,7 @@ class MultiFidelitySampler(BaseSampler):
                 and name in params
                 and not isinstance(dist, CategoricalDistribution)
             ):
-                z2.append(-2.0 * prior.log_density(params[name]))
+                z2.append(min(-2.0 * prior.log_density(params[name]), 9.0))
         return math.sqrt(sum(z2) / len(z2)) if z2 else 0.0
 
     def _optimizer(self, chosen: Mapping[str, str]) -> str | None:
