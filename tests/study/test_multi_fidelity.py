@@ -96,6 +96,8 @@ def test_options_are_checked():
         create_strategy("multi-fidelity", uniform_share=1.0)
     with pytest.raises(ConfigError, match="strategy 'multi-fidelity': priors must be a mapping"):
         create_strategy("multi-fidelity", priors={"lr": {"mode": 1e-3, "scale": "cubic"}})
+    with pytest.raises(ConfigError, match="strategy 'multi-fidelity': priors must be a mapping"):
+        create_strategy("multi-fidelity", priors={"weight_decay": 0.0})  # 0 on a log prior
     with pytest.raises(ConfigError, match="min_points_in_model must be an int >= 2 or None"):
         create_strategy("multi-fidelity", min_points_in_model=1)
 

@@ -86,6 +86,13 @@ class NumericPrior:
                 f"a prior needs scale log, log1m or linear and width > 0, got "
                 f"scale={self.scale!r}, width={self.width!r}."
             )
+        if not math.isfinite(self.mode) or not math.isfinite(self.width):
+            raise ConfigError(f"a prior's mode and width must be finite, got {self!r}.")
+        if (self.scale == "log" and self.mode <= 0) or (self.scale == "log1m" and self.mode >= 1):
+            raise ConfigError(
+                f"a prior on scale {self.scale!r} needs a mode "
+                f"{'> 0' if self.scale == 'log' else '< 1'}, got {self.mode!r}."
+            )
 
     def to_scale(self, x: float) -> float:
         """``x`` on the prior's scale (bounds at 0 are pushed in by a hair)."""
