@@ -23,6 +23,13 @@ cmaes          ``CmaEsSampler`` (Hansen 2016, arXiv 1604.00772) over the numeric
 gp             ``GPSampler``: Gaussian-process Bayesian optimization (needs scipy).
 coarse-to-fine a coarse Sobol stage over the whole space, then TPE inside the box around the
                best trials (see ``hptune.study._coarse_to_fine``).
+multi-fidelity for pruned searches (``pruner: asha``): one multivariate TPE fitted, BOHB-style,
+               on the highest rung that enough trials reached, over all trials (no
+               Hyperband brackets, no start-up trials per bracket), mixed with draws from
+               the field's priors for lr, momentum, weight decay, batch size and warmup
+               (``_priors``, each cited; a share that decays with evidence and drops
+               to none while the best trial lies far from them), near the best trial,
+               and uniform (PriorBand's mix).
 ============== ==============================================================================
 
 Every sampler is seeded from the study's seed, so a study re-run with the same seed proposes
@@ -49,6 +56,7 @@ from hptune.study.strategies._cmaes import CmaEsStrategy
 from hptune.study.strategies._coarse_to_fine import CoarseToFineStrategy, RangeBoundaryWarning
 from hptune.study.strategies._gp import GPStrategy
 from hptune.study.strategies._grid import GRID_ATTR, GridStrategy
+from hptune.study.strategies._multi_fidelity import MultiFidelityStrategy
 from hptune.study.strategies._random import RandomStrategy
 from hptune.study.strategies._sobol import SobolStrategy
 from hptune.study.strategies._tpe import TPEStrategy, tpe_sampler
@@ -61,6 +69,7 @@ for _cls in (
     CmaEsStrategy,
     GPStrategy,
     CoarseToFineStrategy,
+    MultiFidelityStrategy,
 ):
     register_strategy(_cls.name, _cls)
 
@@ -70,6 +79,7 @@ __all__ = [
     "CoarseToFineStrategy",
     "GPStrategy",
     "GridStrategy",
+    "MultiFidelityStrategy",
     "RandomStrategy",
     "RangeBoundaryWarning",
     "SobolStrategy",
