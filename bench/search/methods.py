@@ -20,6 +20,9 @@ hptune-multi-fidelity       ``strategy="multi-fidelity"`` (TPE on the highest ru
                             the best trial and uniform) with hptune's ``asha`` pruner at its
                             defaults (on 52 epochs rungs at 5, 15, 45). Not the default: issue
                             12's bar for that is higher
+hptune-multi-fidelity-...   its ablations: ``-no-priors`` (``field_priors=False``) and
+                            ``-wrong-prior`` (lr 1e-4, momentum 0.1, weight decay 0.1, batch
+                            512 as the user's priors); run with ``--no-write``
 optuna-tpe                  Optuna's defaults: ``TPESampler(seed=seed)``, no pruner
 optuna-tpe-hyperband        ``TPESampler(seed=seed)`` + ``HyperbandPruner()`` with Optuna's
                             defaults (``min_resource=1``, ``max_resource="auto"``,
@@ -253,6 +256,15 @@ METHODS["hptune-cmaes"] = hptune_method("cmaes", "hyperband")
 METHODS["hptune-gp"] = hptune_method("gp", "hyperband")
 METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "hyperband")
 METHODS["hptune-multi-fidelity"] = hptune_method("multi-fidelity", "asha")
+#: Ablations of its priors (issue 12: "a wrong prior must cost little"): none of the field's,
+#: and a deliberately wrong one (LCBench's names; each value far from what works there).
+METHODS["hptune-multi-fidelity-no-priors"] = hptune_method(
+    "multi-fidelity", "asha", field_priors=False
+)
+METHODS["hptune-multi-fidelity-wrong-prior"] = hptune_method(
+    "multi-fidelity", "asha",
+    priors={"learning_rate": 1e-4, "momentum": 0.1, "weight_decay": 0.1, "batch_size": 512},
+)  # fmt: skip
 METHODS["optuna-tpe"] = optuna_method(optuna.pruners.NopPruner)
 METHODS["optuna-tpe-hyperband"] = optuna_method(optuna.pruners.HyperbandPruner)
 METHODS["optuna-random-asha"] = optuna_method(
