@@ -185,6 +185,11 @@ def test_large_spaces_are_checked_one_choice_at_a_time(monkeypatch):
             "training: {device: 'cuda:99'}\n",
             "s.yaml:4: training.device: device 'cuda:99' does not exist here (",
         ),
+        (
+            "strategy: {name: multi-fidelity, priors: {lrr: 0.01}}\n",
+            "s.yaml:4: strategy: strategy 'multi-fidelity': priors names 'lrr', which is not a "
+            "numeric parameter of the space (its numeric parameters: lr);",
+        ),
         ("workers: 100000\n", "s.yaml:4: workers: 100000 worker processes on "),
         ("storage: sqlite:///no/such/folder/x.db\n", "s.yaml:4: storage: cannot open storage "),
     ],

@@ -102,6 +102,23 @@ def test_options_are_checked():
         create_strategy("multi-fidelity", min_points_in_model=1)
 
 
+@pytest.mark.parametrize(
+    ("priors", "message"),
+    [
+        ({"lrr": 1e-3}, "priors names 'lrr', which is not a numeric parameter of the space"),
+        ({"lr": 5.0}, "the prior of 'lr' has its mode at 5, outside the parameter's range"),
+    ],
+)
+def test_a_prior_the_space_cannot_use_is_refused_when_the_study_is_built(priors, message):
+    """A typo in a prior's name or a mode beyond the range would otherwise be dropped or
+    clipped silently."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        create_study(
+            SPACE, storage=None, strategy="multi-fidelity", pruner="asha", epochs=EPOCHS,
+            seed=0, direction="maximize", strategy_options={"priors": priors},
+        )  # fmt: skip
+
+
 def _trial(number, state, values, value=None):
     return create_trial(
         state=state,

@@ -67,7 +67,12 @@ def _run_problems(spec: StudySpec) -> list[Problem]:
 
     problems: list[Problem] = []
     for key, build in (
-        ("strategy", lambda: create_strategy(spec.strategy, **spec.strategy_options)),
+        (
+            "strategy",
+            lambda: create_strategy(spec.strategy, **spec.strategy_options).check_space(
+                spec.build_space()
+            ),
+        ),
         (
             "pruner",
             lambda: create_pruner(spec.pruner, epochs=spec.budget.epochs, **spec.pruner_options),

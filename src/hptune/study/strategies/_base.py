@@ -75,6 +75,11 @@ class Strategy(abc.ABC):
         """The Optuna sampler; ``n_existing_trials`` > 0 when a stored study is resumed
         (see :func:`hptune.study.derive_sampler_seed`)."""
 
+    def check_space(self, space: Space) -> None:  # noqa: B027 - a hook
+        """Refuse (``ConfigError``) options that do not fit ``space``, such as a prior on a
+        parameter it lacks. ``validate`` and ``run`` call it before anything runs, and
+        :meth:`prepare` of a strategy that has such options."""
+
     def prepare(self, study: optuna.Study, space: Space, seed: int) -> None:  # noqa: B027 - a hook
         """Called when the study is created or loaded."""
 

@@ -198,6 +198,30 @@ class _Param:
         return float(min(max(x, d.low), d.high))
 
 
+def _check_priors(
+    priors: Mapping[str, NumericPrior], dims: Sequence[tuple[str, BaseDistribution]]
+) -> None:
+    """Refuse a user prior on a parameter the space lacks or has as a choice, or whose mode
+    lies outside the parameter's range: each would be dropped or clipped without a word."""
+    numeric = {n: d for n, d in dims if not isinstance(d, CategoricalDistribution)}
+    for name, prior in priors.items():
+        dist = numeric.get(name)
+        if dist is None:
+            names = ", ".join(sorted(numeric)) or "none"
+            raise ConfigError(
+                f"strategy 'multi-fidelity': priors names {name!r}, which is not a numeric "
+                f"parameter of the space (its numeric parameters: {names}); use the full "
+                "dotted name, e.g. optimizer.sgd.momentum."
+            )
+        low, high = dist.low, dist.high  # type: ignore[attr-defined]
+        if not low <= prior.mode <= high:
+            raise ConfigError(
+                f"strategy 'multi-fidelity': the prior of {name!r} has its mode at "
+                f"{prior.mode:g}, outside the parameter's range [{low:g}, {high:g}]; give a "
+                "mode inside the range, or widen the range."
+            )
+
+
 class MultiFidelitySampler(BaseSampler):
     """The sampler of :class:`MultiFidelityStrategy` (see the module docstring).
 
@@ -456,7 +480,12 @@ class MultiFidelityStrategy(Strategy):
             self._sampler.configure(*self._space)
         return self._sampler
 
+    def check_space(self, space: Any) -> None:
+        dims = [(n, d.distribution()) for n, d in space.dimensions()]
+        _check_priors(parse_priors(self.option("priors", {})), dims)
+
     def prepare(self, study: optuna.Study, space: Any, seed: int) -> None:
+        self.check_space(space)
         epochs = (study.user_attrs.get("hptune.pruner") or {}).get("epochs")
         self._space = (list(space.dimensions()), epochs)
         self._sampler.configure(*self._space)
