@@ -44,10 +44,11 @@ def test_drivers_started_at_once_create_one_grid_and_evaluate_every_point_once(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["random", "multi-fidelity"])
 def test_drivers_started_at_once_share_one_budget_and_draw_different_configs(
-    postgres_db_url, tmp_path
+    strategy, postgres_db_url, tmp_path
 ):
-    run_drivers(postgres_db_url, "b", "random", tmp_path, max_total_trials=10, **FAST)
+    run_drivers(postgres_db_url, "b", strategy, tmp_path, max_total_trials=10, **FAST)
     study = load_study("b", postgres_db_url)
     trials = study.trials
     assert study.n_counted_trials == 10
