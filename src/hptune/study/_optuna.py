@@ -74,8 +74,13 @@ def live_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
     queue, so the space can sample it and the pruner judge its reports.
 
     Why: ``optuna.Trial`` is public, but its constructor is documented as not for users;
-    ``Study.ask`` would create or pop the trial itself (see :func:`new_trial`).
+    ``Study.ask`` would create or pop the trial itself (see :func:`new_trial`). As
+    ``Study.ask`` does, the trial list Optuna caches for samplers
+    (``Study._thread_local.cached_all_trials``) is dropped here, before the trial samples:
+    otherwise its sampler would read the list cached since this driver's last ``tell``,
+    without the trials started since and without other drivers' results.
     """
+    study._thread_local.cached_all_trials = None
     return optuna.Trial(study, trial_id)
 
 
