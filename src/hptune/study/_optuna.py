@@ -69,6 +69,17 @@ def trial_id(trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:
     return trial._trial_id
 
 
+def cached_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's trials as a sampler should read them: not copied, from the trial list
+    Optuna caches while it asks one trial (``Study._get_trials(use_cache=True)``).
+
+    Why: the public ``get_trials`` bypasses that cache, so a sampler that reads the trials
+    once per ask through it would read the storage once more per ask; Optuna's own
+    samplers read them this way.
+    """
+    return study._get_trials(deepcopy=False, states=None, use_cache=True)
+
+
 def live_trial(study: optuna.Study, trial_id: int) -> optuna.Trial:
     """The ``optuna.Trial`` for a trial created by :func:`new_trial` or popped from the
     queue, so the space can sample it and the pruner judge its reports.

@@ -336,7 +336,7 @@ class MultiFidelitySampler(BaseSampler):
     def _plan(self, study: Any, trial: FrozenTrial) -> tuple[str, dict | None, list]:
         if trial.number in self._plans:
             return self._plans[trial.number]
-        trials = [t for t in study._get_trials(deepcopy=False) if t.number != trial.number]
+        trials = [t for t in _optuna.cached_trials(study) if t.number != trial.number]
         maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
         view = rung_view(trials, model_step(trials, self._n_min), MAX_MODEL_TRIALS, maximize)
         n = sum(t.state == TrialState.COMPLETE for t in view)
@@ -391,9 +391,7 @@ class MultiFidelitySampler(BaseSampler):
                 self._view(study, view), trial, param_name, param_distribution
             )
         assert params is not None
-        if param_name in params and param_distribution._contains(
-            param_distribution.to_internal_repr(params[param_name])
-        ):
+        if param_name in params and _optuna.contains(param_distribution, params[param_name]):
             return params[param_name]
         # A parameter the space did not announce (or out of its recorded range): uniform.
         return _Param(param_distribution, None).uniform(_rng(self._seed, trial.number, param_name))
