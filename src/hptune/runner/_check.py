@@ -30,10 +30,11 @@ def check_spec(spec: StudySpec) -> None:
     Raises:
         SpecError: Every problem, each with the spec's file, line and key path.
     """
-    problems = _run_problems(spec)
+    space = spec.build_space()
+    problems = _run_problems(spec, space)
     task = _resolve_task(spec, problems)
     if task is not None:
-        problems += _space_problems(spec, task)
+        problems += _space_problems(space, task)
     if problems:
         raise spec_error(spec, problems)
 
@@ -58,7 +59,7 @@ def _tracking_problems(spec: StudySpec) -> list[Problem]:
     return problems
 
 
-def _run_problems(spec: StudySpec) -> list[Problem]:
+def _run_problems(spec: StudySpec, space: Any) -> list[Problem]:
     """What the study and its executor would refuse when ``run`` opens them."""
     from hptune.execution._plan import available_cpus
     from hptune.runner._meaning import check_same_meaning, check_warm_start
@@ -69,9 +70,7 @@ def _run_problems(spec: StudySpec) -> list[Problem]:
     for key, build in (
         (
             "strategy",
-            lambda: create_strategy(spec.strategy, **spec.strategy_options).check_space(
-                spec.build_space()
-            ),
+            lambda: create_strategy(spec.strategy, **spec.strategy_options).check_space(space),
         ),
         (
             "pruner",
@@ -128,11 +127,10 @@ def _resolve_task(spec: StudySpec, problems: list[Problem]) -> Any:
     return task if isinstance(task, Task) else None
 
 
-def _space_problems(spec: StudySpec, task: Any) -> list[Problem]:
+def _space_problems(space: Any, task: Any) -> list[Problem]:
     """What the recipe and the task's model reject, one problem per key path."""
     from hptune.space import Conditional
 
-    space = spec.build_space()
     dims = dict(space.dimensions())
     branches = {name for name, dim in dims.items() if isinstance(dim, Conditional)}
     check = _ConfigCheck(task, branches)
