@@ -10,6 +10,7 @@ from __future__ import annotations
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.space import Space, choice, loguniform, randint, uniform
 from hptune.study import (
+    Confirm,
     Study,
     TrialRecord,
     create_study,
@@ -36,6 +37,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ConfigError",
+    "Confirm",
     "HptuneError",
     "Space",
     "Study",

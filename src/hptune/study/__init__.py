@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from hptune.study._confirm import Confirm, Confirmation, ConfirmedConfig
 from hptune.study._driver import StopReason
 from hptune.study._helpers import grid_search, random_search
 from hptune.study._records import (
@@ -38,6 +39,9 @@ from hptune.trial import TrialDiverged
 __all__ = [
     "DEFAULT_STORAGE",
     "CoarseToFineStrategy",
+    "Confirm",
+    "Confirmation",
+    "ConfirmedConfig",
     "PenalizingSampler",
     "RangeBoundaryWarning",
     "StopReason",

@@ -53,24 +53,26 @@ def counts(trial: FrozenTrial) -> bool:
     return False
 
 
-def n_used(ostudy: optuna.Study, up_to_number: int | None = None) -> int:
+def n_used(ostudy: optuna.Study, up_to_number: int | None = None, search_only: bool = False) -> int:
     """Trials that count or are RUNNING (anywhere), optionally only those numbered at most
-    ``up_to_number``."""
+    ``up_to_number``, and with ``search_only`` only the search's (not the fresh-seed
+    re-trainings of a confirmation, which have their own share of the budget)."""
     return sum(
         counts(t) or t.state == TrialState.RUNNING
         for t in ostudy.get_trials(deepcopy=False)
-        if up_to_number is None or t.number <= up_to_number
+        if (up_to_number is None or t.number <= up_to_number)
+        and not (search_only and _records.REPEAT_OF in t.user_attrs)
     )
 
 
-def within(ostudy: optuna.Study, number: int, total: int | None) -> bool:
+def within(ostudy: optuna.Study, number: int, total: int | None, search_only: bool = False) -> bool:
     """Step 2: whether the trial numbered ``number`` lies within a budget of ``total``
     trials that count. Counting is O(trials), so it is skipped while it cannot matter: at
     most ``number + 1`` trials are numbered up to ``number``, so a number below ``total``
     is always within; only near the end of the budget is the study read."""
     if total is None or number < total:
         return True
-    return n_used(ostudy, number) <= total
+    return n_used(ostudy, number, search_only) <= total
 
 
 def holds(trial: FrozenTrial) -> bool:
@@ -103,29 +105,37 @@ def lost_points(ostudy: optuna.Study) -> list[dict[str, Any]]:
     return list(lost.values())
 
 
-def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
-    """Move one WAITING trial to RUNNING and return its id; None when none is left.
+def pop_waiting(
+    ostudy: optuna.Study,
+    unique: bool = False,
+    only: Callable[[FrozenTrial], bool] | None = None,
+) -> int | None:
+    """Move one WAITING trial to RUNNING and return its id; None when none is left
+    (``only``: consider only the WAITING trials it accepts).
 
     A popped trial that repeats what another trial already holds is failed as a
     ``DUPLICATE`` (not counted) and the next one is popped: with ``unique`` (grids), a copy
-    of a grid point; otherwise a second retry of the same failed trial (two drivers starting
-    at once may both requeue it). Of several copies, the one that runs is the copy popped
+    of a grid point; otherwise a second retry of the same failed trial, or a second trial
+    of one confirmation slot (two drivers starting at once may both enqueue it). Of several
+    copies, the one that runs is the copy popped
     while no other copy runs or has counted and no lower-numbered copy waits: two drivers
     popping copies at once keep the lower-numbered one, and a copy popped later finds it
     held.
     """
     storage = _optuna.storage(ostudy)
     for trial in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if only is not None and not only(trial):
+            continue
         try:
             if not storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.RUNNING):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another driver ran it already
-        key = grid_point if unique else _retried
+        key = grid_point if unique else _copy_of
         holder = _holder(ostudy, trial, key) if key(trial) is not None else None
         if holder is None:
             return _optuna.trial_id(trial)
-        what = "grid point" if unique else "retry"
+        what = "grid point" if unique else key(trial)[0]
         reason = f"duplicate: {what} of trial {holder}"
         _records.write_failure(
             storage, _optuna.trial_id(trial), trial.user_attrs, FailureKind.DUPLICATE, reason
@@ -134,9 +144,15 @@ def pop_waiting(ostudy: optuna.Study, unique: bool = False) -> int | None:
     return None
 
 
-def _retried(trial: FrozenTrial) -> int | None:
-    """The number of the trial ``trial`` retries (None for a first attempt)."""
-    return trial.user_attrs.get(RETRY_OF)
+def _copy_of(trial: FrozenTrial) -> tuple[Any, ...] | None:
+    """What ``trial`` is one copy of: ``("retry", n)`` for a retry of trial ``n``,
+    ``("confirmation", n, i)`` for slot ``i`` of the confirmation of trial ``n``'s config;
+    None for a trial of which no copy can exist."""
+    retried = trial.user_attrs.get(RETRY_OF)
+    if retried is not None:
+        return ("retry", retried)
+    slot = trial.user_attrs.get(_records.REPEAT_OF)
+    return None if slot is None else ("confirmation", *slot)
 
 
 def _holder(

@@ -42,7 +42,7 @@ from optuna.trial import TrialState
 from hptune.exceptions import HptuneError
 from hptune.execution.base import Executor, FailureKind, OutcomeState, TrialJob, TrialOutcome
 from hptune.space import Space
-from hptune.study import _budget, _optuna, _records
+from hptune.study import _budget, _confirm, _optuna, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
@@ -101,6 +101,9 @@ class Driver:
         on_first_new_trial: Called once with the number of the first trial this driver
             creates (not one popped from the queue), before it is sampled: the study
             re-seeds its sampler by it (see ``Study.first_new_trial``).
+        confirm: Re-train the search's best configs with fresh seeds at the end of
+            ``limits.max_total_trials`` (see ``_confirm``); the search then stops
+            ``confirm.n_trials`` trials earlier.
     """
 
     def __init__(
@@ -114,6 +117,7 @@ class Driver:
         limits: RunLimits,
         listener: Any = None,
         on_first_new_trial: Callable[[int], None] | None = None,
+        confirm: _confirm.Confirm | None = None,
     ) -> None:
         self.ostudy = ostudy
         self.space = space
@@ -132,6 +136,9 @@ class Driver:
         self.n_started = 0
         self.last_number: int | None = None  # of the last trial this driver asked
         self.stop: StopReason | None = None
+        self.confirm = confirm
+        self.search_over = False  # the search's share of the budget is spent (confirm)
+        self.confirming = False  # the confirmation's trials run now
         self.env = _records.capture_environment()
         self.env_id: str | None = None  # stored in the study when the run starts
         self.liveness = Liveness(
@@ -215,6 +222,8 @@ class Driver:
             otrial.report(value, step)
         except optuna.exceptions.UpdateFinishedTrialError:
             return True
+        if self.stages.get(number) == _confirm.STAGE:
+            return False  # a fresh-seed re-training runs in full
         return otrial.should_prune()
 
     # -- loops ---------------------------------------------------------------------------
@@ -245,13 +254,13 @@ class Driver:
     def _ask_batch(self) -> list[TrialJob]:
         jobs: list[TrialJob] = []
         while len(jobs) < self.limits.batch_size and self._may_start():
-            stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
-            if stage is None and jobs:
-                break  # the strategy waits for this batch (coarse-to-fine's coarse stage)
-            job = None if stage is None else self._ask(stage)
+            job = self._next_job()
             if job is None:
-                self.stop = self.stop or StopReason.EXHAUSTED
-                break
+                # With jobs, the strategy waits for this batch (coarse-to-fine's coarse
+                # stage); without, nothing is left but perhaps the confirmation.
+                if jobs or self.running or not self._none_left():
+                    break
+                continue
             jobs.append(job)
         return jobs
 
@@ -272,17 +281,28 @@ class Driver:
     # -- starting trials -------------------------------------------------------------------
 
     def _may_start(self) -> bool:
-        """Whether another trial may start; when not, :attr:`stop` says why."""
+        """Whether another trial may start; when not, :attr:`stop` says why, or this
+        driver's search trials must finish before the confirmation begins."""
         limits = self.limits
         if self.stop is None:
-            total = limits.max_total_trials
+            total = self._search_total()
             if limits.n_trials is not None and self.n_started >= limits.n_trials:
                 self.stop = StopReason.TRIALS
             elif self.deadline is not None and time.monotonic() >= self.deadline:
                 self.stop = StopReason.TIMEOUT
-            elif total is not None and self._budget_spent(total):
-                self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
-        return self.stop is None
+            elif not self.confirming and (
+                self.search_over or (total is not None and self._budget_spent(total))
+            ):
+                self.search_over = True
+                self._after_search()
+        return self.stop is None and (self.confirming or not self.search_over)
+
+    def _search_total(self) -> int | None:
+        """The trials the search may use: the budget less the confirmation's share."""
+        total = self.limits.max_total_trials
+        if total is None or self.confirm is None:
+            return total
+        return total - self.confirm.n_trials
 
     def _budget_spent(self, total: int) -> bool:
         """Step 1 of the shared budget (see ``_budget``): the study is read (O(trials))
@@ -290,17 +310,45 @@ class Driver:
         otherwise the check after the ask (``_budget.within``) guards the budget alone."""
         if self.last_number is not None and self.last_number + 1 < total:
             return False
-        return _budget.n_used(self.ostudy) >= total
+        return _budget.n_used(self.ostudy, search_only=self.confirm is not None) >= total
+
+    def _after_search(self) -> None:
+        """The search's share is spent: stop, or, once this driver's search trials have
+        finished, begin the confirmation."""
+        if self.confirm is None:
+            self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+        elif not self.running:
+            self.confirming = True
+            if not _confirm.plan(self.ostudy, self.confirm):  # every slot ran or runs
+                self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+
+    def _none_left(self) -> bool:
+        """Nothing could start and nothing runs: True when the confirmation began just
+        now (ask again), else :attr:`stop` says why the run ends."""
+        if self.stop is None and self.confirm is not None and not self.confirming:
+            self.search_over = True
+            self._after_search()
+            return self.confirming
+        if self.stop is None:
+            done = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+            self.stop = done if self.confirming else StopReason.EXHAUSTED
+        return False
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
-            stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
-            job = None if stage is None else self._ask(stage)
+            job = self._next_job()
             if job is None:
-                if not self.running:
-                    self.stop = self.stop or StopReason.EXHAUSTED
-                return
+                if self.running or not self._none_left():
+                    return
+                continue
             self._submit(job)
+
+    def _next_job(self) -> TrialJob | None:
+        """The next trial to run: a confirmation's, or what the strategy's stage asks."""
+        if self.confirming:
+            return self._ask(_confirm.STAGE)
+        stage = self.strategy.next_stage(self.ostudy, frozenset(self.running))
+        return None if stage is None else self._ask(stage)
 
     def _ask(self, stage: str) -> TrialJob | None:
         """Start a trial in storage and draw its config; None when there is none to start
@@ -309,9 +357,16 @@ class Driver:
             return self._ask_now(stage)
 
     def _ask_now(self, stage: str) -> TrialJob | None:
-        trial_id = _budget.pop_waiting(self.ostudy, unique=self.queue_only)
+        if self.confirming:  # only the confirmation's queued trials, never a new one
+            trial_id = _budget.pop_waiting(self.ostudy, only=_confirm.is_repeat)
+            if trial_id is None:
+                return None
+            return self._start(_optuna.live_trial(self.ostudy, trial_id), stage, False)
+        only = _confirm.is_search if self.confirm is not None else None
+        trial_id = _budget.pop_waiting(self.ostudy, unique=self.queue_only, only=only)
         while trial_id is None and self.queue_only and self.strategy.refill(self.ostudy):
-            trial_id = _budget.pop_waiting(self.ostudy, unique=True)  # topped up: pop again
+            # topped up: pop again
+            trial_id = _budget.pop_waiting(self.ostudy, unique=True, only=only)
         if trial_id is None and self.queue_only:
             return None
         created = trial_id is None
@@ -325,11 +380,18 @@ class Driver:
                 self.on_first_new_trial = None
         otrial = _optuna.live_trial(self.ostudy, trial_id)
         self.last_number = otrial.number
-        if not _budget.within(self.ostudy, otrial.number, self.limits.max_total_trials):
+        total, search_only = self._search_total(), self.confirm is not None
+        if not _budget.within(self.ostudy, otrial.number, total, search_only):
             _budget.put_back(self.ostudy, trial_id)
-            self.stop = StopReason.BUDGET
+            if self.confirm is None:
+                self.stop = StopReason.BUDGET
+            self.search_over = True
             return None
-        self.liveness.claim(trial_id, marked=created)
+        return self._start(otrial, stage, created)
+
+    def _start(self, otrial: optuna.Trial, stage: str, created: bool) -> TrialJob:
+        """Claim a trial this driver created or popped, and draw its config."""
+        self.liveness.claim(_optuna.trial_id(otrial), marked=created)
         if not created and self.strategy.reads_running_stages:
             otrial.set_user_attr(_records.STAGE, stage)
         self.n_started += 1

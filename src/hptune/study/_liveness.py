@@ -227,6 +227,8 @@ class Liveness:
         if seed is None and self.study_seed is not None:  # reaped before its record
             seed = _records.derive_trial_seed(self.study_seed, trial.number)
         user_attrs: dict[str, Any] = {RETRY_OF: trial.number, ATTEMPT: attempt + 1}
+        if _records.REPEAT_OF in trial.user_attrs:  # still a confirmation's slot
+            user_attrs[_records.REPEAT_OF] = trial.user_attrs[_records.REPEAT_OF]
         if seed is not None:
             user_attrs[_records.SEED] = seed
         self.ostudy.enqueue_trial(dict(trial.params), user_attrs=user_attrs)

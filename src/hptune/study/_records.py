@@ -48,6 +48,10 @@ STAGE = "hptune.stage"
 #: ``{"study": name, "trial": number}`` on a trial copied from another study by a warm
 #: start (``study/_warm.py``); such a trial does not use up the trial budget.
 WARM_START_FROM = "hptune.warm_start_from"
+#: ``[number, index]`` on a trial that re-trains the config of search trial ``number`` with
+#: a fresh seed, the ``index``-th of its confirmation (``study/_confirm.py``); a retry of it
+#: carries it too. Such a trial is never pruned and the sampler does not ask for it.
+REPEAT_OF = "hptune.repeat_of"
 FAILURE = "hptune.failure_reason"
 #: The :class:`~hptune.execution.FailureKind` of a FAILED trial (its value); see
 #: :func:`failure_kind` for studies written before it was recorded.
@@ -273,6 +277,8 @@ class TrialRecord:
         runtime: What its environment was set to: torch ``threads``, the ``seed`` of the
             global generators, ``deterministic`` (None for trials recorded before).
         attrs: What the objective recorded with ``trial.set_attr``.
+        repeat_of: For a confirmation trial, the search trial whose config it re-trained
+            with a fresh seed (see :mod:`hptune.study._confirm`).
 
     Example:
         >>> rec = TrialRecord(number=0, state="FAILED", value=None, config={"lr": 0.1},
@@ -296,6 +302,14 @@ class TrialRecord:
     env: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
     attrs: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)
     runtime: dict[str, Any] | None = dataclasses.field(default=None, repr=False)
+    repeat_of: int | None = None
+
+
+def repeated_trial(frozen: optuna.trial.FrozenTrial) -> int | None:
+    """The search trial whose config ``frozen`` re-trains with a fresh seed (None for a
+    trial of the search itself); see :data:`REPEAT_OF`."""
+    slot = frozen.user_attrs.get(REPEAT_OF)
+    return None if slot is None else int(slot[0])
 
 
 def record_from_frozen(
@@ -332,6 +346,7 @@ def record_from_frozen(
         stage=fact(ua, STAGE),
         env=env,
         runtime=fact(ua, RUNTIME),
+        repeat_of=repeated_trial(frozen),
         attrs={k: v for k, v in ua.items() if not k.startswith("hptune.")},
     )
 

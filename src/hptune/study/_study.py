@@ -21,7 +21,8 @@ from hptune._checks import Int, Number, OneOf, Pattern, check, optional
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space, space_changes
-from hptune.study import _budget, _records, _warm
+from hptune.study import _budget, _confirm, _records, _warm
+from hptune.study._confirm import Confirm, Confirmation
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
 from hptune.study._listeners import Listeners, check_trackers, opened
@@ -142,6 +143,7 @@ class Study:
         heartbeat_interval: float = 10.0,
         grace_period: float = 60.0,
         trackers: Sequence[Any] = (),
+        confirm: Confirm | None = None,
     ) -> StopReason:
         """Run trials: ``objective(config, trial) -> float`` for each config the strategy
         proposes, until ``n_trials`` trials have started in this call, ``timeout`` seconds
@@ -188,6 +190,12 @@ class Study:
                 this process alongside ``listener``. Each is opened before the first trial
                 (and logs the study's finished trials it lacks) and closed at the end; a
                 failure to log one trial is a warning, not the end of the study.
+            confirm: Re-train the search's ``confirm.top`` best distinct configs
+                ``confirm.seeds`` times each with fresh seeds, unpruned, as the last
+                ``confirm.n_trials`` trials of ``max_total_trials`` (which it needs); the
+                best trial is then the config with the best mean over its fresh seeds
+                (:attr:`confirmation`). Picked when this call's search trials have
+                finished; an interrupted confirmation resumes with the same configs.
 
         Example:
             >>> from hptune.space import uniform
@@ -211,6 +219,8 @@ class Study:
             ("grace_period", grace_period, seconds),
         ):
             check(f"optimize: {key}", value, rule)
+        if confirm is not None:
+            _check_confirm(confirm, max_total_trials)
         if grace_period <= heartbeat_interval:
             raise ConfigError(
                 f"optimize: grace_period ({grace_period}) must exceed heartbeat_interval "
@@ -241,6 +251,7 @@ class Study:
             limits,
             Listeners(listener, trackers) if trackers else listener,
             on_first_new_trial=reseed,
+            confirm=confirm,
         )
         with sigterm_as_interrupt(), opened(trackers, self):
             return driver.run()
@@ -276,11 +287,24 @@ class Study:
         return dataclasses.replace(record, config=config, seed=seed)
 
     @property
+    def confirmation(self) -> Confirmation | None:
+        """The configs re-trained with fresh seeds (``optimize(confirm=...)``), best first,
+        with their means and spreads and the study's seed noise; None without any."""
+        return _confirm.summarize(self.trials, self.direction)
+
+    @property
     def best_trial(self) -> _records.TrialRecord:
-        """The best COMPLETE trial. Raises HptuneError when none has completed."""
+        """The best COMPLETE trial: after a confirmation, the search trial whose config has
+        the best mean over its fresh seeds (see :attr:`confirmation`), else the single best
+        reading. Raises HptuneError when none has completed."""
+        records = self.trials
+        confirmed = _confirm.summarize(records, self.direction)
+        best = confirmed.best if confirmed is not None else None
+        if best is not None:
+            return next(r for r in records if r.number == best.trial)
         try:
-            best = self.optuna_study.best_trial
-            return _records.record_from_frozen(best, self.optuna_study.user_attrs)
+            frozen = self.optuna_study.best_trial
+            return _records.record_from_frozen(frozen, self.optuna_study.user_attrs)
         except ValueError:
             raise HptuneError(
                 f"study {self.name!r} has no completed trial yet; run study.optimize first."
@@ -292,6 +316,12 @@ class Study:
 
     @property
     def best_value(self) -> float:
+        """The best trial's value; after a confirmation, its config's mean over its fresh
+        seeds (the reading that picked it is biased upwards, and left out)."""
+        confirmed = self.confirmation
+        best = confirmed.best if confirmed is not None else None
+        if best is not None and best.mean is not None:
+            return best.mean
         value = self.best_trial.value
         assert value is not None
         return value
@@ -340,6 +370,20 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self.trials)})"
+
+
+def _check_confirm(confirm: Any, max_total_trials: int | None) -> None:
+    if not isinstance(confirm, Confirm):
+        raise ConfigError(
+            f"optimize: confirm must be a hptune.study.Confirm, got {confirm!r}; e.g. "
+            "confirm=Confirm(top=3, seeds=2)."
+        )
+    if max_total_trials is None or confirm.n_trials >= max_total_trials:
+        raise ConfigError(
+            f"optimize: confirm takes its {confirm.n_trials} trials (top x seeds) from "
+            f"max_total_trials, which must be larger, got {max_total_trials}; raise "
+            "max_total_trials or lower confirm.top/seeds."
+        )
 
 
 def create_study(
