@@ -273,3 +273,54 @@ def test_direction_defaults_from_the_metric():
     assert parse_spec(BASE + "metric: val_accuracy\n").direction == "maximize"
     assert parse_spec(BASE).direction == "maximize"  # val_accuracy, the default metric
     assert parse_spec(BASE + "metric: val_loss\ndirection: minimize\n").direction == "minimize"
+
+
+def test_confirm_takes_top_and_seeds_with_defaults():
+    budget = "budget: {trials: 20}\n"
+    assert parse_spec(BASE + budget + "confirm: {}\n").confirm == {"top": 3, "seeds": 2}
+    spec = parse_spec(BASE + budget + "confirm: {top: 2, seeds: 4}\n")
+    assert spec.confirm == {"top": 2, "seeds": 4}
+    assert parse_spec(BASE + budget).confirm is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "budget: {trials: 20}\nconfirm: {top: 0}\n",
+            "s.yaml:6: confirm.top: must be an int >= 1, got 0; e.g. top: 3",
+        ),
+        (
+            "budget: {trials: 20}\nconfirm: {seeds: 1.5}\n",
+            "s.yaml:6: confirm.seeds: must be an int >= 1, got 1.5; e.g. seeds: 2",
+        ),
+        (
+            "budget: {trials: 20}\nconfirm: {topp: 2}\n",
+            "s.yaml:6: confirm.topp: unknown key (did you mean 'top'?); valid: top, seeds",
+        ),
+        (
+            "confirm: yes\n",
+            "s.yaml:5: confirm: expected a mapping like {top: 3, seeds: 2}, got True",
+        ),
+        (
+            "confirm: {}\n",
+            "s.yaml:5: confirm: needs budget.trials: its 6 trials (top x seeds) come from the "
+            "end of that budget; add budget: {trials: ...}",
+        ),
+        (
+            "budget: {trials: 6}\nconfirm: {top: 3, seeds: 2}\n",
+            "s.yaml:6: confirm: takes its 6 trials (top x seeds) from budget.trials, which must "
+            "be larger, got 6; raise budget.trials or lower confirm's top or seeds",
+        ),
+    ],
+)
+def test_a_confirm_that_cannot_work_is_refused_at_its_line(text, expected):
+    errors = _errors(BASE + text)
+    assert expected in errors[0] and len(errors) == 1, errors
+
+
+def test_a_trials_override_must_leave_room_for_the_confirmation():
+    spec = parse_spec(BASE + "budget: {trials: 20}\nconfirm: {top: 2, seeds: 2}\n")
+    assert spec.replace(budget=Budget(trials=5)).budget.trials == 5
+    with pytest.raises(SpecError, match="--trials 4: confirm takes its 4 trials"):
+        spec.replace(budget=Budget(trials=4))

@@ -11,6 +11,7 @@ The contract (DESIGN.md)::
     strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
     pruner: asha                    # or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
+    confirm: {top: 3, seeds: 2}     # optional: re-train the top 3 with 2 fresh seeds each
     workers: 2
     retries: 1                      # attempts after the first for an interrupted trial
     trials_per_device: 2            # optional: most trials per GPU (default: as workers need)
@@ -46,9 +47,11 @@ DEFAULT_STORAGE = "sqlite:///hptune.db"
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
     "budget", "workers", "trials_per_device", "retries", "training", "space", "warm_start",
-    "tracking",
+    "tracking", "confirm",
 )  # fmt: skip
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
+#: ``confirm: {}`` re-trains the top 3 configs with 2 fresh seeds each.
+CONFIRM_DEFAULTS = {"top": 3, "seeds": 2}
 _POSITIVE = Number(low=0, low_open=True)
 _SEED_FIX = (
     "use a seed >= 0 such as 0: numpy's SeedSequence, which derives each trial's seed "
@@ -91,6 +94,9 @@ class StudySpec:
     training: TrainingOptions = TrainingOptions()
     #: ``{"study": name, "storage": url or None}``: the study a new study starts from.
     warm_start: dict[str, Any] | None = None
+    #: ``{"top": n, "seeds": n}``: re-train the search's top configs with fresh seeds from
+    #: the end of ``budget.trials`` and choose by the mean (``hptune.study.Confirm``).
+    confirm: dict[str, int] | None = None
     #: Tracker name -> its options (``hptune.tracking``), in the spec's order.
     tracking: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     source: str = "<string>"
@@ -291,6 +297,48 @@ def _check_warm_start(checker: _Checker, raw: Any) -> dict[str, Any] | None:
     return {"study": study, "storage": storage} if study else None
 
 
+def _check_confirm(checker: _Checker, raw: Any, budget: Budget) -> dict[str, int] | None:
+    """``confirm: {top: 3, seeds: 2}`` (``{}`` takes both defaults): positive integers whose
+    product leaves room in ``budget.trials`` for the search."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        checker.error(("confirm",), f"expected a mapping like {{top: 3, seeds: 2}}, got {raw!r}")
+        return None
+    checker.unknown_keys(raw, tuple(CONFIRM_DEFAULTS), ("confirm",))
+    confirm = dict(CONFIRM_DEFAULTS)
+    for key in CONFIRM_DEFAULTS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        if (message := violation(value, Int(low=1), f"e.g. {key}: {confirm[key]}")) is not None:
+            checker.error(("confirm", key), message)
+            return None
+        confirm[key] = value
+    if (message := confirm_problem(confirm, budget.trials)) is not None:
+        checker.error(("confirm",), message)
+        return None
+    return confirm
+
+
+def confirm_problem(confirm: dict[str, int] | None, trials: int | None) -> str | None:
+    """Why ``confirm`` does not fit a budget of ``trials`` (None when it does)."""
+    if confirm is None:
+        return None
+    n = confirm["top"] * confirm["seeds"]
+    if trials is None:
+        return (
+            f"needs budget.trials: its {n} trials (top x seeds) come from the end of that "
+            "budget; add budget: {trials: ...}"
+        )
+    if n >= trials:
+        return (
+            f"takes its {n} trials (top x seeds) from budget.trials, which must be larger, "
+            f"got {trials}; raise budget.trials or lower confirm's top or seeds"
+        )
+    return None
+
+
 def _check_space(checker: _Checker, raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict) or not raw:
         checker.error(
@@ -386,6 +434,7 @@ def parse_spec(
     space = _check_space(checker, data.get("space"))
     warm_start = _check_warm_start(checker, data.get("warm_start"))
     tracking = _check_tracking(checker, data.get("tracking"))
+    confirm = _check_confirm(checker, data.get("confirm"), budget)
     if checker.errors:
         raise SpecError(checker.errors)
     return StudySpec(
@@ -393,7 +442,7 @@ def parse_spec(
         direction=direction, seed=seed, strategy=strategy, strategy_options=strategy_options,
         pruner=pruner, pruner_options=pruner_options, budget=budget, workers=workers or 1,
         retries=retries or 0, trials_per_device=per_device, warm_start=warm_start,
-        tracking=tracking,
+        tracking=tracking, confirm=confirm,
         training=training, source=source, lines=lines,
     )  # fmt: skip
 
@@ -432,6 +481,8 @@ def _check_overrides(spec: StudySpec) -> None:
         errors.append(f"--trials-per-device must be >= 1, got {spec.trials_per_device}")
     if spec.budget.trials is not None and spec.budget.trials < 1:
         errors.append(f"--trials must be >= 1, got {spec.budget.trials}")
+    elif (problem := confirm_problem(spec.confirm, spec.budget.trials)) is not None:
+        errors.append(f"--trials {spec.budget.trials}: confirm {problem}")
     if not spec.name:
         errors.append("--name must not be empty")
     if errors:

@@ -10,7 +10,7 @@ from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_
 from hptune.runner._check import check_spec
 from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec
-from hptune.study import StopReason, Study, create_study, load_study
+from hptune.study import Confirm, StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
 
 
@@ -151,6 +151,8 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
         kwargs["listener"] = listener
     if spec.trials_per_device is not None and spec.workers > 1:  # one worker runs inline
         kwargs["executor_options"] = {"trials_per_device": spec.trials_per_device}
+    if spec.confirm is not None:
+        kwargs["confirm"] = Confirm(**spec.confirm)
     return study.optimize(
         make_objective(spec),
         timeout=spec.budget.timeout_s,
