@@ -29,6 +29,7 @@ SECTION_IDS = [
     "summary",
     "advice",
     "leaderboard",
+    "confirmation",
     "history",
     "curves",
     "params",
@@ -66,6 +67,9 @@ def test_report_is_self_contained_and_has_every_section(curve_report):
     # history, curves, params, parallel and importance each carry a plot on this study.
     for sid in ("history", "curves", "params", "parallel", "importance"):
         assert _section(page, sid).count("<img ") == 1, sid
+    # Without a confirmation the report says what the best value is, and how to confirm it.
+    assert "No config was confirmed" in _section(page, "confirmation")
+    assert "confirm: {top: 3, seeds: 2}" in _section(page, "confirmation")
 
 
 def test_user_strings_are_escaped(curve_report):

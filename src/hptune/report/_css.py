@@ -10,6 +10,7 @@ body { margin: 0; background: var(--bg); color: var(--ink);
 header { background: #1f2d3d; color: #fff; padding: 24px 32px 14px; }
 header h1 { margin: 0 0 10px; font-size: 26px; font-weight: 600; word-break: break-all; }
 .kicker { margin: 0; color: #9fb3c8; font-size: 12px; letter-spacing: .08em; text-transform: uppercase; }
+nav { display: flex; flex-wrap: wrap; row-gap: 6px; }
 nav a { color: #d9e2ec; text-decoration: none; font-size: 13px; margin-right: 16px; white-space: nowrap; }
 nav a:hover { color: #fff; text-decoration: underline; }
 main { max-width: 1120px; margin: 0 auto; padding: 8px 24px 48px; }

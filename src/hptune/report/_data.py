@@ -12,7 +12,8 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.execution import FailureKind
 from hptune.space import Choice, Conditional, Dimension, FloatDimension, IntDimension
-from hptune.study import Study, TrialRecord, _records
+from hptune.study import Confirmation, Study, TrialRecord, _records
+from hptune.study._confirm import summarize
 from hptune.study._warm import STAGE as WARM_START
 
 _NUMERIC = (FloatDimension, IntDimension)
@@ -50,6 +51,8 @@ class ReportData:
         warm_start: Where a warm start copied the study's first trials from
             (``Study.warm_start``); the copies are not in ``trials``: the report is about
             the search this study ran. None for a study that started cold.
+        confirmation: The configs re-trained with fresh seeds (``Study.confirmation``);
+            None without a confirmation. When it chose a config, that is :attr:`best`.
     """
 
     name: str
@@ -63,6 +66,7 @@ class ReportData:
     spec: dict[str, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
     stop: dict[str, Any] | None = None
     warm_start: dict[str, Any] | None = None
+    confirmation: Confirmation | None = None
 
     @property
     def maximize(self) -> bool:
@@ -79,6 +83,10 @@ class ReportData:
 
     @property
     def best(self) -> TrialRecord | None:
+        """The best trial: the config a confirmation chose, else the best reading."""
+        chosen = self.confirmation.best if self.confirmation is not None else None
+        if chosen is not None:
+            return next(t for t in self.trials if t.number == chosen.trial)
         ranked = self.ranked()
         return ranked[0] if ranked else None
 
@@ -127,6 +135,7 @@ def gather(study: Study) -> ReportData:
         spec if isinstance(spec, dict) else None,
         stop if isinstance(stop, dict) else None,
         study.warm_start,
+        summarize(trials, study.direction),
     )
 
 

@@ -30,6 +30,7 @@ SECTIONS = (
     ("summary", "Summary"),
     ("advice", "Advice"),
     ("leaderboard", "Leaderboard"),
+    ("confirmation", "Confirmation"),
     ("history", "Optimization history"),
     ("curves", "Learning curves"),
     ("params", "Objective against each parameter"),
@@ -91,6 +92,7 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
         "summary": lambda: _summary_html(data),
         "advice": lambda: _advice_html(advice_for(data)),
         "leaderboard": lambda: _leaderboard_html(data, top_n),
+        "confirmation": lambda: _confirmation_html(data),
         "history": lambda: _plot_html("history", data, dpi),
         "curves": lambda: _plot_html("curves", data, dpi, _CURVES_NOTE),
         "params": lambda: _plot_html("params", data, dpi, _params_note(data.step_unit)),
@@ -146,10 +148,7 @@ def _summary_html(data: ReportData) -> str:
     )
     cards = [
         ("Direction", esc(data.direction)),
-        (
-            "Best value",
-            f"{esc(fmt(best.value))} <small>trial {best.number}</small>" if best else "—",
-        ),
+        ("Best value", _best_value_html(data)),
         ("Trials", f"{len(data.trials)} {states}"),
         (
             "Compute spent",
@@ -172,6 +171,21 @@ def _summary_html(data: ReportData) -> str:
         parts.append(_note("No trial has completed yet, so there is no best value or config."))
     parts += [f'<p class="note">Strategy note: {esc(n)}</p>' for n in data.notes]
     return "\n".join(parts)
+
+
+def _best_value_html(data: ReportData) -> str:
+    best = data.best
+    if best is None:
+        return "—"
+    chosen = data.confirmation.best if data.confirmation is not None else None
+    if chosen is None or chosen.mean is None:
+        return f"{esc(fmt(best.value))} <small>trial {best.number}</small>"
+    spread = f" ± {esc(fmt(chosen.std))}" if chosen.std is not None else ""
+    n = len(chosen.values)
+    return (
+        f"{esc(fmt(chosen.mean))}{spread} <small>trial {best.number}'s config, mean of {n} "
+        f"fresh seed{'s' * (n > 1)} (the search read {esc(fmt(chosen.search_value))})</small>"
+    )
 
 
 def _saved_html(spent: _summary.Compute, unit: str) -> str:
@@ -233,9 +247,12 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
     head.append("duration")
     body = []
     for rank, t in enumerate(rows, 1):
+        number = str(t.number)
+        if t.repeat_of is not None:
+            number += f" <small>(#{t.repeat_of})</small>"
         cells = [
             str(rank),
-            str(t.number),
+            number,
             esc(fmt(t.value)),
             *([esc(fmt(t.attrs.get(TEST_ATTR, "—")))] if has_test else []),
             f'<span class="chip {t.state.lower()}">{t.state.lower()}</span>',
@@ -250,12 +267,57 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
     caption = (
         "Complete trials ranked by value; pruned ones (ranked by their last value) fill the rest."
     )
+    if any(t.repeat_of is not None for t in rows):
+        caption += " (#n): a confirmation trial, trial n's config with a fresh seed."
     if has_test:
         caption += (
             " Test accuracy: on the held-out test split, of the epoch the value comes from; "
             "for reading, not for choosing (choose by the value)."
         )
     return f'<table class="board"><thead>{table}</thead><tbody>{"".join(body)}</tbody></table>{_note(caption)}'
+
+
+def _confirmation_html(data: ReportData) -> str:
+    confirmation = data.confirmation
+    if confirmation is None:
+        return _note(
+            "No config was confirmed: the best value is the single best reading of the search, "
+            "which is biased upwards by seed noise. Add confirm: {top: 3, seeds: 2} to the "
+            "spec to re-train the best configs with fresh seeds and choose by the mean."
+        )
+    head = ["#", "trial", "search value", "fresh mean", "sd", "fresh seeds", "failed", "to run"]
+    body = []
+    for rank, c in enumerate(confirmation.configs, 1):
+        readings = ", ".join(f"{fmt(v)} <small>(#{n})</small>" for n, v in c.values.items())
+        cells = [
+            str(rank),
+            str(c.trial),
+            esc(fmt(c.search_value)),
+            esc(fmt(c.mean)) if c.mean is not None else "—",
+            esc(fmt(c.std)) if c.std is not None else "—",
+            readings or "—",
+            str(c.failed),
+            str(c.pending),
+        ]
+        body.append("<tr>" + "".join(f"<td>{x}</td>" for x in cells) + "</tr>")
+    table = "<tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"
+    noise = confirmation.noise
+    words = (
+        f"Seed noise: ± {fmt(noise)} (the pooled standard deviation of "
+        f"{confirmation.n_readings} fresh readings); configs whose means differ by less are "
+        "not told apart by this study."
+        if noise is not None
+        else "Seed noise: unknown (it needs two fresh readings of one config)."
+    )
+    caption = (
+        "The search's best configs, each re-trained with fresh seeds and never pruned, ranked "
+        "by their fresh mean (a config with a failed seed ranks last). The search value picked "
+        f"them and is left out of the mean: it is biased upwards. {words}"
+    )
+    return (
+        f'<table class="board"><thead>{table}</thead><tbody>{"".join(body)}</tbody></table>'
+        f"{_note(caption)}"
+    )
 
 
 # -- plots --------------------------------------------------------------------------------------
@@ -320,7 +382,11 @@ def _best_config_html(data: ReportData) -> str:
     if best is None:
         return _note("No trial has completed yet.")
     name = " ".join(data.name.split())  # a newline in the name would end the YAML comment
-    header = f"# study {name}, trial {best.number}, value {fmt(best.value)}, seed {best.seed}\n"
+    chosen = data.confirmation.best if data.confirmation is not None else None
+    value = fmt(best.value)
+    if chosen is not None and chosen.mean is not None:
+        value = f"{fmt(chosen.mean)} (mean of {len(chosen.values)} fresh seeds)"
+    header = f"# study {name}, trial {best.number}, value {value}, seed {best.seed}\n"
     text = header + yaml.safe_dump(best.config, sort_keys=False, allow_unicode=True)
     return f"<pre><code>{esc(text)}</code></pre>" + _note(
         "Copy it into a YAML spec or pass it to your training function as a dict."
