@@ -97,14 +97,65 @@ def _best_json(study: Study) -> dict[str, Any] | None:
     if not done:
         return None
     best = study.best_trial
-    return {
+    data = {
         "trial": best.number,
-        "value": best.value,
+        "value": study.best_value,
         "config": best.config,
         "seed": best.seed,
         "attrs": best.attrs,
         "stage": best.stage,
     }
+    confirmation = study.confirmation
+    chosen = confirmation.best if confirmation is not None else None
+    if confirmation is not None and chosen is not None:
+        data["confirmed"] = {
+            "mean": chosen.mean,
+            "std": chosen.std,
+            "seeds": len(chosen.values),
+            "search_value": chosen.search_value,
+            "noise": confirmation.noise,
+            "readings": confirmation.n_readings,
+        }
+    return data
+
+
+def _best_value_text(best: dict[str, Any]) -> str:
+    """``0.652``, or after a confirmation ``0.661 ± 0.004 (mean of 2 fresh seeds; the
+    search read 0.675)``."""
+    confirmed = best.get("confirmed")
+    if confirmed is None:
+        return fmt(best["value"])
+    spread = f" ± {fmt(confirmed['std'])}" if confirmed["std"] is not None else ""
+    seeds = confirmed["seeds"]
+    return (
+        f"{fmt(confirmed['mean'])}{spread} (mean of {seeds} fresh seed{'s' * (seeds > 1)}; "
+        f"the search read {fmt(confirmed['search_value'])})"
+    )
+
+
+def _confirmation_lines(study: Study) -> list[str]:
+    """One line per confirmed config, best first, and the seed noise they show."""
+    confirmation = study.confirmation
+    if confirmation is None:
+        return []
+    lines = []
+    for c in confirmation.configs:
+        spread = f" ± {fmt(c.std)}" if c.std is not None else ""
+        mean = f"mean {fmt(c.mean)}{spread}" if c.mean is not None else "no reading"
+        extra = [f"{n} {what}" for n, what in ((c.failed, "failed"), (c.pending, "to run")) if n]
+        more = f", {', '.join(extra)}" if extra else ""
+        lines.append(
+            f"  #{c.trial}: {mean} over {len(c.values)} fresh seeds{more} "
+            f"(search: {fmt(c.search_value)})"
+        )
+    noise = confirmation.noise
+    head = "confirmation (configs re-trained with fresh seeds, best mean first)"
+    if noise is not None:
+        head += (
+            f"; seed noise ± {fmt(noise)} (pooled sd of {confirmation.n_readings} readings): "
+            "smaller differences between configs are noise"
+        )
+    return [head + ":", *lines]
 
 
 def _copied(study: Study, best: dict[str, Any]) -> str:
@@ -143,10 +194,12 @@ def _print_best(study: Study, label: str) -> None:
     test = best["attrs"].get("test_accuracy")
     tested = f", test_accuracy = {fmt(test)}" if test is not None else ""
     out.print()
+    for line in _confirmation_lines(study):
+        out.print(line)
     out.print(
         styled(
             (f"best trial #{best['trial']}", "bold"),
-            f": {label} = {fmt(best['value'])}{tested}{_copied(study, best)}",
+            f": {label} = {_best_value_text(best)}{tested}{_copied(study, best)}",
         )
     )
     config = clean(yaml.safe_dump(best["config"], sort_keys=False))
@@ -351,7 +404,9 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
         out.print(warm)
     best = data["best"]
     if best:
-        out.print(f"best: trial #{best['trial']} = {fmt(best['value'])}")
+        out.print(f"best: trial #{best['trial']} = {_best_value_text(best)}")
+    for line in _confirmation_lines(study):
+        out.print(line)
     out.print(f"time spent in trials: {compute_s:.1f} s")
     for reason, group in groups:
         alike = len({r.failure_reason for r in group}) > 1
@@ -385,10 +440,22 @@ def best(
         _emit_json(data)
         return
     copied = _copied(study, data)
-    out.print(f"best trial #{data['trial']}: {fmt(data['value'])} (seed {data['seed']}){copied}")
+    value = _best_value_text(data)
+    out.print(f"best trial #{data['trial']}: {value} (seed {data['seed']}){copied}")
     out.print(Syntax(yaml.safe_dump(data["config"], sort_keys=False), "yaml", theme="ansi_dark"))
     if export is not None:
         out.print(f"written to {export}")
+
+
+def _confirmed_line(study: Study, r: TrialRecord) -> list[str]:
+    """For a search trial whose config was confirmed: its fresh seeds' mean and spread."""
+    confirmation = study.confirmation
+    for c in confirmation.configs if confirmation is not None else ():
+        if c.trial == r.number and c.values:
+            spread = f" ± {fmt(c.std)}" if c.std is not None else ""
+            trials = ", ".join(f"#{n}" for n in c.values)
+            return [f"confirmed: mean {fmt(c.mean)}{spread} over fresh seeds ({trials})"]
+    return []
 
 
 def _record(study: Study, number: int) -> TrialRecord:
@@ -406,7 +473,8 @@ def show(
     json_out: Json = False,
 ) -> None:
     """Everything recorded about one trial."""
-    r = _record(load_study(name, storage), trial)
+    study = load_study(name, storage)
+    r = _record(study, trial)
     if json_out:
         _emit_json(_record_json(r))
         return
@@ -420,6 +488,10 @@ def show(
     if r.failure_reason:
         kind = r.failure_kind.value if r.failure_kind else "error"
         out.print(f"failure ({kind}): {r.failure_reason}")
+    if r.repeat_of is not None:
+        out.print(f"re-trains trial #{r.repeat_of}'s config with a fresh seed (confirmation)")
+    for line in _confirmed_line(study, r):
+        out.print(line)
     out.print(Syntax(yaml.safe_dump(r.config, sort_keys=False), "yaml", theme="ansi_dark"))
     if r.intermediate_values:
         curve = ", ".join(f"{k}: {fmt(v)}" for k, v in sorted(r.intermediate_values.items()))

@@ -86,6 +86,8 @@ class RunProgress:
         self._refresh()
         if not self.console.is_terminal:  # logs and CI: no live bar, so one line per trial
             detail = record.failure_reason or fmt(record.value)
+            if record.repeat_of is not None:
+                detail += f" (confirms #{record.repeat_of} with a fresh seed)"
             self.console.print(
                 f"trial {record.number} {record.state.lower()}: {detail}", markup=False
             )
@@ -144,7 +146,8 @@ def compact_config(config: dict[str, Any]) -> str:
 
 def leaderboard(study: Study, top: int = 10) -> Table:
     """The best ``top`` complete trials; the config column wraps, so it reads at any width.
-    Trials a warm start copied are marked ``*``."""
+    Trials a warm start copied are marked ``*``; a confirmation's, ``(#n)``: trial ``n``'s
+    config with a fresh seed."""
     done = [r for r in study.trials if r.state == "COMPLETE" and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=study.direction == "maximize")
     done = done[:top]
@@ -157,16 +160,26 @@ def leaderboard(study: Study, top: int = 10) -> Table:
         table.add_column("test", justify="right")
     table.add_column("time", justify="right")
     table.add_column("config", overflow="fold", ratio=1)
-    copied = False
+    copied = repeated = False
     for r in done:
         test = [fmt(r.attrs.get("test_accuracy"))] if has_test else []
         number = str(r.number)
         if r.stage == WARM_START:
             number, copied = f"{number}*", True
+        if r.repeat_of is not None:
+            number, repeated = f"{number} (#{r.repeat_of})", True
         table.add_row(
             number, fmt(r.value), *test, f"{r.duration or 0:.1f}s", compact_config(r.config)
         )
-    if copied:
-        table.caption = "* copied from another study by a warm start"
+    captions = [
+        text
+        for shown, text in (
+            (copied, "* copied from another study by a warm start"),
+            (repeated, "(#n) re-trains trial n's config with a fresh seed (confirmation)"),
+        )
+        if shown
+    ]
+    if captions:
+        table.caption = "\n".join(captions)
         table.caption_justify = "left"
     return table

@@ -1,0 +1,100 @@
+"""A study run with ``confirm:`` through the CLI: real training on digits, a real SQLite
+file; what run, best, status, show, rerun and the report say about the configs that were
+re-trained with fresh seeds."""
+
+import json
+import re
+import statistics
+
+import pytest
+
+from hptune.cli import main
+from hptune.study import load_study
+
+SPEC = """\
+name: confirmed
+task: digits-mlp
+seed: 1
+strategy: random
+pruner: none
+budget: {trials: 7, epochs: 2}
+confirm: {top: 2, seeds: 2}
+space:
+  lr: loguniform(1e-3, 3e-2)
+  batch_size: choice(64, 128)
+  model: {width: 16}
+"""
+
+
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("confirm")
+    spec = folder / "spec.yaml"
+    spec.write_text(SPEC)
+    storage = f"sqlite:///{folder / 'studies.db'}"
+    return spec, storage, folder
+
+
+def _out(capsys, argv):
+    capsys.readouterr()
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_run_prints_the_confirmation_and_the_best_mean(confirmed, capsys):
+    spec, storage, _ = confirmed
+    printed = _out(capsys, ["run", str(spec), "--storage", storage])
+    study = load_study("confirmed", storage)
+    repeats = [r for r in study.trials if r.repeat_of is not None]
+    assert len(study.trials) == 7 and len(repeats) == 4
+    assert {r.repeat_of for r in repeats} == set(
+        study.optuna_study.user_attrs["hptune.confirm"]["trials"]
+    )
+    chosen = study.confirmation.best
+    mean = statistics.fmean(chosen.values.values())
+    assert "confirmation (configs re-trained with fresh seeds, best mean first)" in printed
+    assert f"best trial #{chosen.trial}: val_accuracy = " in printed
+    assert "mean of 2 fresh seeds; the search read" in printed
+    assert re.search(r"\(\d+ \(#\d+\)\)|\d+ \(#\d+\)", printed)  # repeats marked on the board
+
+    best = json.loads(_out(capsys, ["best", "confirmed", "--storage", storage, "--json"]))
+    assert best["trial"] == chosen.trial and best["value"] == pytest.approx(mean)
+    assert best["confirmed"]["seeds"] == 2 and best["confirmed"]["noise"] > 0
+    assert best["confirmed"]["search_value"] == study.trials[chosen.trial].value
+
+    shown = _out(capsys, ["show", "confirmed", str(repeats[0].number), "--storage", storage])
+    assert f"re-trains trial #{repeats[0].repeat_of}'s config with a fresh seed" in shown
+    assert "stage=confirm" in shown
+    shown = _out(capsys, ["show", "confirmed", str(chosen.trial), "--storage", storage])
+    assert "confirmed: mean " in shown
+
+    status = _out(capsys, ["status", "confirmed", "--storage", storage])
+    assert "seed noise ±" in status
+
+
+@pytest.mark.slow
+def test_a_confirmation_trial_reruns_identically(confirmed, capsys):
+    spec, storage, _ = confirmed
+    study = load_study("confirmed", storage)
+    if not study.trials:
+        main(["run", str(spec), "--storage", storage])
+        study = load_study("confirmed", storage)
+    repeat = next(r for r in study.trials if r.repeat_of is not None)
+    printed = _out(capsys, ["rerun", "confirmed", str(repeat.number), "--storage", storage])
+    assert "identical" in printed and "different" not in printed
+
+
+@pytest.mark.slow
+def test_the_report_has_the_confirmation_table(confirmed, capsys):
+    spec, storage, folder = confirmed
+    if not load_study("confirmed", storage).trials:
+        main(["run", str(spec), "--storage", storage])
+    page_path = folder / "report.html"
+    _out(capsys, ["report", "confirmed", "--storage", storage, "-o", str(page_path)])
+    page = page_path.read_text()
+    section = re.search(r'<section id="confirmation">(.*?)</section>', page, re.S).group(1)
+    assert "fresh mean" in section and "Seed noise: ±" in section
+    assert section.count("<tr>") == 3  # a head and the two confirmed configs
+    summary = re.search(r'<section id="summary">(.*?)</section>', page, re.S).group(1)
+    assert "mean of 2 fresh seeds" in summary
