@@ -231,3 +231,15 @@ def test_a_study_without_confirmation_keeps_the_single_best_reading(tmp_path):
     study.optimize(lucky, n_trials=10)
     assert study.confirmation is None
     assert study.best_value == max(r.value for r in study.trials)
+
+
+def test_the_exported_best_is_the_confirmed_config_with_its_mean(tmp_path):
+    import yaml
+
+    study = _study(tmp_path)
+    study.optimize(lucky, max_total_trials=BUDGET, confirm=CONFIRM)
+    doc = yaml.safe_load(study.export_best(tmp_path / "best.yaml").read_text())
+    chosen = study.confirmation.best
+    assert doc["trial"] == chosen.trial and doc["config"] == {"x": "c"}
+    assert doc["value"] == pytest.approx(chosen.mean) and doc["seeds"] == 2
+    assert doc["search_value"] == chosen.search_value and doc["sd"] == chosen.std

@@ -353,17 +353,23 @@ class Study:
         return pandas.DataFrame(self.to_rows())
 
     def export_best(self, path: str | Path) -> Path:
-        """Write the best config as YAML with its value, trial number, seed and study."""
+        """Write the best config as YAML with its value, trial number, seed and study;
+        after a confirmation the value is its fresh mean, with ``sd``, the fresh ``seeds``
+        and the ``search_value`` that picked it."""
         best = self.best_trial
-        doc = {
+        doc: dict[str, Any] = {
             "study": self.name,
             "direction": self.direction,
             "trial": best.number,
-            "value": best.value,
+            "value": self.best_value,
             "seed": best.seed,
             "config_hash": best.config_hash,
-            "config": best.config,
         }
+        confirmation = self.confirmation
+        chosen = confirmation.best if confirmation is not None else None
+        if chosen is not None:
+            doc.update(sd=chosen.std, seeds=len(chosen.values), search_value=chosen.search_value)
+        doc["config"] = best.config
         path = Path(path)
         path.write_text(yaml.safe_dump(doc, sort_keys=False))
         return path
