@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from hptune.space import choice, uniform
-from hptune.study import create_study
+from hptune.study import Confirm, create_study
 
 SPACE = {"x": uniform(0.0, 1.0)}
 GRID_SPACE = {"a": choice(1, 2, 3, 4), "b": choice(10, 20, 30)}
@@ -38,6 +38,13 @@ def jittery(config, trial):
         time.sleep(rng.uniform(0.0, 0.05))
         trial.report(step, config["x"] * (step + 1))
     return (config["x"] - 0.3) ** 2 + (trial.seed % 7) * 1e-6
+
+
+def slow_best(config, trial):
+    """Returns x after 0.1-0.7 s, the longer the better (lower) x: a driver that picked the
+    best while another's trial still ran would miss the best."""
+    time.sleep(0.1 + 0.6 * (1.0 - config["x"]))
+    return config["x"]
 
 
 def staggered(config, trial):
@@ -83,6 +90,8 @@ def main(argv: list[str]) -> int:
         load_if_exists=True,
     )
     objective = kwargs.pop("objective", "tests.study._execution_jobs:sleepy")
+    if "confirm" in kwargs:
+        kwargs["confirm"] = Confirm(**kwargs["confirm"])
     try:
         study.optimize(objective, **kwargs)
     except KeyboardInterrupt:

@@ -78,3 +78,38 @@ def test_three_drivers_started_at_once_on_a_fresh_database_all_finish(backend, r
     study = load_study("three", url)
     assert study.n_counted_trials == 12
     assert all(t.state in ("COMPLETE", "WAITING") for t in study.trials)
+
+
+@pytest.mark.slow
+def test_drivers_that_confirm_at_once_run_each_slot_once_within_the_budget(
+    postgres_db_url, tmp_path
+):
+    confirm = {"top": 2, "seeds": 2}
+    run_drivers(
+        postgres_db_url,
+        "c",
+        "random",
+        tmp_path,
+        max_total_trials=10,
+        confirm=confirm,
+        objective="tests.study._execution_jobs:slow_best",
+        **FAST,
+    )
+    study = load_study("c", postgres_db_url)
+    assert study.n_counted_trials == 10
+    frozen = optuna.load_study(study_name="c", storage=postgres_db_url).get_trials()
+    slots = [
+        tuple(t.user_attrs["hptune.repeat_of"])
+        for t in frozen
+        if "hptune.repeat_of" in t.user_attrs and t.state.name == "COMPLETE"
+    ]
+    picks = study.optuna_study.user_attrs["hptune.confirm"]["trials"]
+    assert sorted(slots) == sorted((n, i) for n in picks for i in (1, 2))
+    # A slot both drivers enqueued ran once; the other copy was dropped, not counted.
+    dropped = [t for t in study.trials if t.state == "FAILED"]
+    assert all(t.failure_kind.value == "duplicate" for t in dropped)
+    searched = [t for t in study.trials if t.repeat_of is None and t.state == "COMPLETE"]
+    assert len(searched) == 6
+    # minimize: the picks are the two lowest configs of the whole search, also those that
+    # ran longest in the other driver (slow_best), which the first to confirm waited for
+    assert sorted(t.value for t in searched)[:2] == sorted(study.trials[n].value for n in picks)

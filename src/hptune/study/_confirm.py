@@ -11,13 +11,15 @@ config with the best *mean over its fresh seeds* (the search's own reading, whic
 is left out of the mean: it is the biased one).
 
 How it runs (the driver, ``_driver.py``): the search phase stops at ``max_total_trials -
-top * seeds`` trials of the search that count; when this driver's search trials have
-finished (or the strategy has nothing left), :func:`plan` picks the configs and enqueues
+top * seeds`` trials of the search that count; when no search trial runs any more (or the
+strategy has nothing left), :func:`plan` picks the configs and enqueues
 one trial per missing slot (``hptune.repeat_of = [number, index]``); the driver then pops
 only those, never asks the sampler, and never prunes them. The picks are kept in the study
 attribute :data:`PICKS`, so an interrupted confirmation resumes with the same configs; they
 are made again only when the search has grown since (a resume with a larger budget).
-Several drivers may confirm at once: a slot enqueued twice runs once (``_budget``).
+Several drivers may confirm at once: a slot enqueued twice runs once (``_budget``). A
+driver waits for every driver's search trials to end (or be reaped as stale) before it
+picks, so the picks are made from the whole search.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from optuna.trial import FrozenTrial, TrialState
 from hptune._checks import Int, check
 from hptune.study import _budget, _records
 
-#: Study user attribute: ``{"trials": [numbers], "seeds": n, "after": n}``, the search
-#: trials picked for confirmation and the number of counted search trials they were picked
-#: from.
+#: Study user attribute: ``{"trials": [numbers], "top": n, "seeds": n, "after": n}``, the
+#: search trials picked for confirmation, as what, and how many search trials counted or
+#: ran when they were picked (picked again only when the search has grown since).
 PICKS = "hptune.confirm"
 #: The stage a confirmation's trials run in (their records say so).
 STAGE = "confirm"
@@ -172,6 +174,12 @@ def is_repeat(trial: FrozenTrial) -> bool:
     return not is_search(trial)
 
 
+def search_runs(ostudy: optuna.Study) -> bool:
+    """Whether a search trial runs anywhere (a confirmation waits for it: it may be best)."""
+    running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return any(is_search(t) for t in running)
+
+
 def pick(trials: Sequence[FrozenTrial], direction: str, top: int) -> list[int]:
     """The numbers of the ``top`` best COMPLETE search trials of distinct configs (a config
     found twice is picked once, by its best reading), best first."""
@@ -198,11 +206,16 @@ def plan(ostudy: optuna.Study, confirm: Confirm) -> int:
     that number would get (it derives from the number), so a repeat never reuses a seed.
     """
     trials = ostudy.get_trials(deepcopy=False)
-    n_search = sum(is_search(t) and _budget.counts(t) for t in trials)
+    # The search trials that count or run: another driver's running search trial is in the
+    # search the picks were made after, so its end does not make them again.
+    n_search = sum(
+        is_search(t) and (_budget.counts(t) or t.state == TrialState.RUNNING) for t in trials
+    )
     picks = ostudy.user_attrs.get(PICKS)
-    if not picks or picks.get("after") != n_search or picks.get("seeds") != confirm.seeds:
+    kept = picks and picks["after"] >= n_search and picks["top"] == confirm.top
+    if not kept or picks["seeds"] != confirm.seeds:
         numbers = pick(trials, ostudy.direction.name.lower(), confirm.top)
-        picks = {"trials": numbers, "seeds": confirm.seeds, "after": n_search}
+        picks = {"trials": numbers, "top": confirm.top, "seeds": confirm.seeds, "after": n_search}
         ostudy.set_user_attr(PICKS, picks)
     held = {_slot(t): t.state for t in trials if is_repeat(t) and _budget.holds(t)}
     by_number = {t.number: t for t in trials}

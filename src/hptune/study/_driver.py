@@ -170,7 +170,9 @@ class Driver:
             self.liveness.requeue()
             self.liveness.start()
             try:
-                if self._may_start():  # no workers are started for a run with nothing to do
+                # No workers are started for a run with nothing to do (stop set); one that
+                # waits for other drivers' search trials before confirming goes on.
+                if self._may_start() or self.stop is None:
                     self.executor.start(self.on_report)
                     self._run_and_shut_down()
             finally:
@@ -232,6 +234,9 @@ class Driver:
         while True:
             self._fill()
             if not self.running:
+                if self.stop is None:
+                    self._await_other_drivers()
+                    continue
                 return
             for outcome in self.executor.wait(self.limits.heartbeat_interval):
                 self._tell(outcome)
@@ -244,6 +249,9 @@ class Driver:
         try:
             while True:
                 jobs = self._ask_batch()
+                if not jobs and self.stop is None:
+                    self._await_other_drivers()
+                    continue
                 if not jobs:
                     return
                 batch_pruner.cutoff = jobs[0].number
@@ -277,6 +285,12 @@ class Driver:
 
     def _keep_alive(self) -> None:
         self.liveness.maybe_reap()
+
+    def _await_other_drivers(self) -> None:
+        """Nothing of this driver runs and the confirmation waits for other drivers'
+        search trials to end (or to be reaped): wait a moment, keeping watch."""
+        time.sleep(min(1.0, self.limits.heartbeat_interval))
+        self._keep_alive()
 
     # -- starting trials -------------------------------------------------------------------
 
@@ -313,11 +327,11 @@ class Driver:
         return _budget.n_used(self.ostudy, search_only=self.confirm is not None) >= total
 
     def _after_search(self) -> None:
-        """The search's share is spent: stop, or, once this driver's search trials have
-        finished, begin the confirmation."""
+        """The search's share is spent: stop, or, once the search trials of every driver
+        have finished, begin the confirmation (picked from all of them)."""
         if self.confirm is None:
             self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
-        elif not self.running:
+        elif not self.running and not _confirm.search_runs(self.ostudy):
             self.confirming = True
             if not _confirm.plan(self.ostudy, self.confirm):  # every slot ran or runs
                 self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
