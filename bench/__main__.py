@@ -13,6 +13,9 @@ Commands (run from the repository root, venv active):
 * ``gpu [--out DIR] [--quick]``: the GPU check (``bench.gpu``, ``bench/gpu_check.sh``):
   CUDA tests, trainers on the GPU, packing, the main job with fit_micro_batch and amp.
   Not part of ``all``.
+* ``confirm [--seeds N] [--fresh K] [--quick]``: the main job with and without confirming
+  its best configs, each choice judged on fresh seeds (``bench.confirm``). Not part of
+  ``all``.
 * ``all [--quick]``: every table in turn: search, trainer, overhead.
 
 Each command's own options follow it, e.g. ``python -m bench search --help``.
@@ -32,6 +35,7 @@ COMMANDS = {
     "trainer": "bench.trainer",
     "overhead": "bench.overhead",
     "gpu": "bench.gpu",
+    "confirm": "bench.confirm",
 }
 
 
