@@ -98,3 +98,15 @@ def test_the_report_has_the_confirmation_table(confirmed, capsys):
     assert section.count("<tr>") == 3  # a head and the two confirmed configs
     summary = re.search(r'<section id="summary">(.*?)</section>', page, re.S).group(1)
     assert "mean of 2 fresh seeds" in summary
+
+
+@pytest.mark.slow
+def test_a_run_stopped_before_its_confirmation_says_so(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.replace("name: confirmed", "name: cut"))
+    storage = f"sqlite:///{tmp_path / 'cut.db'}"
+    # The first trial outlasts the timeout: the run stops within the search's share.
+    printed = _out(capsys, ["run", str(spec), "--storage", storage, "--timeout", "0.1s"])
+    assert "stopped: its timeout passed" in printed
+    assert "the confirmation has not run (it takes the last 4 trials of the budget)" in printed
+    assert load_study("cut", storage).confirmation is None

@@ -271,6 +271,16 @@ def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
     stop = _stop_line(study, spec)
     if stop is not None:
         out.print(stop)
+    confirmation = study.confirmation
+    if spec.confirm is not None and (confirmation is None or confirmation.best is None):
+        n = spec.confirm["top"] * spec.confirm["seeds"]
+        out.print(
+            styled(
+                ("note:", "yellow"),
+                f" the confirmation has not run (it takes the last {n} trials of the budget), "
+                "so the best is the search's single best reading; `hptune resume` runs it.",
+            )
+        )
 
 
 @app.command()
