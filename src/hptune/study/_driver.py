@@ -295,8 +295,8 @@ class Driver:
     # -- starting trials -------------------------------------------------------------------
 
     def _may_start(self) -> bool:
-        """Whether another trial may start; when not, :attr:`stop` says why, or this
-        driver's search trials must finish before the confirmation begins."""
+        """Whether another trial may start; when not, :attr:`stop` says why, or (stop
+        None) the confirmation waits for search trials, here or in other drivers, to end."""
         limits = self.limits
         if self.stop is None:
             total = self._search_total()
