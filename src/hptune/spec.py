@@ -52,6 +52,11 @@ _TOP_KEYS = (
 _BUDGET_KEYS = ("trials", "epochs", "timeout")
 #: ``confirm: {}`` re-trains the top 3 configs with 2 fresh seeds each.
 CONFIRM_DEFAULTS = {"top": 3, "seeds": 2}
+#: ``lr: auto`` in a space: its range comes from the LR range test when the study is created
+#: (``hptune.runner._lr_auto``).
+LR_AUTO = "auto"
+#: What ``lr: auto`` is checked as before the study exists: the range test's own sweep.
+LR_AUTO_CHECKED_AS = "loguniform(1e-7, 10.0)"
 _POSITIVE = Number(low=0, low_open=True)
 _SEED_FIX = (
     "use a seed >= 0 such as 0: numpy's SeedSequence, which derives each trial's seed "
@@ -106,15 +111,28 @@ class StudySpec:
     )
 
     def build_space(self) -> Any:
+        """The space the checks read; ``lr: auto`` stands for every LR the range test
+        sweeps (the study's own space has the range the test found)."""
         from hptune.space import Space
 
-        return Space(self.space)
+        return Space(with_lr(self.space, LR_AUTO_CHECKED_AS))
 
     def replace(self, **changes: Any) -> StudySpec:
         """A copy with ``changes`` applied (CLI overrides), validated again."""
         spec = dataclasses.replace(self, **changes)
         _check_overrides(spec)
         return spec
+
+
+def wants_lr_auto(space: Any) -> bool:
+    """Whether a space (as written in a spec) asks for ``lr: auto``."""
+    return isinstance(space, dict) and space.get("lr") == LR_AUTO
+
+
+def with_lr(space: dict[str, Any], lr: Any) -> dict[str, Any]:
+    """The space with ``lr: auto`` replaced by ``lr`` (a form such as ``"loguniform(a,
+    b)"``); any other space as it is."""
+    return {**space, "lr": lr} if wants_lr_auto(space) else space
 
 
 def parse_duration(value: Any) -> float:
@@ -349,7 +367,7 @@ def _check_space(checker: _Checker, raw: Any) -> dict[str, Any]:
     from hptune.space import Space
 
     try:
-        Space(raw)
+        Space(with_lr(raw, LR_AUTO_CHECKED_AS))
     except ConfigError as exc:
         message = str(exc)
         match = re.match(r"^space\.([\w.\-]+):\s*(.*)$", message, re.S)

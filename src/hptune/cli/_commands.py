@@ -208,6 +208,21 @@ def _print_best(study: Study, label: str) -> None:
         out.print(styled(("note:", "yellow"), f" {note}"))
 
 
+def _lr_auto_line(study: Study) -> str | None:
+    """``lr: auto = loguniform(a, b), from the LR range test (adam: suggested 0.0123, ...)``"""
+    found = study.optuna_study.user_attrs.get(runner.LR_AUTO_ATTR)
+    if found is None:
+        return None
+    low, high = found["range"]
+    each = ", ".join(
+        f"{name}: {fmt(o['lr'])} in {fmt(o['range'][0])}-{fmt(o['range'][1])}"
+        if o["range"] is not None
+        else f"{name}: no range"
+        for name, o in found["optimizers"].items()
+    )
+    return f"lr: auto = loguniform({fmt(low)}, {fmt(high)}) from the LR range test ({each})"
+
+
 def _value_label(spec: StudySpec) -> str:
     """What a trial's value is called: the spec's metric, except for a task that is a
     full objective whose spec names no metric (its value is whatever it returns)."""
@@ -265,6 +280,9 @@ def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
             f"{printable_url(spec.storage)}",
         )
     )
+    lr_line = _lr_auto_line(study)
+    if lr_line is not None:
+        out.print(lr_line)
     with RunProgress(out, study, spec.budget.trials) as progress:
         runner.optimize(study, spec, progress)
     _print_best(study, label)
@@ -307,6 +325,8 @@ def run(
     )
     if retries is not None:
         spec = spec.replace(retries=retries)
+    if not json_out and runner.lr_test_due(spec):
+        out.print("lr: auto: running the LR range test for the new study ...")
     _run(runner.prepare(spec), spec, json_out)
 
 

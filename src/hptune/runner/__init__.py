@@ -19,11 +19,13 @@ from hptune.runner._base import (
 )
 from hptune.runner._check import check_spec
 from hptune.runner._final import TrainedModel, load_trained, train_best
+from hptune.runner._lr_auto import LR_AUTO_ATTR
 from hptune.runner._meaning import MEANING, check_same_meaning
 from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
 from hptune.runner._study import (
     STEP_UNIT_ATTR,
+    lr_test_due,
     metric_name,
     open_study,
     optimize,
@@ -35,6 +37,7 @@ from hptune.runner._study import (
 )
 
 __all__ = [
+    "LR_AUTO_ATTR",
     "MEANING",
     "OUTPUT_DIR",
     "SPEC_ATTR",
@@ -46,6 +49,7 @@ __all__ = [
     "check_same_meaning",
     "check_spec",
     "load_trained",
+    "lr_test_due",
     "make_objective",
     "metric_name",
     "open_study",

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from hptune.exceptions import HptuneError
-from hptune.spec import StudySpec, spec_error
+from hptune.spec import StudySpec, spec_error, wants_lr_auto
 
 #: Configs checked by :func:`check_spec` at most (the grid at one point per dimension).
 _MAX_CHECKED_CONFIGS = 200
@@ -35,6 +35,15 @@ def check_spec(spec: StudySpec) -> None:
     task = _resolve_task(spec, problems)
     if task is not None:
         problems += _space_problems(space, task)
+    elif wants_lr_auto(spec.space) and not any(path == ("task",) for path, _ in problems):
+        problems.append(
+            (
+                ("space", "lr"),
+                "auto needs a task the recipe trains (the LR range test trains its model), "
+                "and this task is a full objective; give lr a range such as "
+                "loguniform(1e-4, 1e-1)",
+            )
+        )
     if problems:
         raise spec_error(spec, problems)
 

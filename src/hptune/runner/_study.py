@@ -8,8 +8,9 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
+from hptune.runner._lr_auto import LR_AUTO_ATTR, resolved, run_range_tests
 from hptune.runner._meaning import check_same_meaning, check_warm_start
-from hptune.spec import StudySpec
+from hptune.spec import StudySpec, wants_lr_auto, with_lr
 from hptune.study import Confirm, StopReason, Study, create_study, load_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
 
@@ -28,8 +29,10 @@ def open_study(spec: StudySpec) -> Study:
     check_same_meaning(spec)
     check_warm_start(spec)
     warm = spec.warm_start
+    lr_auto = _lr_auto_record(spec)
+    space = spec.space if lr_auto is None else with_lr(spec.space, resolved(lr_auto))
     study = create_study(
-        spec.space,
+        space,
         name=spec.name,
         storage=spec.storage,
         direction=spec.direction,
@@ -45,7 +48,38 @@ def open_study(spec: StudySpec) -> Study:
     )
     study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
     study.optuna_study.set_user_attr(STEP_UNIT_ATTR, _step_unit(spec))
+    if lr_auto is not None and LR_AUTO_ATTR not in study.optuna_study.user_attrs:
+        study.optuna_study.set_user_attr(LR_AUTO_ATTR, lr_auto)
     return study
+
+
+def lr_test_due(spec: StudySpec) -> bool:
+    """Whether opening the spec's study runs the LR range test (``lr: auto``, new study)."""
+    if not wants_lr_auto(spec.space):
+        return False
+    try:
+        load_study(spec.name, spec.storage)
+    except HptuneError:
+        return True
+    return False
+
+
+def _lr_auto_record(spec: StudySpec) -> dict[str, Any] | None:
+    """For ``lr: auto``: the range test's record, read from the spec's study when it
+    exists (the test runs once per study), else found now (see ``_lr_auto``)."""
+    if not wants_lr_auto(spec.space):
+        return None
+    try:
+        existing = load_study(spec.name, spec.storage)
+    except HptuneError:  # no such study (or database) yet
+        return run_range_tests(spec)
+    found = existing.optuna_study.user_attrs.get(LR_AUTO_ATTR)
+    if found is None:
+        raise HptuneError(
+            f"study {spec.name!r} exists without an LR range test, so lr: auto cannot say "
+            "which range it searched; give lr the range it was run with, or use a new name."
+        )
+    return found
 
 
 def metric_name(spec: StudySpec) -> str | None:

@@ -1,0 +1,110 @@
+"""``lr: auto``: the learning-rate range comes from the LR range test, not from a guess.
+
+``hptune lr-find SPEC`` prints a search range that a user had to copy into the spec by
+hand. With ``lr: auto`` in the space, the runner runs that test itself when it creates the
+study: once per optimizer the space offers (the branches of a conditional ``optimizer``,
+else the one the config names; each on the space's first grid point of every other
+parameter, a range's middle and a choice's first value, as ``lr-find`` does), and searches ``loguniform(low, high)`` over the union of the ranges
+they suggest. What it found is kept as the study attribute :data:`LR_AUTO_ATTR` (the range,
+each optimizer's suggested LR and range, the seed), so re-opening the study reuses it: the
+test runs once per study, and the study's space never changes under it.
+
+Until the study exists (``hptune validate``, the checks before a run), ``lr: auto`` stands
+for ``hptune.spec.LR_AUTO_CHECKED_AS``, the test's own sweep, which the checks try at both
+ends. The spec keeps ``auto`` as written, so re-running it is the same spec.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from hptune.exceptions import HptuneError
+from hptune.spec import LR_AUTO_CHECKED_AS, with_lr
+
+#: Study user attribute: ``{"range": [low, high], "optimizers": {name: {"lr", "range",
+#: "why_none"}}, "seed": n}``, what the range test found when the study was created.
+LR_AUTO_ATTR = "hptune.lr_auto"
+
+
+def resolved(found: dict[str, Any]) -> str:
+    """The form ``loguniform(low, high)`` of a recorded range test."""
+    low, high = found["range"]
+    return f"loguniform({low!r}, {high!r})"
+
+
+def run_range_tests(spec: Any) -> dict[str, Any]:
+    """Run the LR range test on the spec's task once per optimizer of its space; the record
+    :data:`LR_AUTO_ATTR` keeps.
+
+    Raises:
+        HptuneError: The task is not one the recipe trains, or the test found no range for
+            any optimizer (the loss never fell): one line saying what to write instead.
+    """
+    from hptune.tasks import Task, resolve_task
+    from hptune.training import lr_find
+
+    task = resolve_task(spec.task)
+    if not isinstance(task, Task):
+        raise HptuneError(
+            f"lr: auto needs a task the recipe trains (the LR range test trains its model), "
+            f"and {spec.task!r} is a full objective; give lr a range such as "
+            "loguniform(1e-4, 1e-1)."
+        )
+    seed = spec.seed or 0
+    data = task.datasets()
+    optimizers: dict[str, Any] = {}
+    for name, config in _configs_per_optimizer(spec.space).items():
+        result = lr_find(task, config, seed=seed, data=data)
+        span = result.suggested_range
+        optimizers[name] = {
+            "lr": result.suggested_lr,
+            "range": None if span is None else [float(span[0]), float(span[1])],
+            "why_none": result.no_suggestion_reason if span is None else None,
+        }
+    spans = [o["range"] for o in optimizers.values() if o["range"] is not None]
+    if not spans:
+        reasons = "; ".join(f"{n}: {o['why_none'] or 'no range'}" for n, o in optimizers.items())
+        raise HptuneError(
+            f"lr: auto: the LR range test found no range ({reasons}); run `hptune lr-find` "
+            "on the spec and read the plot, or give lr a range such as loguniform(1e-4, 1e-1)."
+        )
+    low = min(s[0] for s in spans)
+    high = max(s[1] for s in spans)
+    return {"range": [_round(low), _round(high)], "optimizers": optimizers, "seed": seed}
+
+
+def _round(x: float) -> float:
+    """Three significant digits: the range reads as what it is, an estimate."""
+    return float(f"{x:.3g}") if x > 0 and math.isfinite(x) else x
+
+
+def _configs_per_optimizer(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One config per optimizer the space offers: the space's first grid point of
+    everything else (a range's middle, a choice's first value), with ``optimizer`` set to
+    each branch in turn."""
+    from hptune.space import Conditional, Space
+
+    checked = with_lr(space, LR_AUTO_CHECKED_AS)
+    dims = dict(Space(checked).dimensions())
+    optimizer = dims.get("optimizer")
+    if not isinstance(optimizer, Conditional):
+        config = Space(checked).grid(n_points=1)[0]
+        config.pop("lr", None)
+        named = config.get("optimizer")
+        name = named.get("name") if isinstance(named, dict) else named
+        return {name if isinstance(name, str) else "default": config}
+    configs = {}
+    raw = space["optimizer"]
+    choices = raw["choice"] if isinstance(raw, dict) and "choice" in raw else None
+    for branch in optimizer.names:
+        one = copy.deepcopy(checked)
+        if choices is not None:
+            one["optimizer"] = {"choice": {branch: choices[branch]}}
+        else:  # the string form "choice(...)"; fall back to the branch's own grid point
+            one["optimizer"] = branch
+        config = Space(one).grid(n_points=1)[0]
+        config.pop("lr", None)
+        configs[str(branch)] = config
+    return configs
