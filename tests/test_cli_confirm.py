@@ -101,7 +101,7 @@ def test_the_report_has_the_confirmation_table(confirmed, capsys):
 
 
 @pytest.mark.slow
-def test_a_run_stopped_before_its_confirmation_says_so(tmp_path, capsys):
+def test_a_run_stopped_before_its_confirmation_says_so_and_resume_runs_it(tmp_path, capsys):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC.replace("name: confirmed", "name: cut"))
     storage = f"sqlite:///{tmp_path / 'cut.db'}"
@@ -110,3 +110,10 @@ def test_a_run_stopped_before_its_confirmation_says_so(tmp_path, capsys):
     assert "stopped: its timeout passed" in printed
     assert "the confirmation has not run (it takes the last 4 trials of the budget)" in printed
     assert load_study("cut", storage).confirmation is None
+    # The spec keeps the run's --timeout; resume takes another, and goes on to confirm.
+    assert main(["resume", "cut", "--storage", storage, "--timeout", "banana"]) == 2
+    assert "--timeout: " in capsys.readouterr().err
+    printed = _out(capsys, ["resume", "cut", "--storage", storage, "--timeout", "10m"])
+    assert "mean of 2 fresh seeds" in printed and "has not run" not in printed
+    study = load_study("cut", storage)
+    assert study.confirmation.best is not None and study.n_counted_trials == 7

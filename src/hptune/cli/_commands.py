@@ -44,6 +44,16 @@ PerDevice = typer.Option(
 )
 
 
+def _duration_option(value: str | None) -> float | None:
+    """``--timeout``'s seconds (None when not given); a bad duration is a one-line error."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise HptuneError(f"--timeout: {exc}") from None
+
+
 def _overridden(
     spec: StudySpec,
     trials: int | None,
@@ -58,10 +68,7 @@ def _overridden(
     if trials is not None:
         budget = dataclasses.replace(budget, trials=trials)
     if timeout is not None:
-        try:
-            budget = dataclasses.replace(budget, timeout_s=parse_duration(timeout))
-        except ValueError as exc:
-            raise HptuneError(f"--timeout: {exc}") from None
+        budget = dataclasses.replace(budget, timeout_s=_duration_option(timeout))
     if budget != spec.budget:
         changes["budget"] = budget
     overrides = (
@@ -353,12 +360,20 @@ def resume(
         typer.Option(help="Attempts after the first for an interrupted or stale trial [1]."),
     ] = None,
     trials_per_device: Annotated[int | None, PerDevice] = None,
+    timeout: Annotated[
+        str | None, typer.Option(help="No new trial after this: 90s, 15m, 2h [the spec's].")
+    ] = None,
     json_out: Json = False,
 ) -> None:
     """Continue a study with the spec it was run from until its budget is spent, running
     its interrupted and stale trials again (same config and seed)."""
     study, spec = runner.prepare_resume(
-        name, storage, workers=workers, retries=retries, trials_per_device=trials_per_device
+        name,
+        storage,
+        workers=workers,
+        retries=retries,
+        trials_per_device=trials_per_device,
+        timeout_s=_duration_option(timeout),
     )
     _run(study, spec, json_out)
 

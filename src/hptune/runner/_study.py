@@ -3,6 +3,7 @@ means), store the spec with it, and run it until its trial budget is spent."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
@@ -132,12 +133,15 @@ def prepare_resume(
     workers: int | None = None,
     retries: int | None = None,
     trials_per_device: int | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[Study, StudySpec]:
     """Re-open the study ``name`` with the spec it was run from, ``workers``,
-    ``trials_per_device`` and ``retries`` overridden when given (``retries`` None: the
-    spec's, at least :data:`RESUME_RETRIES`)."""
+    ``trials_per_device``, ``retries`` and the budget's timeout (``timeout_s``) overridden
+    when given (``retries`` None: the spec's, at least :data:`RESUME_RETRIES`)."""
     spec = stored_spec(load_study(name, storage)).replace(storage=storage)
-    changes = {"workers": workers, "trials_per_device": trials_per_device}
+    changes: dict[str, Any] = {"workers": workers, "trials_per_device": trials_per_device}
+    if timeout_s is not None:
+        changes["budget"] = dataclasses.replace(spec.budget, timeout_s=timeout_s)
     changes = {key: value for key, value in changes.items() if value is not None}
     if changes:
         spec = spec.replace(**changes)
@@ -160,12 +164,18 @@ def resume(
     workers: int | None = None,
     retries: int | None = None,
     trials_per_device: int | None = None,
+    timeout_s: float | None = None,
     listener: Any = None,
 ) -> Study:
     """Continue the study ``name`` with the spec it was run from, retrying its interrupted
     and stale trials (see :func:`prepare_resume`)."""
     study, spec = prepare_resume(
-        name, storage, workers=workers, retries=retries, trials_per_device=trials_per_device
+        name,
+        storage,
+        workers=workers,
+        retries=retries,
+        trials_per_device=trials_per_device,
+        timeout_s=timeout_s,
     )
     optimize(study, spec, listener)
     return study
