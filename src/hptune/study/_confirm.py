@@ -16,7 +16,8 @@ strategy has nothing left), :func:`plan` picks the configs and enqueues
 one trial per missing slot (``hptune.repeat_of = [number, index]``); the driver then pops
 only those, never asks the sampler, and never prunes them. The picks are kept in the study
 attribute :data:`PICKS`, so an interrupted confirmation resumes with the same configs; they
-are made again only when the search has grown since (a resume with a larger budget).
+are made again only when the search has grown since (a resume with a larger budget) or
+top or seeds changed; slots of earlier picks that ran stay in the study and its summary.
 Several drivers may confirm at once: a slot enqueued twice runs once (``_budget``). A
 driver waits for every driver's search trials to end (or be reaped as stale) before it
 picks, so the picks are made from the whole search.
