@@ -116,3 +116,16 @@ def test_run_says_it_tests_and_what_it_found(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "lr: auto: running the LR range test for the new study ..." in printed
     assert "lr: auto = loguniform(" in printed and "from the LR range test (adam: " in printed
+
+
+def test_validate_says_auto_runs_its_test_later_and_runs_nothing(tmp_path, monkeypatch, capsys):
+    def no_test(*args, **kwargs):
+        raise AssertionError("validate ran the LR range test")
+
+    monkeypatch.setattr("hptune.training.lr_find", no_test)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(SPEC + "confirm: {top: 1, seeds: 2}\n")
+    assert main(["validate", "s.yaml"]) == 0
+    printed = capsys.readouterr().out
+    assert "confirm top 1 x 2 seeds" in printed
+    assert "lr: auto (its range test runs when the study is created)" in printed

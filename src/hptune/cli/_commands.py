@@ -28,7 +28,7 @@ from hptune.cli._app import (
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
 from hptune.runner._final import CONFIG, WEIGHTS, default_folder
-from hptune.spec import StudySpec, load_spec, parse_duration
+from hptune.spec import StudySpec, load_spec, parse_duration, wants_lr_auto
 from hptune.study import Study, TrialRecord, load_study
 from hptune.study._storage import open_storage, printable_url
 from hptune.study._warm import STAGE as WARM_START
@@ -345,8 +345,15 @@ def validate(spec_path: SpecPath, json_out: Json = False) -> None:
     if json_out:
         _emit_json({"valid": True, "spec": runner.spec_to_dict(spec)})
         return
+    extras = []
+    if spec.confirm is not None:
+        extras.append(f"confirm top {spec.confirm['top']} x {spec.confirm['seeds']} seeds")
+    if wants_lr_auto(spec.space):
+        extras.append("lr: auto (its range test runs when the study is created)")
+    more = "".join(f", {e}" for e in extras)
     out.print(
-        f"{spec_path}: ok — study '{spec.name}', task {spec.task}, {spec.strategy}/{spec.pruner}"
+        f"{spec_path}: ok — study '{spec.name}', task {spec.task}, "
+        f"{spec.strategy}/{spec.pruner}{more}"
     )
 
 
