@@ -36,14 +36,9 @@ def check_spec(spec: StudySpec) -> None:
     if task is not None:
         problems += _space_problems(space, task)
     elif wants_lr_auto(spec.space) and not any(path == ("task",) for path, _ in problems):
-        problems.append(
-            (
-                ("space", "lr"),
-                "auto needs a task the recipe trains (the LR range test trains its model), "
-                "and this task is a full objective; give lr a range such as "
-                "loguniform(1e-4, 1e-1)",
-            )
-        )
+        from hptune.runner._lr_auto import NEEDS_MODEL_TASK
+
+        problems.append((("space", "lr"), NEEDS_MODEL_TASK.format(task="this task")))
     if problems:
         raise spec_error(spec, problems)
 

@@ -16,7 +16,6 @@ ends. The spec keeps ``auto`` as written, so re-running it is the same spec.
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -26,6 +25,11 @@ from hptune.spec import LR_AUTO_CHECKED_AS, with_lr
 #: Study user attribute: ``{"range": [low, high], "optimizers": {name: {"lr", "range",
 #: "why_none"}}, "seed": n}``, what the range test found when the study was created.
 LR_AUTO_ATTR = "hptune.lr_auto"
+#: Why ``lr: auto`` cannot serve a full objective (``check_spec`` and the test say it alike).
+NEEDS_MODEL_TASK = (
+    "auto needs a task the recipe trains (the LR range test trains its model), and {task} "
+    "is a full objective; give lr a range such as loguniform(1e-4, 1e-1)"
+)
 
 
 def resolved(found: dict[str, Any]) -> str:
@@ -47,11 +51,7 @@ def run_range_tests(spec: Any) -> dict[str, Any]:
 
     task = resolve_task(spec.task)
     if not isinstance(task, Task):
-        raise HptuneError(
-            f"lr: auto needs a task the recipe trains (the LR range test trains its model), "
-            f"and {spec.task!r} is a full objective; give lr a range such as "
-            "loguniform(1e-4, 1e-1)."
-        )
+        raise HptuneError("lr: " + NEEDS_MODEL_TASK.format(task=repr(spec.task)) + ".")
     seed = spec.seed or 0
     data = task.datasets()
     optimizers: dict[str, Any] = {}
@@ -80,31 +80,30 @@ def _round(x: float) -> float:
     return float(f"{x:.3g}") if x > 0 and math.isfinite(x) else x
 
 
+def first_config(space: dict[str, Any]) -> dict[str, Any]:
+    """The space's first grid point (a range's middle, a choice's first value) without
+    ``lr``: the config ``hptune lr-find`` sweeps the LR on."""
+    from hptune.space import Space
+
+    config = Space(with_lr(space, LR_AUTO_CHECKED_AS)).grid(n_points=1)[0]
+    config.pop("lr", None)
+    return config
+
+
 def _configs_per_optimizer(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One config per optimizer the space offers: the space's first grid point of
-    everything else (a range's middle, a choice's first value), with ``optimizer`` set to
-    each branch in turn."""
+    """One config per optimizer the space offers: :func:`first_config`, with the branch of
+    a conditional ``optimizer`` set to each branch in turn."""
     from hptune.space import Conditional, Space
 
-    checked = with_lr(space, LR_AUTO_CHECKED_AS)
-    dims = dict(Space(checked).dimensions())
-    optimizer = dims.get("optimizer")
+    optimizer = dict(Space(with_lr(space, LR_AUTO_CHECKED_AS)).dimensions()).get("optimizer")
     if not isinstance(optimizer, Conditional):
-        config = Space(checked).grid(n_points=1)[0]
-        config.pop("lr", None)
+        config = first_config(space)
         named = config.get("optimizer")
         name = named.get("name") if isinstance(named, dict) else named
         return {name if isinstance(name, str) else "default": config}
-    configs = {}
-    raw = space["optimizer"]
-    choices = raw["choice"] if isinstance(raw, dict) and "choice" in raw else None
-    for branch in optimizer.names:
-        one = copy.deepcopy(checked)
-        if choices is not None:
-            one["optimizer"] = {"choice": {branch: choices[branch]}}
-        else:  # the string form "choice(...)"; fall back to the branch's own grid point
-            one["optimizer"] = branch
-        config = Space(one).grid(n_points=1)[0]
-        config.pop("lr", None)
-        configs[str(branch)] = config
-    return configs
+    return {
+        str(branch): first_config(
+            {**space, "optimizer": Conditional({branch: optimizer.branches[branch]})}
+        )
+        for branch in optimizer.names
+    }

@@ -9,7 +9,7 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
-from hptune.runner._lr_auto import LR_AUTO_ATTR, resolved, run_range_tests
+from hptune.runner._lr_auto import LR_AUTO_ATTR, first_config, resolved, run_range_tests
 from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec, wants_lr_auto, with_lr
 from hptune.study import Confirm, StopReason, Study, create_study, load_study
@@ -56,13 +56,15 @@ def open_study(spec: StudySpec) -> Study:
 
 def lr_test_due(spec: StudySpec) -> bool:
     """Whether opening the spec's study runs the LR range test (``lr: auto``, new study)."""
-    if not wants_lr_auto(spec.space):
-        return False
+    return wants_lr_auto(spec.space) and _existing(spec) is None
+
+
+def _existing(spec: StudySpec) -> Study | None:
+    """The spec's study, or None when there is no such study (or database) yet."""
     try:
-        load_study(spec.name, spec.storage)
+        return load_study(spec.name, spec.storage)
     except HptuneError:
-        return True
-    return False
+        return None
 
 
 def _lr_auto_record(spec: StudySpec) -> dict[str, Any] | None:
@@ -70,9 +72,8 @@ def _lr_auto_record(spec: StudySpec) -> dict[str, Any] | None:
     exists (the test runs once per study), else found now (see ``_lr_auto``)."""
     if not wants_lr_auto(spec.space):
         return None
-    try:
-        existing = load_study(spec.name, spec.storage)
-    except HptuneError:  # no such study (or database) yet
+    existing = _existing(spec)
+    if existing is None:
         return run_range_tests(spec)
     found = existing.optuna_study.user_attrs.get(LR_AUTO_ATTR)
     if found is None:
@@ -110,9 +111,7 @@ def _step_unit(spec: StudySpec) -> str:
 def representative_config(spec: StudySpec) -> dict[str, Any]:
     """One config from the middle of the space (first branch of each choice), without
     ``lr``: what ``lr-find`` sweeps the LR on."""
-    config = spec.build_space().grid(n_points=1)[0]
-    config.pop("lr", None)
-    return config
+    return first_config(spec.space)
 
 
 def prepare(spec: StudySpec) -> Study:
