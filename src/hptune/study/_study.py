@@ -22,7 +22,7 @@ from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space, space_changes
 from hptune.study import _budget, _confirm, _records, _warm
-from hptune.study._confirm import Confirm, Confirmation
+from hptune.study._confirm import Confirm, Confirmation, ConfirmedConfig
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
 from hptune.study._execution import sigterm_as_interrupt
 from hptune.study._listeners import Listeners, check_trackers, opened
@@ -297,18 +297,23 @@ class Study:
         """The best COMPLETE trial: after a confirmation, the search trial whose config has
         the best mean over its fresh seeds (see :attr:`confirmation`), else the single best
         reading. Raises HptuneError when none has completed."""
+        return self._best()[0]
+
+    def _best(self) -> tuple[_records.TrialRecord, ConfirmedConfig | None]:
+        """The best trial and, after a confirmation, its confirmed config, from one read
+        of the trials."""
         records = self.trials
         confirmed = _confirm.summarize(records, self.direction)
-        best = confirmed.best if confirmed is not None else None
-        if best is not None:
-            return next(r for r in records if r.number == best.trial)
+        chosen = confirmed.best if confirmed is not None else None
+        if chosen is not None:
+            return next(r for r in records if r.number == chosen.trial), chosen
         try:
             frozen = self.optuna_study.best_trial
-            return _records.record_from_frozen(frozen, self.optuna_study.user_attrs)
         except ValueError:
             raise HptuneError(
                 f"study {self.name!r} has no completed trial yet; run study.optimize first."
             ) from None
+        return _records.record_from_frozen(frozen, self.optuna_study.user_attrs), None
 
     @property
     def best_config(self) -> dict[str, Any]:
@@ -318,13 +323,7 @@ class Study:
     def best_value(self) -> float:
         """The best trial's value; after a confirmation, its config's mean over its fresh
         seeds (the reading that picked it is biased upwards, and left out)."""
-        confirmed = self.confirmation
-        best = confirmed.best if confirmed is not None else None
-        if best is not None and best.mean is not None:
-            return best.mean
-        value = self.best_trial.value
-        assert value is not None
-        return value
+        return _best_value(*self._best())
 
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial (``params.*`` columns), for tables without pandas."""
@@ -356,17 +355,15 @@ class Study:
         """Write the best config as YAML with its value, trial number, seed and study;
         after a confirmation the value is its fresh mean, with ``sd``, the fresh ``seeds``
         and the ``search_value`` that picked it."""
-        best = self.best_trial
+        best, chosen = self._best()
         doc: dict[str, Any] = {
             "study": self.name,
             "direction": self.direction,
             "trial": best.number,
-            "value": self.best_value,
+            "value": _best_value(best, chosen),
             "seed": best.seed,
             "config_hash": best.config_hash,
         }
-        confirmation = self.confirmation
-        chosen = confirmation.best if confirmation is not None else None
         if chosen is not None:
             doc.update(sd=chosen.std, seeds=len(chosen.values), search_value=chosen.search_value)
         doc["config"] = best.config
@@ -376,6 +373,14 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, direction={self.direction!r}, trials={len(self.trials)})"
+
+
+def _best_value(best: _records.TrialRecord, chosen: ConfirmedConfig | None) -> float:
+    """The confirmed config's fresh mean, else the best trial's own value."""
+    if chosen is not None and chosen.mean is not None:
+        return chosen.mean
+    assert best.value is not None
+    return best.value
 
 
 def _check_confirm(confirm: Any, max_total_trials: int | None) -> None:
