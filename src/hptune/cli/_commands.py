@@ -132,12 +132,16 @@ def _best_value_text(best: dict[str, Any]) -> str:
     confirmed = best.get("confirmed")
     if confirmed is None:
         return fmt(best["value"])
-    spread = f" ± {fmt(confirmed['std'])}" if confirmed["std"] is not None else ""
     seeds = confirmed["seeds"]
     return (
-        f"{fmt(confirmed['mean'])}{spread} (mean of {seeds} fresh seed{'s' * (seeds > 1)}; "
-        f"the search read {fmt(confirmed['search_value'])})"
+        f"{_mean_sd(confirmed['mean'], confirmed['std'])} (mean of {seeds} fresh "
+        f"seed{'s' * (seeds > 1)}; the search read {fmt(confirmed['search_value'])})"
     )
+
+
+def _mean_sd(mean: float | None, sd: float | None) -> str:
+    """``0.661 ± 0.004``; the mean alone without a spread."""
+    return fmt(mean) + (f" ± {fmt(sd)}" if sd is not None else "")
 
 
 def _confirmation_lines(study: Study) -> list[str]:
@@ -147,8 +151,7 @@ def _confirmation_lines(study: Study) -> list[str]:
         return []
     lines = []
     for c in confirmation.configs:
-        spread = f" ± {fmt(c.std)}" if c.std is not None else ""
-        mean = f"mean {fmt(c.mean)}{spread}" if c.mean is not None else "no reading"
+        mean = f"mean {_mean_sd(c.mean, c.std)}" if c.mean is not None else "no reading"
         extra = [f"{n} {what}" for n, what in ((c.failed, "failed"), (c.pending, "to run")) if n]
         more = f", {', '.join(extra)}" if extra else ""
         lines.append(
@@ -504,9 +507,8 @@ def _confirmed_line(study: Study, r: TrialRecord) -> list[str]:
     confirmation = study.confirmation
     for c in confirmation.configs if confirmation is not None else ():
         if c.trial == r.number and c.values:
-            spread = f" ± {fmt(c.std)}" if c.std is not None else ""
             trials = ", ".join(f"#{n}" for n in c.values)
-            return [f"confirmed: mean {fmt(c.mean)}{spread} over fresh seeds ({trials})"]
+            return [f"confirmed: mean {_mean_sd(c.mean, c.std)} over fresh seeds ({trials})"]
     return []
 
 
