@@ -330,11 +330,15 @@ class Driver:
         """The search's share is spent: stop, or, once the search trials of every driver
         have finished, begin the confirmation (picked from all of them)."""
         if self.confirm is None:
-            self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+            self.stop = self._budget_reason()
         elif not self.running and not _confirm.search_runs(self.ostudy):
             self.confirming = True
             if not _confirm.plan(self.ostudy, self.confirm):  # every slot ran or runs
-                self.stop = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
+                self.stop = self._budget_reason()
+
+    def _budget_reason(self) -> StopReason:
+        """The budget is spent: by this run's trials, or before it could start one."""
+        return StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
 
     def _none_left(self) -> bool:
         """Nothing could start and nothing runs: True when the confirmation began just
@@ -344,8 +348,7 @@ class Driver:
             self._after_search()
             return self.confirming
         if self.stop is None:
-            done = StopReason.BUDGET if self.n_started else StopReason.BUDGET_SPENT
-            self.stop = done if self.confirming else StopReason.EXHAUSTED
+            self.stop = self._budget_reason() if self.confirming else StopReason.EXHAUSTED
         return False
 
     def _fill(self) -> None:
