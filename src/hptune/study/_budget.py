@@ -61,7 +61,7 @@ def n_used(ostudy: optuna.Study, up_to_number: int | None = None, search_only: b
         counts(t) or t.state == TrialState.RUNNING
         for t in ostudy.get_trials(deepcopy=False)
         if (up_to_number is None or t.number <= up_to_number)
-        and not (search_only and _records.REPEAT_OF in t.user_attrs)
+        and not (search_only and _records.repeated_trial(t) is not None)
     )
 
 

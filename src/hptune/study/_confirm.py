@@ -168,7 +168,7 @@ def pooled_std(groups: Iterable[Sequence[float]]) -> float | None:
 
 def is_search(trial: FrozenTrial) -> bool:
     """Whether ``trial`` is the search's (not a fresh-seed re-training of a config)."""
-    return _records.REPEAT_OF not in trial.user_attrs
+    return _records.repeated_trial(trial) is None
 
 
 def is_repeat(trial: FrozenTrial) -> bool:
