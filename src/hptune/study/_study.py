@@ -194,8 +194,8 @@ class Study:
                 ``confirm.seeds`` times each with fresh seeds, unpruned, as the last
                 ``confirm.n_trials`` trials of ``max_total_trials`` (which it needs); the
                 best trial is then the config with the best mean over its fresh seeds
-                (:attr:`confirmation`). Picked when this call's search trials have
-                finished; an interrupted confirmation resumes with the same configs.
+                (:attr:`confirmation`). Picked once no search trial runs in any driver;
+                an interrupted confirmation resumes with the same configs.
 
         Example:
             >>> from hptune.space import uniform
