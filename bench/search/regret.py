@@ -236,8 +236,9 @@ def plot(regrets: Mapping[str, Mapping[str, np.ndarray]], budget: int, path: Pat
 
 
 def render(records: Sequence[Mapping[str, Any]], best_meta: Mapping[str, Any],
-           facts: str, unavailable: Mapping[str, str]) -> str:  # fmt: skip
-    """The "LCBench (external)" section of RESULTS.md (and its plot)."""
+           facts: str, unavailable: Mapping[str, str], plots: bool = True) -> str:  # fmt: skip
+    """The "LCBench (external)" section of RESULTS.md (and its plot, unless ``plots`` is
+    False)."""
     best_known = {t: float(r["best_val_accuracy"]) for t, r in best_meta["tasks"].items()}
     regrets = run_regrets(records, best_known)
     budget = int(records[0]["budget"])
@@ -246,7 +247,8 @@ def render(records: Sequence[Mapping[str, Any]], best_meta: Mapping[str, Any],
     per_task = [medians(regrets, e) for e in checkpoints(budget)]
     tests, seconds = _tests_and_seconds(records)
     png = RESULTS_DIR / "lcbench-regret.png"
-    plot(regrets, budget, png)
+    if plots:
+        plot(regrets, budget, png)
     q = checkpoints(budget)
     lines = [
         f"## LCBench (external): {len(tasks)} tasks, budget {budget} epochs "

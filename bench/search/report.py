@@ -146,14 +146,17 @@ def _verdict(a: dict, b: dict, budget: int) -> str:
             f"budget {_pct(va)} vs {_pct(vb)} %)")  # fmt: skip
 
 
-def task_section(task: str, records: Sequence[Mapping[str, Any]], mode: str) -> str:
+def task_section(
+    task: str, records: Sequence[Mapping[str, Any]], mode: str, plots: bool = True
+) -> str:
     oracle = oracle_of(task, records)
     stats = summarize(records, oracle["best_val"])
     budget = next(iter(stats.values()))["budget"]
     n_seeds = max(s["n"] for s in stats.values())
     suffix = "" if mode == "replay" else "-live"
     png = RESULTS_DIR / f"{task}-anytime{suffix}.png"
-    plot(task, stats, oracle["best_val"], png)
+    if plots:
+        plot(task, stats, oracle["best_val"], png)
     q = [max(1, budget // 4), budget // 2, budget]
     lines = [
         f"### {task} ({mode}, {n_seeds} seeds, budget {budget} epochs)",
@@ -187,10 +190,11 @@ def task_section(task: str, records: Sequence[Mapping[str, Any]], mode: str) -> 
 
 def render(
     records: Mapping[str, Sequence[Mapping[str, Any]]], mode: str, command: str,
-    unavailable: Mapping[str, str],
+    unavailable: Mapping[str, str], plots: bool = True,
 ) -> dict[str, str]:  # fmt: skip
     """Markdown blocks of one mode (replay or live): a header, then one per task, each with
-    the command, date, machine and versions of the run that produced it."""
+    the command, date, machine and versions of the run that produced it; ``plots``
+    False: the plots are not drawn (a trial run that leaves ``bench/results`` alone)."""
     v = _versions()
     facts = (
         f"Command: `{command}`. Date: {datetime.date.today().isoformat()}. Machine: "
@@ -202,7 +206,9 @@ def render(
     blocks = {mode: f"## Search efficiency, {mode} mode\n"}
     for task, recs in records.items():
         if recs:
-            blocks[f"{mode}:{task}"] = f"{task_section(task, recs, mode)}\n\n{facts}{notes}\n"
+            blocks[f"{mode}:{task}"] = (
+                f"{task_section(task, recs, mode, plots)}\n\n{facts}{notes}\n"
+            )
     return blocks
 
 

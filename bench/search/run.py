@@ -197,7 +197,10 @@ def _parser() -> argparse.ArgumentParser:
         "--report-only", action="store_true",
         help="re-render RESULTS.md and plots from bench/results/<mode>-<task>.json.gz",
     )  # fmt: skip
-    p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
+    p.add_argument(
+        "--no-write", action="store_true",
+        help="print only: leave RESULTS.md and bench/results (a trial run, an ablation)",
+    )  # fmt: skip
     return p
 
 
@@ -244,10 +247,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ]
                 commands[task] = f"{saved['command'].strip()}; then {command.strip()}"
             recs.sort(key=lambda r: (order.index(r["method"]), r["seed"]))
-            _save_records(path, commands[task], recs)
+            if not args.no_write:
+                _save_records(path, commands[task], recs)
     blocks: dict[str, str] = {}
     for task, recs in records.items():
-        blocks.update(report.render({task: recs}, mode, commands[task].strip(), UNAVAILABLE))
+        blocks.update(
+            report.render(
+                {task: recs}, mode, commands[task].strip(), UNAVAILABLE, plots=not args.no_write
+            )
+        )
     print("\n\n".join(blocks.values()))
     if not args.no_write:
         report.write_section(blocks)

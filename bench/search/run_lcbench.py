@@ -59,10 +59,12 @@ def main_lcbench(args: argparse.Namespace, command: str) -> int:
         }
         new = [rec for recs in by_task.values() for rec in recs]
         saved = merge(load_json_gz(PATH) if PATH.exists() else None, new, run)
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        save_json_gz(PATH, saved)
+        if not args.no_write:  # a trial run (an ablation) is printed, not kept
+            RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+            save_json_gz(PATH, saved)
     best_meta = json.loads(BEST_PATH.read_text(encoding="utf-8"))
-    text = regret.render(saved["records"], best_meta, facts(saved["runs"]), UNAVAILABLE)
+    text = regret.render(saved["records"], best_meta, facts(saved["runs"]), UNAVAILABLE,
+                         plots=not args.no_write)  # fmt: skip
     print(text)
     if not args.no_write:
         report.write_block("lcbench", text)

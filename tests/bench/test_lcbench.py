@@ -171,3 +171,21 @@ def test_run_one_records_the_curve_as_its_steps():
     assert record["spent"] == 104 and "error" not in record
     bests = [b for _, b in record["curve"]]
     assert bests == sorted(set(bests))  # strictly rising: one point per change
+
+
+def test_no_write_prints_and_leaves_the_results_alone(monkeypatch, tmp_path, capsys):
+    from bench.search import regret, report, run_lcbench
+    from bench.search.run import main
+
+    monkeypatch.setattr(run_lcbench, "PATH", tmp_path / "lcbench.json.gz")
+    monkeypatch.setattr(regret, "RESULTS_DIR", tmp_path)
+
+    def refuse(*args):
+        raise AssertionError("RESULTS.md written")
+
+    monkeypatch.setattr(report, "write_block", refuse)
+    argv = ["--lcbench", "--tasks", "lcbench-7593", "--methods", "optuna-tpe", "--seeds", "1",
+            "--budget", "104", "--workers", "1", "--no-write"]  # fmt: skip
+    assert main(argv) == 0
+    assert "| optuna-tpe | 1 |" in capsys.readouterr().out
+    assert list(tmp_path.iterdir()) == []  # neither the records nor the plot
