@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hptune.exceptions import ConfigError
-from hptune.space import Space, loguniform, uniform
+from hptune.space import Space, choice, loguniform, randint, uniform
 from hptune.study import create_strategy, create_study, load_study
 from hptune.study.strategies._multi_fidelity import MultiFidelitySampler, model_step, rung_view
 
@@ -86,6 +86,32 @@ def test_first_draws_follow_the_priors():
     # No optimizer choice and no momentum: the lr prior is 3e-3 with 1.5 decades.
     assert abs(statistics.median(lrs) - math.log10(3e-3)) < 0.8
     assert abs(statistics.median(wds) + 6) < 0.3  # the user's prior wins
+
+
+def test_the_first_trial_is_the_priors_modes():
+    space = {
+        "lr": loguniform(1e-5, 1.0),
+        "momentum": uniform(0.0, 0.99),
+        "batch_size": choice(16, 32, 64, 128),
+        "weight_decay": loguniform(1e-7, 1e-1),
+        "units": randint(8, 512),  # no prior: drawn uniformly
+    }
+    first = []
+    for options in ({}, {"priors": {"weight_decay": 1e-5}}, {"start_at_prior": False}):
+        study = create_study(
+            space, storage=None, strategy="multi-fidelity", seed=3, direction="maximize",
+            strategy_options=options,
+        )  # fmt: skip
+        study.optimize(lambda c, t: 0.0, n_trials=2)
+        first.append(study.trials[0].config)
+    # A momentum and no optimizer choice: SGD's learning rate, 0.03.
+    assert {k: first[0][k] for k in ("lr", "momentum", "batch_size", "weight_decay")} == {
+        "lr": pytest.approx(0.03), "momentum": pytest.approx(0.9), "batch_size": 32,
+        "weight_decay": pytest.approx(3e-4),
+    }  # fmt: skip
+    assert first[1]["weight_decay"] == pytest.approx(1e-5)  # the user's prior wins
+    assert first[2]["lr"] != pytest.approx(0.03)
+    assert first[2]["momentum"] != pytest.approx(0.9)
 
 
 def test_options_are_checked():

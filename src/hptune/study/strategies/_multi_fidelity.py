@@ -10,6 +10,11 @@ a trial trains, this strategy decides where the next one goes. Every proposal is
   (ranked below the others by how far they got). There are no brackets and no start-up
   trials per bracket, as Optuna's ``HyperbandPruner`` imposes on its samplers: the model
   is used from the ``min_points_in_model``-th trial at the first rung on;
+* **modes**: the study's first trial (number 0) is the priors' modes, the default config a
+  practitioner would train first (the Tuning Playbook starts tuning from a simple
+  configuration known to work; NePS's PriorBand evaluates its default first too,
+  ``sample_default_first``); parameters
+  without a prior are drawn uniformly, a choice among numbers takes the one nearest the mode;
 * **prior**: a draw from the field's priors (:mod:`._priors`: learning rate per optimizer,
   momentum, weight decay, batch size, warmup; each cites its source) and the user's;
 * **local**: the best trial at the model's step, each number moved by a normal step of
@@ -61,7 +66,7 @@ from hptune.study._view import StudyView
 from hptune.study.strategies._base import Strategy
 from hptune.study.strategies._priors import NumericPrior, field_prior, parse_priors
 
-UNIFORM, PRIOR, LOCAL, MODEL = "uniform", "prior", "local", "model"
+UNIFORM, PRIOR, LOCAL, MODEL, MODES = "uniform", "prior", "local", "model", "modes"
 #: Normal step of a local draw, as a share of the range (on the dimension's scale), and
 #: the probability that a local draw re-draws a choice.
 LOCAL_STEP, LOCAL_SWITCH = 0.1, 0.2
@@ -173,6 +178,19 @@ class _Param:
             return self._fit(math.exp(rng.uniform(math.log(d.low), math.log(d.high))))
         return self._fit(rng.uniform(d.low, d.high))
 
+    def at_mode(self, rng: np.random.RandomState) -> Any:
+        """The prior's mode (clipped to the range; the nearest on the prior's scale of a
+        choice among numbers); a uniform draw without a prior or among other choices."""
+        d, prior = self.dist, self.prior
+        if prior is None:
+            return self.uniform(rng)
+        if isinstance(d, CategoricalDistribution):
+            if not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in d.choices):
+                return self.uniform(rng)
+            mode = prior.to_scale(prior.mode)
+            return min(d.choices, key=lambda c: abs(prior.to_scale(c) - mode))
+        return self._fit(prior.clipped_mode(d.low, d.high))
+
     def from_prior(self, rng: np.random.RandomState) -> Any:
         if self.prior is None or isinstance(self.dist, CategoricalDistribution):
             return self.uniform(rng)
@@ -229,7 +247,8 @@ class MultiFidelitySampler(BaseSampler):
         seed: Seeds the kind of each trial, its draw and the TPE model.
         priors: A prior per parameter name (the user's; they win over the field's).
         field_priors: Use the field's priors for parameters the user gave none.
-        uniform_share, local_share, prior_trials, min_points_in_model: As the strategy's.
+        uniform_share, local_share, prior_trials, min_points_in_model, start_at_prior: As
+            the strategy's.
     """
 
     def __init__(
@@ -242,6 +261,7 @@ class MultiFidelitySampler(BaseSampler):
         local_share: float,
         prior_trials: float,
         min_points_in_model: int | None,
+        start_at_prior: bool = True,
     ) -> None:
         self._seed = seed
         with warnings.catch_warnings():
@@ -252,6 +272,7 @@ class MultiFidelitySampler(BaseSampler):
         self._priors, self._field_priors = dict(priors), field_priors
         self._uniform_share, self._local_share = uniform_share, local_share
         self._prior_trials, self._min_points = prior_trials, min_points_in_model
+        self._start_at_prior = start_at_prior
         self._dims: list[tuple[str, BaseDistribution]] = []
         self._branches: dict[str, tuple[str, ...]] = {}
         self._epochs: int | None = None
@@ -326,6 +347,8 @@ class MultiFidelitySampler(BaseSampler):
             p = _Param(dist, self._prior(name, optimizer))
             if how == LOCAL and base is not None and name in base:
                 params[name] = p.near(base[name], rng)
+            elif how == MODES:
+                params[name] = p.at_mode(rng)
             elif how in (PRIOR, LOCAL):
                 params[name] = p.from_prior(rng)
             else:
@@ -349,7 +372,9 @@ class MultiFidelitySampler(BaseSampler):
         doubted = early is not None and self._prior_distance(early.params) > PRIOR_DOUBT
         if doubted:
             prior = 0.0
-        if u < self._uniform_share:
+        if trial.number == 0 and self._start_at_prior:
+            kind = MODES
+        elif u < self._uniform_share:
             kind = UNIFORM
         elif n < self._n_min:
             kind = UNIFORM if doubted else PRIOR
@@ -450,6 +475,8 @@ class MultiFidelityStrategy(Strategy):
             (default 10; 0 turns prior draws off once the model has its points).
         min_points_in_model: Trials a step needs before TPE is fitted there (default the
             number of parameters + 1, as BOHB).
+        start_at_prior: The study's first trial (number 0) is the priors' modes: the
+            field's defaults and yours (default True).
     """
 
     name = "multi-fidelity"
@@ -460,6 +487,7 @@ class MultiFidelityStrategy(Strategy):
         "local_share": Number(low=0, high=1),
         "prior_trials": Number(low=0),
         "min_points_in_model": optional(Int(low=2)),
+        "start_at_prior": Bool(),
     }
 
     _space: tuple[list[tuple[str, Any]], int | None] | None = None
@@ -473,6 +501,7 @@ class MultiFidelityStrategy(Strategy):
             local_share=self.option("local_share", 0.3),
             prior_trials=self.option("prior_trials", 10),
             min_points_in_model=self.option("min_points_in_model", None),
+            start_at_prior=self.option("start_at_prior", True),
         )
         if self._space is not None:  # a sampler re-created after prepare (a new seed)
             self._sampler.configure(*self._space)
