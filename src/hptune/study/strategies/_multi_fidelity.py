@@ -33,11 +33,12 @@ trial number, so a seeded study run sequentially repeats its proposals.
 
 On the LCBench surrogate (26 development tasks x 10 seeds, 1040 epochs, ``pruner: asha``;
 ``python -m bench search --lcbench --methods hptune-multi-fidelity``) its median regret
-was 7.5 / 5.5 / 3.5 points at 25 / 50 / 100 % of the budget, against 14.4 / 7.1 / 5.3 for
-hptune's default (TPE + Hyperband). Most of that is the field's priors: without them
-(``field_priors: False``) it was 14.0 / 10.2 / 7.0, level with the default early and
-behind it later; with a deliberately wrong prior (lr 1e-4, momentum 0.1, weight decay
-0.1, batch 512) 14.3 / 10.5 / 5.8.
+was 5.7 / 4.2 / 2.9 points at 25 / 50 / 100 % of the budget, against 14.4 / 7.1 / 5.3 for
+TPE + Hyperband and 9.6 / 7.7 / 6.7 for the best peer; without the first trial at the
+modes 7.5 / 5.5 / 3.5. Most of that is the field's priors: without them (``field_priors:
+False``) it was 14.0 / 10.2 / 7.0, level with TPE + Hyperband early and behind it later;
+with a deliberately wrong prior (lr 1e-4, momentum 0.1, weight decay 0.1, batch 512)
+14.5 / 10.4 / 5.7.
 """
 
 from __future__ import annotations
