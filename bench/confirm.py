@@ -14,7 +14,9 @@ search's single best reading would have chosen (**same-run plain pick**) is judg
 the choice by the mean against the choice by the best reading, on one search.
 
 ``--variants`` compares other changes of the spec the same way: ``lr-auto`` (``lr: auto``,
-the LR range from the range test), ``lr-auto+confirm`` (both).
+the LR range from the range test), ``lr-auto+confirm`` (both), ``tpe-hyperband`` and
+``multi-fidelity`` (the search itself: ``strategy: tpe, pruner: hyperband`` against
+``strategy: multi-fidelity, pruner: asha``, whatever the spec names).
 
 Run from the repository root, venv active:
 ``python -m bench confirm [--seeds 6] [--fresh 4] [--variants plain confirm] [--quick]``
@@ -46,6 +48,8 @@ VARIANTS = {
     "confirm": {"confirm": CONFIRM},
     "lr-auto": {"lr": "auto"},
     "lr-auto+confirm": {"lr": "auto", "confirm": CONFIRM},
+    "tpe-hyperband": {"strategy": "tpe", "pruner": "hyperband"},
+    "multi-fidelity": {"strategy": "multi-fidelity", "pruner": "asha"},
 }
 #: Seeds of the fresh trainings that judge a chosen config: far from any trial's seed.
 FRESH_SEED_BASE = 10_000
@@ -68,6 +72,9 @@ def run_study(seed: int, variant: str, folder: Path, quick: bool) -> dict:
         changes.update(task="digits-mlp", budget=Budget(trials=12, epochs=3, timeout_s=None))
     if "confirm" in change:
         changes["confirm"] = change["confirm"]
+    for key in ("strategy", "pruner"):
+        if key in change:
+            changes[key] = change[key]
     if "lr" in change:
         changes["space"] = {**spec.space, "lr": change["lr"]}
     spec = spec.replace(**changes)
