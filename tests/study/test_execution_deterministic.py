@@ -8,13 +8,21 @@ import pytest
 from hptune.study import create_study
 from tests.study._execution_jobs import SPACE
 
+#: Each model-based strategy with options that make its model work within 12 trials.
+STRATEGIES = {
+    "tpe": {"n_startup_trials": 4},
+    "multi-fidelity": {"min_points_in_model": 3},
+}
 
-def run(n_workers: int, deterministic: bool = True, pruner: str = "median") -> list[tuple]:
+
+def run(
+    n_workers: int, deterministic: bool = True, pruner: str = "median", strategy: str = "tpe"
+) -> list[tuple]:
     study = create_study(
         SPACE,
         storage=None,
-        strategy="tpe",
-        strategy_options={"n_startup_trials": 4},
+        strategy=strategy,
+        strategy_options=STRATEGIES[strategy],
         pruner=pruner,
         epochs=3,
         direction="minimize",
@@ -33,9 +41,12 @@ def run(n_workers: int, deterministic: bool = True, pruner: str = "median") -> l
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("pruner", ["hyperband", "asha"])
-def test_same_configs_and_pruning_for_one_and_two_workers_with_rung_pruners(pruner):
-    one, two = run(1, pruner=pruner), run(2, pruner=pruner)
+@pytest.mark.parametrize(
+    ("strategy", "pruner"),
+    [("tpe", "hyperband"), ("tpe", "asha"), ("multi-fidelity", "asha")],
+)
+def test_same_configs_and_pruning_for_one_and_two_workers_with_rung_pruners(strategy, pruner):
+    one, two = run(1, pruner=pruner, strategy=strategy), run(2, pruner=pruner, strategy=strategy)
     assert one == two
     assert "PRUNED" in {s for _, _, s, _ in one}
 
