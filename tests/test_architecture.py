@@ -97,6 +97,7 @@ def test_the_cycle_finder_finds_a_circle():
 #: What each low layer may import from hptune (besides its own package).
 ALLOWED = {
     "hptune.exceptions": set(),
+    "hptune._defaults": set(),
     "hptune._checks": {"hptune.exceptions"},
     "hptune.metrics": {"hptune.exceptions"},
     "hptune.trial": {"hptune.exceptions", "hptune._checks"},

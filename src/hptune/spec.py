@@ -37,12 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from hptune._checks import Int, Number, Rule, violation
+from hptune._defaults import DEFAULT_PRUNER, DEFAULT_STORAGE, DEFAULT_STRATEGY
 from hptune._spec_yaml import load_yaml, locate, read_text
 from hptune.exceptions import ConfigError, SpecError
 from hptune.metrics import METRICS, direction_problem
 from hptune.training.options import TrainingOptions
-
-DEFAULT_STORAGE = "sqlite:///hptune.db"
 
 _TOP_KEYS = (
     "name", "storage", "task", "metric", "direction", "seed", "strategy", "pruner",
@@ -87,9 +86,9 @@ class StudySpec:
     metric: str = "val_accuracy"
     direction: str = "maximize"
     seed: int | None = None
-    strategy: str = "tpe"
+    strategy: str = DEFAULT_STRATEGY
     strategy_options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    pruner: str = "none"
+    pruner: str = DEFAULT_PRUNER
     pruner_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     budget: Budget = Budget()
     workers: int = 1
@@ -445,8 +444,10 @@ def parse_spec(
     per_device = checker.ruled(
         data, "trials_per_device", Int(low=1), "or leave it out to pack as workers need"
     )
-    strategy, strategy_options = _named(checker, data, "strategy", _valid_strategies, "tpe")
-    pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, "none")
+    strategy, strategy_options = _named(
+        checker, data, "strategy", _valid_strategies, DEFAULT_STRATEGY
+    )
+    pruner, pruner_options = _named(checker, data, "pruner", _valid_pruners, DEFAULT_PRUNER)
     budget = _check_budget(checker, data.get("budget"))
     training = _check_training(checker, data.get("training"))
     space = _check_space(checker, data.get("space"))

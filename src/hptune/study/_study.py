@@ -18,6 +18,7 @@ import optuna
 import yaml
 
 from hptune._checks import Int, Number, OneOf, Pattern, check, optional
+from hptune._defaults import DEFAULT_PRUNER, DEFAULT_STORAGE, DEFAULT_STRATEGY
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
 from hptune.space import Space, space_changes
@@ -31,7 +32,6 @@ from hptune.study._view import PenalizingSampler
 from hptune.study.pruners import create_pruner, seed_pruner
 from hptune.study.strategies import Strategy, create_strategy
 
-DEFAULT_STORAGE = "sqlite:///hptune.db"
 _SPACE, _FINGERPRINT, _SEED = "hptune.space", "hptune.space_fingerprint", "hptune.study_seed"
 _STRATEGY, _PRUNER, _DIRECTION = "hptune.strategy", "hptune.pruner", "hptune.direction"
 #: A metric name (optuna-dashboard shows it as the label of a trial's value).
@@ -403,8 +403,8 @@ def create_study(
     name: str | None = None,
     storage: str | optuna.storages.BaseStorage | None = DEFAULT_STORAGE,
     direction: str | None = None,
-    strategy: str = "tpe",
-    pruner: str = "none",
+    strategy: str = DEFAULT_STRATEGY,
+    pruner: str = DEFAULT_PRUNER,
     seed: int | None = None,
     load_if_exists: bool = False,
     epochs: int | None = None,
