@@ -15,6 +15,7 @@ name: rerun-recipe
 task: digits-mlp
 seed: 5
 strategy: random
+pruner: none
 budget: {trials: 4, epochs: 2}
 workers: 2
 space:

@@ -85,6 +85,7 @@ def test_escaping_of_values_reasons_and_notes(tmp_path):
         name="esc",
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        pruner="none",
         strategy_options={"shuffle": False},
         seed=0,
         direction="maximize",
@@ -150,6 +151,7 @@ def test_summary_and_leaderboard_numbers(tmp_path):
         name="nums",
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        pruner="none",
         strategy_options={"shuffle": False},
         direction="minimize",
         seed=0,
@@ -183,6 +185,7 @@ def test_the_leaderboard_has_a_test_column_when_trials_recorded_one(tmp_path, cu
         name="test-column",
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        pruner="none",
         strategy_options={"shuffle": False},
         seed=0,
         direction="maximize",
@@ -219,6 +222,7 @@ def test_reports_of_degenerate_studies(tmp_path, shape):
         name=shape,
         storage=sqlite_url(tmp_path),
         strategy="grid",
+        pruner="none",
         strategy_options={"shuffle": False},
         seed=0,
         direction="maximize",
@@ -254,7 +258,13 @@ def test_importance_ranks_the_parameter_that_matters(tmp_path):
 
     space = {"lr": uniform(0, 1), "junk": choice("a", "b")}
     study = create_study(
-        space, name="imp", storage=None, strategy="random", seed=0, direction="maximize"
+        space,
+        name="imp",
+        storage=None,
+        strategy="random",
+        pruner="none",
+        seed=0,
+        direction="maximize",
     )
     study.optimize(lambda c, t: c["lr"] ** 2, n_trials=50)
     result = importance(gather(study))
@@ -322,7 +332,13 @@ def test_importance_names_the_parameters_no_complete_trial_has(tmp_path):
         ),
     }
     study = create_study(
-        space, name="branch", storage=None, strategy="grid", seed=0, direction="maximize"
+        space,
+        name="branch",
+        storage=None,
+        strategy="grid",
+        pruner="none",
+        seed=0,
+        direction="maximize",
     )
 
     def objective(config, trial):

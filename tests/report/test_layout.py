@@ -77,7 +77,13 @@ def wide_study():
         "lr": loguniform(1e-5, 1.0),
     }
     study = create_study(
-        space, name="wide", storage=None, strategy="random", seed=1, direction="maximize"
+        space,
+        name="wide",
+        storage=None,
+        strategy="random",
+        pruner="none",
+        seed=1,
+        direction="maximize",
     )
 
     def objective(config, trial):

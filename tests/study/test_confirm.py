@@ -23,6 +23,7 @@ SPACE = {"x": choice("a", "b", "c", "d", "e")}
 
 
 def _study(tmp_path, name="confirm", **kwargs):
+    kwargs.setdefault("pruner", "none")  # the tests that prune say so
     return create_study(
         SPACE,
         name=name,
@@ -156,6 +157,7 @@ def test_a_grid_that_runs_out_is_confirmed_too(tmp_path):
         name="grid",
         storage=f"sqlite:///{tmp_path / 'g.db'}",
         strategy="grid",
+        pruner="none",
         direction="maximize",
         seed=0,
     )

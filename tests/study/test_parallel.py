@@ -27,6 +27,7 @@ def test_two_worker_processes_write_one_sqlite_study(tmp_path):
         name="p",
         storage=url,
         strategy="tpe",
+        pruner="none",
         seed=0,
         direction="maximize",
     )

@@ -16,7 +16,13 @@ def make_study(tmp_path):
     value is called ``score`` (the curve's name in the trackers' stores)."""
 
     def make(name: str = "tracked", **kwargs):
-        kwargs = {"strategy": "random", "seed": 0, "direction": "maximize", **kwargs}
+        kwargs = {
+            "strategy": "random",
+            "pruner": "none",
+            "seed": 0,
+            "direction": "maximize",
+            **kwargs,
+        }
         return create_study(
             {"x": uniform(0, 1)},
             name=name,

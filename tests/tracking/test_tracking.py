@@ -24,6 +24,7 @@ name: digits-tracked
 task: digits-mlp
 seed: 0
 strategy: random
+pruner: none
 budget: {trials: 3, epochs: 2}
 workers: 2
 space:
