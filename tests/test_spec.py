@@ -172,7 +172,7 @@ def test_load_spec_defaults_name_to_file_stem(tmp_path):
     path.write_text("task: digits-mlp\nspace: {lr: loguniform(1e-3, 1e-1)}\n")
     spec = load_spec(path)
     assert spec.name == "my-study" and spec.storage == "sqlite:///hptune.db"
-    assert spec.strategy == "tpe" and spec.pruner == "none" and spec.workers == 1
+    assert spec.strategy == "multi-fidelity" and spec.pruner == "asha" and spec.workers == 1
     with pytest.raises(SpecError, match="no such file"):
         load_spec(tmp_path / "missing.yaml")
 

@@ -8,8 +8,8 @@ The contract (DESIGN.md)::
     metric: val_accuracy            # val_accuracy | val_loss (hptune.metrics)
     direction: maximize             # optional: the metric's (hptune.metrics)
     seed: 0                         # an int >= 0
-    strategy: tpe                   # or {name: coarse-to-fine, coarse_share: 0.4}
-    pruner: asha                    # or {name: median, n_startup_trials: 3}
+    strategy: multi-fidelity        # default; or {name: tpe, n_startup_trials: 10}
+    pruner: asha                    # default; or {name: median, n_startup_trials: 3}
     budget: {trials: 40, epochs: 20, timeout: 15m}
     confirm: {top: 3, seeds: 2}     # optional: re-train the top 3 with 2 fresh seeds each
     workers: 2

@@ -425,8 +425,10 @@ def create_study(
             a new study: hptune does not guess which way an objective's value is better
             (a spec derives it from its metric). None re-opens a study
             (``load_if_exists=True``) in its recorded direction.
-        strategy: One of :func:`~hptune.study.list_strategies`.
-        pruner: One of :func:`~hptune.study.list_pruners`.
+        strategy: One of :func:`~hptune.study.list_strategies`; by default
+            ``multi-fidelity`` (one TPE over every rung, with the field's priors).
+        pruner: One of :func:`~hptune.study.list_pruners`; by default ``asha`` (an
+            objective that reports nothing per epoch is never pruned).
         seed: The study seed. None draws one at random and records it, so every trial still
             has a recorded seed and the study can be re-run exactly.
         load_if_exists: Re-open a study of that name instead of failing. Its space must be
