@@ -3,24 +3,25 @@
 =========================== ================================================================
 name                        what runs
 =========================== ================================================================
-hptune-default              ``hptune.create_study(strategy="tpe", pruner="hyperband")``: the
-                            pair hptune's main job (README, ``examples/mnist1d.yaml``) uses.
-                            It was TPE + ASHA until the pruner ablation below showed
-                            Hyperband ahead or level on every task (bench/RESULTS.md)
+hptune-default              hptune's defaults (``hptune._defaults``), the pair its main job
+                            (README, ``examples/mnist1d.yaml``) uses: since 2026-12-05
+                            ``strategy="multi-fidelity"`` (TPE on the highest rung with enough
+                            trials, over all trials, mixed with draws from the field's priors,
+                            near the best trial and uniform; the first trial at the priors'
+                            modes) with hptune's ``asha`` pruner at its defaults (on 52 epochs
+                            rungs at 5, 15, 45)
+hptune-tpe-hyperband        ``strategy="tpe", pruner="hyperband"``: the default before, from
+                            session 2 (when the pruner ablation below had Hyperband ahead of or
+                            level with ASHA under TPE) to 2026-12-05
 hptune-tpe-nopruner         hptune's TPE without a pruner (isolates what pruning adds)
 hptune-tpe-<pruner>         hptune's TPE with each other pruner: ``asha``, ``median``, and
                             ``asha-late`` (ASHA with ``min_resource`` a quarter of the
                             epochs: fewer, later rungs); the pruner ablation
 hptune-<strategy>           every other hptune strategy (grid, random, sobol, cmaes, gp,
-                            coarse-to-fine) with **Hyperband**, the pruner of the main
-                            job, so the strategies differ in one thing only. Grid uses
+                            coarse-to-fine) with **Hyperband**, the main job's pruner when
+                            they were added, so the strategies differ in one thing only. Grid uses
                             ``n_points=3`` (648 points, shuffled by the study seed).
-hptune-multi-fidelity       ``strategy="multi-fidelity"`` (TPE on the highest rung with enough
-                            trials, over all trials, mixed with draws from field priors, near
-                            the best trial and uniform) with hptune's ``asha`` pruner at its
-                            defaults (on 52 epochs rungs at 5, 15, 45). Not the default: issue
-                            12's bar for that is higher
-hptune-multi-fidelity-...   its ablations: ``-no-priors`` (``field_priors=False``) and
+hptune-multi-fidelity-...   the default's ablations: ``-no-priors`` (``field_priors=False``) and
                             ``-wrong-prior`` (lr 1e-4, momentum 0.1, weight decay 0.1, batch
                             512 as the user's priors); run with ``--no-write``
 optuna-tpe                  Optuna's defaults: ``TPESampler(seed=seed)``, no pruner
@@ -71,6 +72,7 @@ import optuna
 
 from bench.search.protocol import BudgetExhausted, Evaluator, Ledger
 from bench.search.space import BATCH_SIZES, OPTIMIZERS, SCHEDULERS, WARMUPS, make_config, space
+from hptune._defaults import DEFAULT_PRUNER, DEFAULT_STRATEGY
 from hptune.exceptions import ConfigError
 
 Method = Callable[[Evaluator, Ledger, int], dict[str, Any]]
@@ -242,7 +244,8 @@ def seed_grid(evaluator: Evaluator, ledger: Ledger, seed: int) -> dict[str, Any]
     return _seed_search(seed_grid_configs(), evaluator, ledger, seed)
 
 
-METHODS["hptune-default"] = hptune_method("tpe", "hyperband")
+METHODS["hptune-default"] = hptune_method(DEFAULT_STRATEGY, DEFAULT_PRUNER)
+METHODS["hptune-tpe-hyperband"] = hptune_method("tpe", "hyperband")
 METHODS["hptune-tpe-nopruner"] = hptune_method("tpe", "none")
 METHODS["hptune-tpe-asha"] = hptune_method("tpe", "asha")
 METHODS["hptune-tpe-median"] = hptune_method("tpe", "median")
@@ -255,7 +258,6 @@ METHODS["hptune-grid"] = hptune_method("grid", "hyperband", n_points=3)
 METHODS["hptune-cmaes"] = hptune_method("cmaes", "hyperband")
 METHODS["hptune-gp"] = hptune_method("gp", "hyperband")
 METHODS["hptune-coarse-to-fine"] = hptune_method("coarse-to-fine", "hyperband")
-METHODS["hptune-multi-fidelity"] = hptune_method("multi-fidelity", "asha")
 #: Ablations of its priors (issue 12: "a wrong prior must cost little"): none of the field's,
 #: and a deliberately wrong one (LCBench's names; each value far from what works there).
 METHODS["hptune-multi-fidelity-no-priors"] = hptune_method(

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.search.table import Table, _versions, table_path
+from hptune._defaults import DEFAULT_PRUNER, DEFAULT_STRATEGY
 
 RESULTS_MD = Path(__file__).resolve().parents[1] / "RESULTS.md"
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
@@ -181,7 +182,8 @@ def task_section(
             f"{s['seconds']:.1f} |"
         )
     if DEFAULT in stats:
-        lines += ["", f"hptune (default, tpe+hyperband) on {task}, {mode}:"]
+        pair = f"{DEFAULT_STRATEGY}+{DEFAULT_PRUNER}"
+        lines += ["", f"hptune (default, {pair}) on {task}, {mode}:"]
         for method in stats:
             if not method.startswith("hptune"):
                 lines.append(f"- vs {method}: {_verdict(stats[DEFAULT], stats[method], budget)}")
@@ -220,9 +222,10 @@ with beta1 or sgd (nesterov) with momentum in 0.8..0.95, cosine or plateau sched
 each task under the same budget **counted in training epochs** (default: twenty full
 trainings, i.e. 20 x a trial's max epochs: 400 epochs on digits-mlp's 20-epoch table),
 over several seeds. Methods and their pruners: `bench/search/methods.py`. hptune's default
-is TPE + Hyperband (the main job's pair; it was TPE + ASHA until the pruner ablation rows
-`hptune-tpe-*` below showed Hyperband ahead or level on every task), and every other
-hptune strategy runs with Hyperband too, so the strategies differ in one thing only.
+(the main job's pair) is the multi-fidelity strategy with ASHA since 2026-12-05; before, it
+was TPE + Hyperband (`hptune-tpe-hyperband`; it was TPE + ASHA until the pruner ablation
+rows `hptune-tpe-*` below showed Hyperband ahead or level on every task), and every other
+hptune strategy runs with Hyperband, so the strategies differ in one thing only.
 
 **Replay mode** trains nothing: each proposed config is snapped to the nearest config of a
 dense table of full learning curves (`bench/data/<task>-curves.json.gz`, built once by

@@ -31,6 +31,9 @@ from bench.search.run import (
 
 PATH = RESULTS_DIR / "lcbench.json.gz"
 SEEDS = 10
+#: Methods gone from ``bench.search.methods``, whose saved records the next run drops:
+#: ``hptune-multi-fidelity`` became ``hptune-default`` on 2026-12-05.
+RETIRED = ("hptune-multi-fidelity",)
 
 
 def main_lcbench(args: argparse.Namespace, command: str) -> int:
@@ -75,9 +78,14 @@ def merge(
     saved: Mapping[str, Any] | None, new: Sequence[dict[str, Any]], run: dict[str, Any]
 ) -> dict[str, Any]:
     """``saved``'s records with those of every (task, method) pair in ``new`` replaced by
-    ``new``'s, in task, method and seed order; ``run`` appended to the invocations."""
+    ``new``'s and those of :data:`RETIRED` methods dropped, in task, method and seed order;
+    ``run`` appended to the invocations."""
     ran = {(r["task"], r["method"]) for r in new}
-    kept = [r for r in (saved or {}).get("records", []) if (r["task"], r["method"]) not in ran]
+    kept = [
+        r
+        for r in (saved or {}).get("records", [])
+        if (r["task"], r["method"]) not in ran and r["method"] not in RETIRED
+    ]
     tasks = {t: i for i, t in enumerate(lcbench_tasks())}
     methods = {m: i for i, m in enumerate(LCBENCH_METHODS)}
     records = sorted(

@@ -139,7 +139,7 @@ def test_evaluator_refuses_an_unknown_task_at_once():
 
 # -- methods end to end -----------------------------------------------------------------------
 
-FAST = ["hptune-default", "hptune-multi-fidelity", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-asha",
+FAST = ["hptune-default", "hptune-tpe-hyperband", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-asha",
         "hyperopt-tpe", "dehb"]  # fmt: skip
 
 

@@ -102,3 +102,11 @@ def test_hptune_rows_are_no_peers_and_each_gets_the_bar():
     bars = regret.bars(stats, per_task, 2)
     heads = [line for line in bars if line.startswith("Issue 12's bar for")]
     assert [h.split()[4] for h in heads] == ["hptune-default", "hptune-random"]
+
+
+def test_merge_drops_the_records_of_retired_methods():
+    from bench.search.run_lcbench import RETIRED
+
+    saved = {"runs": [], "records": [*RECORDS, rec(RETIRED[0], "1", 0, [(1, 0.9)])]}
+    merged = merge(saved, [], {"command": "again"})
+    assert merged["records"] == merge({"runs": [], "records": RECORDS}, [], {})["records"]
