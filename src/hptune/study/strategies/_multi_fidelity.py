@@ -31,8 +31,9 @@ what is left goes to local draws (``local_share``) and to the model. Before the 
 The random numbers behind each trial's kind and draw depend only on the seed and the
 trial number, so a seeded study run sequentially repeats its proposals.
 
-On the LCBench surrogate (26 development tasks x 10 seeds, 1040 epochs, ``pruner: asha``;
-``python -m bench search --lcbench --methods hptune-multi-fidelity``) its median regret
+It is hptune's default strategy (with ``pruner: asha``). On the LCBench surrogate (26
+development tasks x 10 seeds, 1040 epochs; ``python -m bench search --lcbench --methods
+hptune-default``) its median regret
 was 5.7 / 4.2 / 2.9 points at 25 / 50 / 100 % of the budget, against 14.4 / 7.1 / 5.3 for
 TPE + Hyperband and 9.6 / 7.7 / 6.7 for the best peer; without the first trial at the
 modes 7.5 / 5.5 / 3.5. Most of that is the field's priors: without them (``field_priors:
