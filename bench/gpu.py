@@ -107,12 +107,19 @@ def run_packing(out: Path, scratch: Path, quick: bool) -> dict[str, Any]:
     return {"rows": rows, "table": packing_table(rows)}
 
 
-def start_seconds(per_gpu: int) -> float:
-    """How long ``per_gpu`` workers on GPU 0 take to start (spawn, import torch, and for a
-    shared GPU the CUDA context their memory cap creates)."""
+def _executor(per_gpu: int, device: str) -> Any:
+    """``per_gpu`` process workers, all on GPU 0 (or on the CPU for ``device="cpu"``)."""
     from hptune.execution import ProcessExecutor
 
-    executor = ProcessExecutor(per_gpu, devices=[0], trials_per_device=per_gpu)
+    if device == "cpu":
+        return ProcessExecutor(per_gpu, devices="cpu")
+    return ProcessExecutor(per_gpu, devices=[0], trials_per_device=per_gpu)
+
+
+def start_seconds(per_gpu: int, device: str = DEVICE) -> float:
+    """How long ``per_gpu`` workers on GPU 0 take to start (spawn, import torch, and for a
+    shared GPU the CUDA context their memory cap creates)."""
+    executor = _executor(per_gpu, device)
     start = time.perf_counter()
     executor.start(lambda number, step, value: False)
     seconds = time.perf_counter() - start
@@ -120,27 +127,28 @@ def start_seconds(per_gpu: int) -> float:
     return seconds
 
 
-def pack(per_gpu: int, scratch: Path) -> dict[str, Any]:
-    """Run :data:`PACKED_TRIALS` mnist1d-mlp trials with ``per_gpu`` workers on GPU 0.
+def pack(per_gpu: int, scratch: Path, device: str = DEVICE) -> dict[str, Any]:
+    """Run :data:`PACKED_TRIALS` mnist1d-mlp trials with ``per_gpu`` workers on GPU 0
+    (``device="cpu"``: on the CPU, for a test of everything but the GPU).
 
     Random search with a seed, asked all at once (``deterministic=True`` with a batch of
-    all the trials): the same configs for every ``per_gpu``, every worker busy.
+    all the trials), no pruning: the same configs for every ``per_gpu``, every worker busy,
+    every trial trained in full.
     """
     import hptune
-    from hptune.execution import ProcessExecutor
     from hptune.runner import TaskObjective
     from hptune.training.options import TrainingOptions
 
     space = {"lr": hptune.loguniform(1e-3, 1e-1), "batch_size": hptune.choice(32, 128)}
     study = hptune.create_study(
         space, name=f"pack-{per_gpu}", storage=f"sqlite:///{scratch / f'pack-{per_gpu}.db'}",
-        strategy="random", seed=0, epochs=PACKED_EPOCHS,
+        strategy="random", pruner="none", direction="maximize", seed=0, epochs=PACKED_EPOCHS,
     )  # fmt: skip
     objective = TaskObjective(
-        task="mnist1d-mlp", epochs=PACKED_EPOCHS, options=TrainingOptions(device=DEVICE)
+        task="mnist1d-mlp", epochs=PACKED_EPOCHS, options=TrainingOptions(device=device)
     )
-    started = start_seconds(per_gpu)
-    executor = ProcessExecutor(per_gpu, devices=[0], trials_per_device=per_gpu)
+    started = start_seconds(per_gpu, device)
+    executor = _executor(per_gpu, device)
     start = time.perf_counter()
     study.optimize(
         objective, n_trials=PACKED_TRIALS, executor=executor, deterministic=True,

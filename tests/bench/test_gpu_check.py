@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench import gpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +45,13 @@ def test_the_packing_table_reads_per_gpu_rows():
     lines = gpu.packing_table([row]).splitlines()
     assert lines[0].startswith("| trials per GPU | complete | seconds |")
     assert lines[2] == "| 2 | 16/16 | 30.0 | 6.0 | 32.0 | 40.0 | 48.0 | 0.610 |"
+
+
+@pytest.mark.slow
+def test_packing_runs_every_trial_in_full_on_the_cpu(tmp_path):
+    # Everything of the packing measurement but the GPU: the study it builds, the
+    # executor, the deterministic batch, the row (it first ran without a direction).
+    row = gpu.pack(2, tmp_path, device="cpu")
+    assert row["trials"] == row["complete"] == gpu.PACKED_TRIALS
+    assert 0 < row["best"] <= 1
+    assert "| 2 | 16/16 |" in gpu.packing_row(row)
