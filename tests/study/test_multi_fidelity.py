@@ -22,6 +22,11 @@ SPACE = {
     "momentum": uniform(0.0, 0.99),
 }
 EPOCHS = 27
+#: A learning rate shared by two optimizers.
+OPTIMIZER_SPACE = {
+    "lr": loguniform(1e-5, 1.0),
+    "optimizer": choice({"adam": {}, "sgd": {"momentum": uniform(0.0, 0.99)}}),
+}
 
 
 def _curve(config, trial):
@@ -126,6 +131,8 @@ def test_options_are_checked():
         create_strategy("multi-fidelity", priors={"weight_decay": 0.0})  # 0 on a log prior
     with pytest.raises(ConfigError, match="min_points_in_model must be an int >= 2 or None"):
         create_strategy("multi-fidelity", min_points_in_model=1)
+    with pytest.raises(ConfigError, match="strategy 'multi-fidelity': priors must be a mapping"):
+        create_strategy("multi-fidelity", priors={"lr": {"mode": 1e-3, "adam": 1e-3}})  # mixed
 
 
 @pytest.mark.parametrize(
@@ -133,6 +140,12 @@ def test_options_are_checked():
     [
         ({"lrr": 1e-3}, "priors names 'lrr', which is not a numeric parameter of the space"),
         ({"lr": 5.0}, "the prior of 'lr' has its mode at 5, outside the parameter's range"),
+        (
+            {"lr": {"adam": 1e-3, "adamw": 1e-3}},
+            "the prior of 'lr' for 'adamw' names an optimizer the space's optimizer choice "
+            "lacks (its optimizers: adam, sgd)",
+        ),
+        ({"lr": {"sgd": 3.0}}, "the prior of 'lr' for 'sgd' has its mode at 3, outside"),
     ],
 )
 def test_a_prior_the_space_cannot_use_is_refused_when_the_study_is_built(priors, message):
@@ -140,9 +153,38 @@ def test_a_prior_the_space_cannot_use_is_refused_when_the_study_is_built(priors,
     clipped silently."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         create_study(
-            SPACE, storage=None, strategy="multi-fidelity", pruner="asha", epochs=EPOCHS,
-            seed=0, direction="maximize", strategy_options={"priors": priors},
+            OPTIMIZER_SPACE, storage=None, strategy="multi-fidelity", pruner="asha",
+            epochs=EPOCHS, seed=0, direction="maximize", strategy_options={"priors": priors},
         )  # fmt: skip
+
+
+def test_a_learning_rate_shared_by_two_optimizers_takes_a_prior_for_each():
+    priors = {"lr": {"adam": 2e-3, "sgd": {"mode": 0.2, "width": 0.1}}}
+    first = {}
+    for seed in range(12):  # until the first trial has drawn each optimizer
+        study = create_study(
+            OPTIMIZER_SPACE, storage=None, strategy="multi-fidelity", seed=seed,
+            direction="maximize", strategy_options={"priors": priors},
+        )  # fmt: skip
+        study.optimize(lambda c, t: 0.0, n_trials=1)
+        config = study.trials[0].config
+        first[config["optimizer"]["name"]] = config["lr"]
+    assert first == {"adam": pytest.approx(2e-3), "sgd": pytest.approx(0.2)}
+    # An optimizer left out keeps the field's prior (Adam: 1e-3).
+    study = create_study(
+        OPTIMIZER_SPACE, storage=None, strategy="multi-fidelity", seed=0, direction="maximize",
+        strategy_options={"priors": {"lr": {"sgd": 0.2}}, "uniform_share": 0.0,
+                          "prior_trials": 1e6},
+    )  # fmt: skip
+    study.optimize(lambda c, t: 0.0, n_trials=40)
+    adam = [
+        math.log10(t.config["lr"]) for t in study.trials if t.config["optimizer"]["name"] == "adam"
+    ]
+    sgd = [
+        math.log10(t.config["lr"]) for t in study.trials if t.config["optimizer"]["name"] == "sgd"
+    ]
+    assert abs(statistics.median(adam) + 3) < 0.5
+    assert abs(statistics.median(sgd) - math.log10(0.2)) < 0.5
 
 
 def _trial(number, state, values, value=None):

@@ -219,12 +219,22 @@ class _Param:
 
 
 def _check_priors(
-    priors: Mapping[str, NumericPrior], dims: Sequence[tuple[str, BaseDistribution]]
+    priors: Mapping[str, NumericPrior | dict[str, NumericPrior]],
+    dims: Sequence[tuple[str, BaseDistribution]],
 ) -> None:
-    """Refuse a user prior on a parameter the space lacks or has as a choice, or whose mode
-    lies outside the parameter's range: each would be dropped or clipped without a word."""
+    """Refuse a user prior on a parameter the space lacks or has as a choice, for an
+    optimizer the space does not offer, or whose mode lies outside the parameter's range:
+    each would be dropped or clipped without a word."""
     numeric = {n: d for n, d in dims if not isinstance(d, CategoricalDistribution)}
-    for name, prior in priors.items():
+    optimizers = sorted(
+        {
+            str(choice)
+            for n, d in dims
+            if n.rsplit(".", 1)[-1] == "optimizer" and isinstance(d, CategoricalDistribution)
+            for choice in d.choices
+        }
+    )
+    for name, given in priors.items():
         dist = numeric.get(name)
         if dist is None:
             names = ", ".join(sorted(numeric)) or "none"
@@ -234,12 +244,21 @@ def _check_priors(
                 "dotted name, e.g. optimizer.sgd.momentum."
             )
         low, high = dist.low, dist.high  # type: ignore[attr-defined]
-        if not low <= prior.mode <= high:
-            raise ConfigError(
-                f"strategy 'multi-fidelity': the prior of {name!r} has its mode at "
-                f"{prior.mode:g}, outside the parameter's range [{low:g}, {high:g}]; give a "
-                "mode inside the range, or widen the range."
-            )
+        for optimizer, prior in (given if isinstance(given, dict) else {"": given}).items():
+            label = f"{name!r} for {optimizer!r}" if optimizer else repr(name)
+            if optimizer and optimizer not in optimizers:
+                raise ConfigError(
+                    f"strategy 'multi-fidelity': the prior of {label} names an optimizer the "
+                    f"space's optimizer choice lacks (its optimizers: "
+                    f"{', '.join(optimizers) or 'none'}); give {name!r} one prior, or one per "
+                    "optimizer the space offers."
+                )
+            if not low <= prior.mode <= high:
+                raise ConfigError(
+                    f"strategy 'multi-fidelity': the prior of {label} has its mode at "
+                    f"{prior.mode:g}, outside the parameter's range [{low:g}, {high:g}]; give "
+                    "a mode inside the range, or widen the range."
+                )
 
 
 class MultiFidelitySampler(BaseSampler):
@@ -247,7 +266,8 @@ class MultiFidelitySampler(BaseSampler):
 
     Args:
         seed: Seeds the kind of each trial, its draw and the TPE model.
-        priors: A prior per parameter name (the user's; they win over the field's).
+        priors: A prior per parameter name, or per name and optimizer (the user's; they win
+            over the field's).
         field_priors: Use the field's priors for parameters the user gave none.
         uniform_share, local_share, prior_trials, min_points_in_model, start_at_prior: As
             the strategy's.
@@ -257,7 +277,7 @@ class MultiFidelitySampler(BaseSampler):
         self,
         seed: int,
         *,
-        priors: Mapping[str, NumericPrior],
+        priors: Mapping[str, NumericPrior | dict[str, NumericPrior]],
         field_priors: bool,
         uniform_share: float,
         local_share: float,
@@ -293,8 +313,11 @@ class MultiFidelitySampler(BaseSampler):
 
     # -- drawing a whole config ------------------------------------------------------------
     def _prior(self, name: str, optimizer: str | None) -> NumericPrior | None:
-        if name in self._priors:
-            return self._priors[name]
+        given = self._priors.get(name)
+        if isinstance(given, dict):  # one per optimizer
+            given = given.get(optimizer or "")
+        if given is not None:
+            return given
         return field_prior(name, optimizer, self._epochs) if self._field_priors else None
 
     def _prior_distance(self, params: Mapping[str, Any]) -> float:
@@ -455,8 +478,9 @@ class _Priors(Rule):
 
     def __str__(self) -> str:
         return (
-            "a mapping of parameter name to a number (the mode) or to {mode, width, scale} "
-            "(scale log, log1m or linear; width > 0)"
+            "a mapping of parameter name to a number (the mode), to {mode, width, scale} "
+            "(scale log, log1m or linear; width > 0), or to one of those per optimizer "
+            "({adam: 3e-3, sgd: 0.05})"
         )
 
 
@@ -467,7 +491,9 @@ class MultiFidelityStrategy(Strategy):
     Args:
         priors: ``{parameter name: mode}`` or ``{name: {mode, width, scale}}``: your belief
             about where a parameter's good values lie; wins over the field's prior for that
-            name (default none).
+            name (default none). ``{name: {optimizer: mode or {mode, width, scale}}}`` gives
+            one per branch of the space's ``optimizer`` choice (a learning rate that SGD and
+            Adam share); an optimizer left out keeps the field's prior.
         field_priors: Use the field's priors (``strategies/_priors.py``) for the parameters
             you gave none (default True). False: those are drawn uniformly.
         uniform_share: Share of uniform draws, always (default 0.2).

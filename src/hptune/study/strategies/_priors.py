@@ -181,27 +181,42 @@ def field_prior(
     return _BY_NAME.get(leaf)
 
 
-def parse_priors(priors: Mapping[str, Any]) -> dict[str, NumericPrior]:
-    """User priors ``{name: mode}`` or ``{name: {mode, width, scale}}`` as NumericPriors.
+_PRIOR_KEYS = {"mode", "width", "scale"}
+
+
+def parse_priors(priors: Mapping[str, Any]) -> dict[str, Any]:
+    """User priors as NumericPriors: ``{name: mode}``, ``{name: {mode, width, scale}}``, or
+    one per optimizer, ``{name: {optimizer: mode or {mode, width, scale}}}`` (the branch
+    names of the space's ``optimizer`` choice: a learning rate shared by SGD and Adam wants
+    a prior for each).
 
     A bare number keeps the field prior's width and scale for that name when there is one
     (a log scale of 1 decade otherwise).
     """
-    out = {}
+    out: dict[str, Any] = {}
     for name, spec in priors.items():
-        base = field_prior(name) or NumericPrior(1.0, 1.0, "log")
-        if isinstance(spec, Mapping):
-            unknown = sorted(set(spec) - {"mode", "width", "scale"})
-            if unknown or "mode" not in spec:
-                raise ConfigError(
-                    f"prior {name!r} must be a number or {{mode, width, scale}}, got {dict(spec)!r}."
-                )
-            out[name] = NumericPrior(
-                float(spec["mode"]),
-                float(spec.get("width", base.width)),
-                str(spec.get("scale", base.scale)),
-                "given",
-            )
+        if isinstance(spec, Mapping) and spec and not set(spec) & _PRIOR_KEYS:
+            out[name] = {
+                str(optimizer): _one_prior(f"{name} for {optimizer}", name, optimizer, given)
+                for optimizer, given in spec.items()
+            }
         else:
-            out[name] = NumericPrior(float(spec), base.width, base.scale, "given")
+            out[name] = _one_prior(name, name, None, spec)
     return out
+
+
+def _one_prior(label: str, name: str, optimizer: str | None, spec: Any) -> NumericPrior:
+    base = field_prior(name, optimizer) or NumericPrior(1.0, 1.0, "log")
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - _PRIOR_KEYS)
+        if unknown or "mode" not in spec:
+            raise ConfigError(
+                f"prior {label!r} must be a number or {{mode, width, scale}}, got {dict(spec)!r}."
+            )
+        return NumericPrior(
+            float(spec["mode"]),
+            float(spec.get("width", base.width)),
+            str(spec.get("scale", base.scale)),
+            "given",
+        )
+    return NumericPrior(float(spec), base.width, base.scale, "given")
