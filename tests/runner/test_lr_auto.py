@@ -129,3 +129,49 @@ def test_validate_says_auto_runs_its_test_later_and_runs_nothing(tmp_path, monke
     printed = capsys.readouterr().out
     assert "confirm top 1 x 2 seeds" in printed
     assert "lr: auto (its range test runs when the study is created)" in printed
+
+
+FOUND = {
+    "range": [1e-3, 0.5],
+    "optimizers": {
+        "adam": {"lr": 3e-3, "range": [1e-3, 1e-2], "why_none": None},
+        "sgd": {"lr": 0.2, "range": [0.01, 1.0], "why_none": None},
+    },
+    "seed": 0,
+}
+
+
+def test_each_optimizers_suggestion_is_the_mode_of_its_lr_prior():
+    spec = parse_spec(SPEC.replace("strategy: random\n", ""), "s.yaml")  # the default
+    assert spec.strategy == "multi-fidelity"
+    # The range test's suggestions, clipped to the union range; a quarter of each range.
+    assert runner.lr_priors(FOUND, spec) == {
+        "lr": {"adam": {"mode": 3e-3, "width": 0.25}, "sgd": {"mode": 0.2, "width": 0.5}}
+    }
+    # A strategy without priors, a prior the spec gives lr, no suggestion: none.
+    assert runner.lr_priors(FOUND, parse_spec(SPEC, "s.yaml")) is None
+    given = spec.replace(strategy_options={"priors": {"lr": {"adam": 1e-3}}})
+    assert runner.lr_priors(FOUND, given) is None
+    none = {**FOUND, "optimizers": {"adam": {"lr": None, "range": None, "why_none": "flat"}}}
+    assert runner.lr_priors(none, spec) is None
+    # One optimizer, no choice: one prior for lr; other priors of the spec are kept.
+    single = spec.replace(
+        space={"lr": "auto", "optimizer": {"name": "sgd", "momentum": 0.9}},
+        strategy_options={"priors": {"weight_decay": 1e-4}},
+    )
+    only_sgd = {**FOUND, "optimizers": {"sgd": FOUND["optimizers"]["sgd"]}}
+    assert runner.lr_priors(only_sgd, single) == {
+        "weight_decay": 1e-4, "lr": {"mode": 0.2, "width": 0.5}
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_the_first_trial_trains_its_optimizer_at_the_suggested_lr(tmp_path):
+    spec = _spec(tmp_path, SPEC.replace("strategy: random", "strategy: multi-fidelity"))
+    study = runner.prepare(spec)
+    runner.optimize(study, spec.replace(budget=spec.budget.__class__(trials=1, epochs=1)))
+    found = study.optuna_study.user_attrs[runner.LR_AUTO_ATTR]
+    first = study.trials[0].config
+    suggested = found["optimizers"][first["optimizer"]["name"]]["lr"]
+    low, high = found["range"]
+    assert first["lr"] == pytest.approx(min(max(suggested, low), high))

@@ -19,7 +19,7 @@ from hptune.runner._base import (
 )
 from hptune.runner._check import check_spec
 from hptune.runner._final import TrainedModel, load_trained, train_best
-from hptune.runner._lr_auto import LR_AUTO_ATTR
+from hptune.runner._lr_auto import LR_AUTO_ATTR, lr_priors
 from hptune.runner._meaning import MEANING, check_same_meaning
 from hptune.runner._objective import TaskObjective
 from hptune.runner._rerun import RerunResult, check_rerun, rerun
@@ -49,6 +49,7 @@ __all__ = [
     "check_same_meaning",
     "check_spec",
     "load_trained",
+    "lr_priors",
     "lr_test_due",
     "make_objective",
     "metric_name",

@@ -7,7 +7,10 @@ else the one the config names; each on the space's first grid point of every oth
 parameter, a range's middle and a choice's first value, as ``lr-find`` does), and searches ``loguniform(low, high)`` over the union of the ranges
 they suggest. What it found is kept as the study attribute :data:`LR_AUTO_ATTR` (the range,
 each optimizer's suggested LR and range, the seed), so re-opening the study reuses it: the
-test runs once per study, and the study's space never changes under it.
+test runs once per study, and the study's space never changes under it. Under a strategy
+that takes priors (``multi-fidelity``, the default), each optimizer's suggested LR is also
+the mode of its LR prior (:func:`lr_priors`), so the first trial trains each optimizer at
+the LR its own test suggested; a prior the spec gives ``lr`` wins.
 
 Until the study exists (``hptune validate``, the checks before a run), ``lr: auto`` stands
 for ``hptune.spec.LR_AUTO_CHECKED_AS``, the test's own sweep, which the checks try at both
@@ -75,6 +78,35 @@ def run_range_tests(spec: Any) -> dict[str, Any]:
     return {"range": [_round(low), _round(high)], "optimizers": optimizers, "seed": seed}
 
 
+def lr_priors(found: dict[str, Any], spec: Any) -> dict[str, Any] | None:
+    """The spec's strategy ``priors`` option with each optimizer's LR prior centred on the LR
+    its range test suggested (a quarter of its suggested range wide, in decades, at least
+    0.25; one prior per branch when the space has an ``optimizer`` choice), for a strategy
+    that takes priors (``multi-fidelity``). None when the strategy takes none, the spec
+    gives ``lr`` a prior itself, or no optimizer has a suggestion."""
+    from hptune.study import create_strategy
+
+    if "priors" not in create_strategy(spec.strategy).option_rules:
+        return None
+    given = dict(spec.strategy_options.get("priors") or {})
+    if "lr" in given:
+        return None
+    low, high = found["range"]
+    each = {
+        name: {
+            "mode": min(max(o["lr"], low), high),
+            "width": round(max(0.25, math.log10(o["range"][1] / o["range"][0]) / 4), 3),
+        }
+        for name, o in found["optimizers"].items()
+        if o["range"] is not None and o["lr"] is not None
+    }
+    if not each:
+        return None
+    if _optimizer_choice(spec.space) is None:
+        return {**given, "lr": next(iter(each.values()))}
+    return {**given, "lr": each}
+
+
 def _round(x: float) -> float:
     """Three significant digits: the range reads as what it is, an estimate."""
     return float(f"{x:.3g}") if x > 0 and math.isfinite(x) else x
@@ -93,10 +125,10 @@ def first_config(space: dict[str, Any]) -> dict[str, Any]:
 def _configs_per_optimizer(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """One config per optimizer the space offers: :func:`first_config`, with the branch of
     a conditional ``optimizer`` set to each branch in turn."""
-    from hptune.space import Conditional, Space
+    from hptune.space import Conditional
 
-    optimizer = dict(Space(with_lr(space, LR_AUTO_CHECKED_AS)).dimensions()).get("optimizer")
-    if not isinstance(optimizer, Conditional):
+    optimizer = _optimizer_choice(space)
+    if optimizer is None:
         config = first_config(space)
         named = config.get("optimizer")
         name = named.get("name") if isinstance(named, dict) else named
@@ -107,3 +139,12 @@ def _configs_per_optimizer(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
         )
         for branch in optimizer.names
     }
+
+
+def _optimizer_choice(space: dict[str, Any]) -> Any:
+    """The space's conditional ``optimizer`` (a :class:`~hptune.space.Conditional`), or
+    None when it has none."""
+    from hptune.space import Conditional, Space
+
+    optimizer = dict(Space(with_lr(space, LR_AUTO_CHECKED_AS)).dimensions()).get("optimizer")
+    return optimizer if isinstance(optimizer, Conditional) else None

@@ -9,7 +9,13 @@ from typing import Any
 from hptune.exceptions import HptuneError
 from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
 from hptune.runner._check import check_spec
-from hptune.runner._lr_auto import LR_AUTO_ATTR, first_config, resolved, run_range_tests
+from hptune.runner._lr_auto import (
+    LR_AUTO_ATTR,
+    first_config,
+    lr_priors,
+    resolved,
+    run_range_tests,
+)
 from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec, wants_lr_auto, with_lr
 from hptune.study import Confirm, StopReason, Study, create_study, load_study
@@ -32,6 +38,9 @@ def open_study(spec: StudySpec) -> Study:
     warm = spec.warm_start
     lr_auto = _lr_auto_record(spec)
     space = spec.space if lr_auto is None else with_lr(spec.space, resolved(lr_auto))
+    strategy_options = spec.strategy_options
+    if lr_auto is not None and (priors := lr_priors(lr_auto, spec)) is not None:
+        strategy_options = {**strategy_options, "priors": priors}
     study = create_study(
         space,
         name=spec.name,
@@ -42,7 +51,7 @@ def open_study(spec: StudySpec) -> Study:
         seed=spec.seed,
         load_if_exists=True,
         epochs=spec.budget.epochs,
-        strategy_options=spec.strategy_options,
+        strategy_options=strategy_options,
         pruner_options=spec.pruner_options,
         metric=metric_name(spec),
         warm_start_from=None if warm is None else (warm["study"], warm["storage"] or spec.storage),
