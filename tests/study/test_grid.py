@@ -391,3 +391,26 @@ def test_a_grid_reopened_with_more_points_runs_only_the_new_ones(tmp_path):
     fine.optimize(lambda c, t: 0.0)
     xs = [t.config["x"] for t in load_study("n", url).trials if t.state == "COMPLETE"]
     assert sorted(xs) == [0.0, 0.25, 0.5, 0.75, 1.0]  # 0, 0.5 and 1 ran once, on the coarse grid
+
+
+def test_a_copy_another_driver_finishes_while_it_is_dropped_stops_nothing(tmp_path, monkeypatch):
+    # Seen once under load with two drivers: between popping a duplicate and failing it,
+    # the other driver reaped it; failing it again raised and stopped the driver.
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    study = create_study(
+        {"lr": [0.1]}, name="f", storage=url, strategy="grid", seed=0, direction="maximize"
+    )
+    ostudy = study.optuna_study
+    ostudy.enqueue_trial({"lr": 0.1})  # a second copy, trial 1
+    first, second = ostudy.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    storage = ostudy._storage
+    storage.set_trial_state_values(first._trial_id, optuna.trial.TrialState.RUNNING)  # held
+    holder = _budget._holder
+
+    def reaped_meanwhile(ostudy, popped, key):
+        storage.set_trial_state_values(popped._trial_id, optuna.trial.TrialState.FAIL)
+        return holder(ostudy, popped, key)
+
+    monkeypatch.setattr(_budget, "_holder", reaped_meanwhile)
+    assert _budget.pop_waiting(ostudy, unique=True) is None
+    assert storage.get_trial(second._trial_id).state == optuna.trial.TrialState.FAIL

@@ -137,10 +137,13 @@ def pop_waiting(
             return _optuna.trial_id(trial)
         what = "grid point" if unique else key(trial)[0]
         reason = f"duplicate: {what} of trial {holder}"
-        _records.write_failure(
-            storage, _optuna.trial_id(trial), trial.user_attrs, FailureKind.DUPLICATE, reason
-        )
-        storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
+        try:
+            _records.write_failure(
+                storage, _optuna.trial_id(trial), trial.user_attrs, FailureKind.DUPLICATE, reason
+            )
+            storage.set_trial_state_values(_optuna.trial_id(trial), TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another driver finished it meanwhile (reaped it): not run either way
     return None
 
 
