@@ -13,8 +13,8 @@ a trial trains, this strategy decides where the next one goes. Every proposal is
 * **modes**: the study's first trial (number 0) is the priors' modes, the default config a
   practitioner would train first (the Tuning Playbook starts tuning from a simple
   configuration known to work; NePS's PriorBand evaluates its default first too,
-  ``sample_default_first``); parameters
-  without a prior are drawn uniformly, a choice among numbers takes the one nearest the mode;
+  ``sample_default_first``); parameters without a prior are drawn uniformly, a choice
+  among numbers takes the one nearest the mode;
 * **prior**: a draw from the field's priors (:mod:`._priors`: learning rate per optimizer,
   momentum, weight decay, batch size, warmup; each cites its source) and the user's;
 * **local**: the best trial at the model's step, each number moved by a normal step of
@@ -33,10 +33,9 @@ trial number, so a seeded study run sequentially repeats its proposals.
 
 It is hptune's default strategy (with ``pruner: asha``). On the LCBench surrogate (26
 development tasks x 10 seeds, 1040 epochs; ``python -m bench search --lcbench --methods
-hptune-default``) its median regret
-was 5.7 / 4.2 / 2.9 points at 25 / 50 / 100 % of the budget, against 14.4 / 7.1 / 5.3 for
-TPE + Hyperband and 9.6 / 7.7 / 6.7 for the best peer; without the first trial at the
-modes 7.5 / 5.5 / 3.5. Most of that is the field's priors: without them (``field_priors:
+hptune-default``) its median regret was 5.7 / 4.2 / 2.9 points at 25 / 50 / 100 % of the
+budget, against 14.4 / 7.1 / 5.3 for TPE + Hyperband and 9.6 / 7.7 / 6.7 for the best
+peer; without the first trial at the modes 7.5 / 5.5 / 3.5. Most of that is the field's priors: without them (``field_priors:
 False``) it was 14.0 / 10.2 / 7.0, level with TPE + Hyperband early and behind it later;
 with a deliberately wrong prior (lr 1e-4, momentum 0.1, weight decay 0.1, batch 512)
 14.5 / 10.4 / 5.7.
