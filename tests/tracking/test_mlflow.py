@@ -95,3 +95,23 @@ def test_a_store_that_cannot_be_opened_stops_the_run_before_any_trial(make_study
     with pytest.raises(HptuneError, match=r"^MLflow tracking at 'sqlite:///.*' failed: "):
         study.optimize(OBJECTIVE, n_trials=1, trackers=[MlflowTracker(bad)])
     assert study.trials == []
+
+
+def test_the_best_curve_never_goes_down_when_trials_finish_out_of_order(make_study, uri):
+    # Two workers tell trials in the order they finish, not by number: the best-so-far
+    # curve is indexed by the complete trials logged, so it never goes down.
+    study = make_study()
+    study.optimize(OBJECTIVE, n_trials=6)  # no tracking yet
+    tracker = MlflowTracker(uri, "exp")
+    tracker.metric = "score"
+    tracker.start(study)
+    for record in sorted(study.trials, key=lambda r: r.number, reverse=True):
+        tracker.log_trial(record)  # the last trial finished first
+    tracker.close()
+    parent, _ = runs(uri, "exp")
+    best = MlflowClient(tracking_uri=uri).get_metric_history(parent.info.run_id, "best_score")
+    points = sorted((m.step, m.value) for m in best)
+    values = [value for _, value in points]
+    assert [step for step, _ in points] == [1, 2, 3, 4, 5]  # five complete, trial 2 failed
+    assert values == sorted(values) and values[-1] == study.best_value
+    assert len(set(values)) > 1  # the order mattered: the best came in later

@@ -11,8 +11,9 @@ file store, ``file:./mlruns``, in maintenance mode):
   ``hptune.study_key`` (a hash of the study name, which MLflow's filter syntax can quote
   safely). A later run of the study (``hptune resume``) finds it again by that tag and
   continues it. Its params: direction, metric, seed, strategy, pruner (and the warm start's
-  source); its metric ``best_<metric>``: the study's best value after each trial, at the
-  trial's number as step.
+  source); its metric ``best_<metric>``: the study's best value after each complete trial,
+  at the count of complete trials as step (the order they finished in: with several
+  workers a trial's number is not that order, and the curve would go down).
 * **Child run** per trial, ``trial-<number>``, nested under the parent (MLflow's
   ``mlflow.parentRunId`` tag): params are the config as dotted keys and ``seed``; tags
   ``hptune.trial``, ``hptune.state``, ``hptune.stage``, and for a failure
@@ -88,14 +89,22 @@ class MlflowTracker(Tracker):
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self._experiment_id = self._experiment(self.experiment or study.name)
             self._parent = self._parent_run(study)
+            logged = self.logged_trials()
         except Exception as exc:  # MlflowException and the store's own errors
             raise HptuneError(
                 f"MLflow tracking at {self.tracking_uri!r} failed: {one_line(exc)}; check "
                 "tracking.mlflow.tracking_uri (e.g. sqlite:///mlflow.db)."
             ) from exc
         self._maximize = study.direction == "maximize"
-        done = [r.value for r in study.trials if r.state == "COMPLETE" and r.value is not None]
+        # The best curve so far: the complete trials the store holds (those it lacks are
+        # logged next, each a point of the curve).
+        done = [
+            r.value
+            for r in study.trials
+            if r.state == "COMPLETE" and r.value is not None and r.number in logged
+        ]
         self._best = (max if self._maximize else min)(done) if done else None
+        self._n_complete = len(done)
         self._key = _study_key(study.name)
         self._study_name = study.name
 
@@ -187,8 +196,9 @@ class MlflowTracker(Tracker):
             return
         if self._best is None or (value > self._best if self._maximize else value < self._best):
             self._best = value
+        self._n_complete += 1
         self._client.log_metric(
-            self._parent, f"best_{_key(self.metric)}", self._best, step=record.number
+            self._parent, f"best_{_key(self.metric)}", self._best, step=self._n_complete
         )
 
     def close(self, interrupted: bool = False) -> None:
