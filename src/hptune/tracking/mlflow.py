@@ -77,6 +77,7 @@ class MlflowTracker(Tracker):
         self._parent: str | None = None
         self._experiment_id: str | None = None
         self._best: float | None = None
+        self._held: set[int] = set()
         self._maximize = True
 
     def start(self, study: Any) -> None:
@@ -89,7 +90,7 @@ class MlflowTracker(Tracker):
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
             self._experiment_id = self._experiment(self.experiment or study.name)
             self._parent = self._parent_run(study)
-            logged = self.logged_trials()
+            self._held = self._trials_in_store()
         except Exception as exc:  # MlflowException and the store's own errors
             raise HptuneError(
                 f"MLflow tracking at {self.tracking_uri!r} failed: {one_line(exc)}; check "
@@ -101,7 +102,7 @@ class MlflowTracker(Tracker):
         done = [
             r.value
             for r in study.trials
-            if r.state == "COMPLETE" and r.value is not None and r.number in logged
+            if r.state == "COMPLETE" and r.value is not None and r.number in self._held
         ]
         self._best = (max if self._maximize else min)(done) if done else None
         self._n_complete = len(done)
@@ -139,6 +140,11 @@ class MlflowTracker(Tracker):
         return run.info.run_id
 
     def logged_trials(self) -> set[int]:
+        """The trials the store held when this tracker started (read once, in :meth:`start`,
+        which needs them for the best curve)."""
+        return set(self._held)
+
+    def _trials_in_store(self) -> set[int]:
         numbers: set[int] = set()
         token = None
         while True:
