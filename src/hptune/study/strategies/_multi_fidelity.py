@@ -217,6 +217,12 @@ class _Param:
         return float(min(max(x, d.low), d.high))
 
 
+def _names_optimizer(name: str) -> bool:
+    """Whether a choice named ``name`` picks the optimizer (its branches are what a prior
+    per optimizer, and the field's LR prior, are keyed by)."""
+    return name.rsplit(".", 1)[-1] == "optimizer"
+
+
 def _check_priors(
     priors: Mapping[str, NumericPrior | dict[str, NumericPrior]],
     dims: Sequence[tuple[str, BaseDistribution]],
@@ -229,7 +235,7 @@ def _check_priors(
         {
             str(choice)
             for n, d in dims
-            if n.rsplit(".", 1)[-1] == "optimizer" and isinstance(d, CategoricalDistribution)
+            if _names_optimizer(n) and isinstance(d, CategoricalDistribution)
             for choice in d.choices
         }
     )
@@ -340,7 +346,7 @@ class MultiFidelitySampler(BaseSampler):
         """The optimizer a config trains with: the branch of a choice named ``optimizer``;
         SGD when the space has a momentum and no such choice (LCBench's networks); None."""
         for cond, branch in chosen.items():
-            if cond.rsplit(".", 1)[-1] == "optimizer":
+            if _names_optimizer(cond):
                 return branch
         if any(n.rsplit(".", 1)[-1] == "momentum" for n, _ in self._dims):
             return "sgd"
