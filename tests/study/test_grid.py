@@ -147,7 +147,9 @@ def test_a_grid_point_queued_twice_runs_once(tmp_path):
     assert load_study("d", url).n_counted_trials == 6
 
 
-def test_of_two_copies_popped_at_once_the_lower_numbered_runs(tmp_path):
+def _one_point_queued_twice(tmp_path):
+    """A one-point grid whose point waits twice (trials 0 and 1): the study, both copies
+    and the storage."""
     url = f"sqlite:///{tmp_path / 'p.db'}"
     study = create_study(
         {"lr": [0.1]}, name="p", storage=url, strategy="grid", seed=0, direction="maximize"
@@ -155,7 +157,11 @@ def test_of_two_copies_popped_at_once_the_lower_numbered_runs(tmp_path):
     ostudy = study.optuna_study
     ostudy.enqueue_trial({"lr": 0.1})  # a second copy, trial 1
     first, second = ostudy.get_trials(states=(optuna.trial.TrialState.WAITING,))
-    storage = ostudy._storage
+    return ostudy, first, second, ostudy._storage
+
+
+def test_of_two_copies_popped_at_once_the_lower_numbered_runs(tmp_path):
+    ostudy, first, second, storage = _one_point_queued_twice(tmp_path)
     # Another driver popped the second copy at the same moment and has not checked yet.
     storage.set_trial_state_values(second._trial_id, optuna.trial.TrialState.RUNNING)
     assert _budget.pop_waiting(ostudy, unique=True) == first._trial_id  # lower number: kept
@@ -396,14 +402,7 @@ def test_a_grid_reopened_with_more_points_runs_only_the_new_ones(tmp_path):
 def test_a_copy_another_driver_finishes_while_it_is_dropped_stops_nothing(tmp_path, monkeypatch):
     # Seen once under load with two drivers: between popping a duplicate and failing it,
     # the other driver reaped it; failing it again raised and stopped the driver.
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    study = create_study(
-        {"lr": [0.1]}, name="f", storage=url, strategy="grid", seed=0, direction="maximize"
-    )
-    ostudy = study.optuna_study
-    ostudy.enqueue_trial({"lr": 0.1})  # a second copy, trial 1
-    first, second = ostudy.get_trials(states=(optuna.trial.TrialState.WAITING,))
-    storage = ostudy._storage
+    ostudy, first, second, storage = _one_point_queued_twice(tmp_path)
     storage.set_trial_state_values(first._trial_id, optuna.trial.TrialState.RUNNING)  # held
     holder = _budget._holder
 
