@@ -1,10 +1,11 @@
 """Does confirming the best configs with fresh seeds choose better, and report honestly?
 
 For each study seed, the main job (``examples/mnist1d.yaml``: multi-fidelity + ASHA since
-2026-12-05, TPE + Hyperband before; 100 trials of 25 epochs, 2 workers) runs twice on a fresh SQLite file: as it is, and with ``confirm: {top:
-3, seeds: 2}`` (6 of its 100 trials re-train the 3 best configs with fresh seeds). Each
-run's chosen config (``study.best_trial``) and reported value (``study.best_value``, what
-``hptune best`` prints) are kept. Then every chosen config is trained ``--fresh`` more
+2026-12-05, TPE + Hyperband before; 100 trials of 25 epochs, 2 workers) runs twice on a
+fresh SQLite file: as it is, and with ``confirm: {top: 3, seeds: 2}`` (6 of its 100
+trials re-train the 3 best configs with fresh seeds). Each run's chosen config
+(``study.best_trial``) and reported value (``study.best_value``, what ``hptune best``
+prints) are kept. Then every chosen config is trained ``--fresh`` more
 times with seeds neither run used (the recipe, one thread, 25 epochs): its **true value**
 is the mean best-epoch validation accuracy over those, its **true test** the mean test
 accuracy of that epoch. **Optimism** = reported - true value: how much the number a user
