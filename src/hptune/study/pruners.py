@@ -31,7 +31,7 @@ A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: rep
 With ``epochs`` known, no pruner prunes a trial at its last epoch (``step >= E``): it has
 trained fully, and pruning it then would only relabel a finished trial PRUNED (with 1, 3 or
 9 epochs a rung of ASHA or Hyperband falls exactly there; the median rule judges every
-step). See :class:`KeepsFinishedTrials`.
+step). See :class:`Exemptions`.
 
 Example:
     >>> pruner = create_pruner("asha", epochs=20)
@@ -134,29 +134,31 @@ def _none(epochs: int | None) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-class KeepsFinishedTrials:
-    """Mixin for an Optuna pruner: never prune at or after ``final_step`` (the last epoch),
-    where the trial has trained fully. ``final_step`` None (epochs unknown) changes nothing.
+class Exemptions:
+    """Mixin for an Optuna pruner: the steps at which no trial is judged.
+
+    Never prune at or after ``final_step`` (the last epoch), where the trial has trained
+    fully. ``final_step`` None (epochs unknown) changes nothing.
     """
 
     final_step: int | None = None
 
-    def finished(self, trial: optuna.trial.FrozenTrial) -> bool:
-        """Whether ``trial`` has reported its last epoch (never pruned then)."""
+    def exempt(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether ``trial`` is not judged at its last reported step."""
         step = trial.last_step
         return self.final_step is not None and step is not None and step >= self.final_step
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        if self.finished(trial):
+        if self.exempt(trial):
             return False
         return super().prune(study, trial)  # type: ignore[misc]
 
 
-class MedianPruner(KeepsFinishedTrials, optuna.pruners.MedianPruner):
+class MedianPruner(Exemptions, optuna.pruners.MedianPruner):
     """Optuna's ``MedianPruner``, never pruning at the last epoch."""
 
 
-class SuccessiveHalvingPruner(KeepsFinishedTrials, optuna.pruners.SuccessiveHalvingPruner):
+class SuccessiveHalvingPruner(Exemptions, optuna.pruners.SuccessiveHalvingPruner):
     """Optuna's ``SuccessiveHalvingPruner`` (ASHA), never pruning at the last epoch."""
 
 
@@ -176,7 +178,7 @@ def _asha(epochs: int | None, **options: Any) -> optuna.pruners.BasePruner:
     return pruner
 
 
-class SeededHyperbandPruner(KeepsFinishedTrials, optuna.pruners.HyperbandPruner):
+class SeededHyperbandPruner(Exemptions, optuna.pruners.HyperbandPruner):
     """Optuna's ``HyperbandPruner`` with trials assigned to brackets by the study's seed.
 
     Optuna assigns trial ``n`` to a bracket by a hash of ``"{study_name}_{n}"``, so two runs
@@ -195,7 +197,7 @@ class SeededHyperbandPruner(KeepsFinishedTrials, optuna.pruners.HyperbandPruner)
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         """Optuna's Hyperband decision, with the bracket's trials read through ``study``
         (a view stays a view: see ``_optuna.hyperband_bracket_pruner``)."""
-        if self.finished(trial):
+        if self.exempt(trial):
             return False
         brackets = _optuna.hyperband_bracket_pruner(self, study)
         if brackets is None:
