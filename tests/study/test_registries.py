@@ -20,6 +20,7 @@ from hptune.study import (
     list_strategies,
     register_strategy,
 )
+from hptune.study.pruners import warmup_epochs
 
 SPACE = {
     "lr": loguniform(1e-4, 1e-1),
@@ -170,3 +171,36 @@ def test_no_trial_is_pruned_at_its_last_epoch(pruner, epochs):
     assert all(step < epochs for step in pruned_at)
     if epochs > 1:
         assert pruned_at  # it does prune, before the end
+
+
+@pytest.mark.parametrize("pruner", ["median", "asha", "hyperband"])
+def test_no_trial_is_pruned_while_its_lr_warms_up(pruner):
+    # A trial with a searched warmup reports far worse values while it warms up, then the
+    # best so far: judged during warmup such trials would be pruned at the first rung
+    # (ASHA, Hyperband at epoch 2) or at the first judged step (median). Later trials
+    # without warmup are worse than earlier ones, so the pruner has some to prune.
+    space = {"x": uniform(0, 1), "sched": {"warmup_epochs": choice(0, 4)}}
+    study = create_study(
+        space, storage=None, strategy="random", seed=0, pruner=pruner, epochs=20,
+        pruner_options={"n_startup_trials": 1, "n_warmup_steps": 0} if pruner == "median" else None,
+        direction="maximize",
+    )  # fmt: skip
+
+    def objective(config, trial):
+        warmup = config["sched"]["warmup_epochs"]
+        for epoch in range(1, 21):
+            if not warmup:
+                value = epoch / 100 - trial.number / 1000
+            else:
+                value = -10.0 if epoch <= warmup else 1.0 + epoch / 100 + trial.number / 1000
+            trial.report(epoch, value)
+        return value
+
+    study.optimize(objective, n_trials=40)
+    trials = study.optuna_study.trials
+    warm = [t for t in trials if t.params["sched.warmup_epochs"] == 4]
+    assert warm and all(t.state.name == "COMPLETE" for t in warm)
+    cold = [t for t in trials if t.params["sched.warmup_epochs"] == 0]
+    assert any(t.state.name == "PRUNED" for t in cold)  # the pruner does prune
+    assert warmup_epochs({"a.warmup_epochs": 2, "lr": 0.1}) == 2.0
+    assert warmup_epochs({"warmup": 2}) is None

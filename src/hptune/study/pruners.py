@@ -31,7 +31,9 @@ A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: rep
 With ``epochs`` known, no pruner prunes a trial at its last epoch (``step >= E``): it has
 trained fully, and pruning it then would only relabel a finished trial PRUNED (with 1, 3 or
 9 epochs a rung of ASHA or Hyperband falls exactly there; the median rule judges every
-step). See :class:`Exemptions`.
+step). Nor does any prune a trial while its learning rate still warms up (a step up to
+its searched ``warmup_epochs``): it is judged from its first report after warmup. See
+:class:`Exemptions`.
 
 Example:
     >>> pruner = create_pruner("asha", epochs=20)
@@ -137,8 +139,16 @@ def _none(epochs: int | None) -> optuna.pruners.BasePruner:
 class Exemptions:
     """Mixin for an Optuna pruner: the steps at which no trial is judged.
 
-    Never prune at or after ``final_step`` (the last epoch), where the trial has trained
-    fully. ``final_step`` None (epochs unknown) changes nothing.
+    * Never at or after ``final_step`` (the last epoch), where the trial has trained fully.
+      ``final_step`` None (epochs unknown) changes nothing.
+    * Never while the trial's learning rate warms up: at a step up to its searched
+      ``warmup_epochs`` (the recipe's name, in epochs; any parameter whose last dotted part
+      is that). A trial in warmup has trained at a fraction of its learning rate, so
+      comparing it at a rung with trials that trained at their full rate judges the warmup,
+      not the config: the short-horizon bias of greedy early evaluation (Wu et al. 2018,
+      arXiv 1803.02021). It is judged at its first report after warmup, at the rungs it has
+      reached then (its value there competes with the others' at each rung). A warmup the
+      space does not search is the same for every trial and changes nothing.
     """
 
     final_step: int | None = None
@@ -146,12 +156,29 @@ class Exemptions:
     def exempt(self, trial: optuna.trial.FrozenTrial) -> bool:
         """Whether ``trial`` is not judged at its last reported step."""
         step = trial.last_step
-        return self.final_step is not None and step is not None and step >= self.final_step
+        if step is None:
+            return False
+        if self.final_step is not None and step >= self.final_step:
+            return True
+        warmup = warmup_epochs(trial.params)
+        return warmup is not None and step <= warmup
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         if self.exempt(trial):
             return False
         return super().prune(study, trial)  # type: ignore[misc]
+
+
+#: The last dotted part of the parameter that holds a trial's warmup in epochs.
+WARMUP_PARAM = "warmup_epochs"
+
+
+def warmup_epochs(params: dict[str, Any]) -> float | None:
+    """A trial's searched warmup in epochs (its ``warmup_epochs`` parameter), or None."""
+    for name, value in params.items():
+        if name.rsplit(".", 1)[-1] == WARMUP_PARAM and isinstance(value, (int, float)):
+            return None if isinstance(value, bool) else float(value)
+    return None
 
 
 class MedianPruner(Exemptions, optuna.pruners.MedianPruner):
