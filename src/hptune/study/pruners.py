@@ -21,9 +21,10 @@ hyperband  ``HyperbandPruner`` (Li et al. 2016, arXiv 1603.06560): ``reduction_f
            Brackets follow the study's seed (see :class:`SeededHyperbandPruner`).
 ========== =================================================================================
 
-TPE + Hyperband is the main job's pair: in ``bench/RESULTS.md`` it is ahead of or level
-with TPE + ASHA on every benchmark task (as Optuna's own benchmarks recommend Hyperband for
-TPE: the "Which Sampler and Pruner Should be Used?" table of its tutorial).
+ASHA is the default pruner, with the ``multi-fidelity`` strategy (``hptune._defaults``):
+that strategy's model reads every rung itself and wants no brackets. For TPE, Hyperband
+was ahead of or level with ASHA on every task of ``bench/RESULTS.md`` (the ``hptune-tpe-*``
+rows; Optuna's "Which Sampler and Pruner Should be Used?" tutorial table says the same).
 
 A "resource" is the ``step`` a task passes to ``trial.report(step, value)``: report epochs
 1-based (``1..E``) so that rungs fall where the table says.
