@@ -6,8 +6,9 @@ Options:
   per run; default 20 seeds. Without it, configs are trained live (default 5 seeds).
 * ``--quick``: replay only, 5 seeds, every task with a table: well under 15 minutes on 2
   cores. (Live mode costs minutes per method and seed even on digits-mlp.)
-* Ray Tune methods (``ray-*``) start a Ray runtime per run (about a minute each here), so
-  they run ``--slow-seeds`` seeds (default 5; 2 with ``--quick``), not ``--seeds``.
+* Ray Tune methods (``ray-*``) start a Ray runtime per run (12-14 s per replay run here on
+  2026-12-05; about a minute each in November). In replay they run every seed; live, and
+  with ``--quick``, ``--slow-seeds`` seeds (default 5 live, 2 with ``--quick``).
 * ``--lcbench``: the external benchmark instead: the LCBench surrogate
   (``bench/lcbench``) on its 26 development tasks (``lcbench-<OpenML id>``), 10 seeds,
   the methods of :data:`LCBENCH_METHODS`; regret tables (:mod:`bench.search.regret`).
@@ -229,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = {t: d["records"] for t, d in saved.items()}
         commands = {t: d["command"] for t, d in saved.items()}
     else:
-        slow_seeds = args.slow_seeds or (2 if args.quick else 5)
+        slow_seeds = args.slow_seeds or (2 if args.quick else None if replay else 5)
         records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         commands = dict.fromkeys(records, command)
