@@ -96,7 +96,7 @@ def test_boundary_counts_only_trials_that_have_a_conditional_parameter(tmp_path)
     # momentum exists only in the sgd branch: 3 sgd trials, all with momentum at the top.
     space = {
         "optimizer": choice(
-            {"adam": {}, "sgd": {"momentum": uniform(0.0, 1.0, grid=[0.95, 0.97, 1.0])}}
+            {"adam": {}, "sgd": {"momentum": uniform(0.0, 0.9, grid=[0.85, 0.87, 0.9])}}
         ),
         "lr": choice(0.1, 0.2),
     }
@@ -104,7 +104,40 @@ def test_boundary_counts_only_trials_that_have_a_conditional_parameter(tmp_path)
     # adam trials score 2.1/2.2, the best overall, but have no momentum: they do not count.
     (advice,) = advise(study)
     assert advice.evidence["parameter"] == "optimizer.sgd.momentum"
-    assert advice.evidence["values"] == [1.0, 0.97, 0.95]
+    assert advice.evidence["values"] == [0.9, 0.87, 0.85]
+
+
+def test_boundary_is_silent_at_a_bound_no_value_can_cross(tmp_path):
+    # The best trials warm up 0 epochs, train without weight decay and with a momentum of
+    # 1, the ends of their ranges: a warmup or decay below 0 or a momentum above 1 means
+    # nothing, so there is no bound to widen. The same ends on a parameter of another
+    # name (x below) are advised as before.
+    space = {
+        "warmup_epochs": uniform(0.0, 5.0, grid=[0.0, 0.2, 0.4, 3.0]),
+        "weight_decay": uniform(0.0, 0.1, grid=[0.0]),
+        "momentum": uniform(0.5, 1.0, grid=[1.0]),
+        "x": uniform(0.0, 5.0, grid=[0.0, 0.2, 0.4, 3.0]),
+    }
+
+    def objective(c, t):
+        return -c["warmup_epochs"] - c["x"] - c["weight_decay"] + c["momentum"]
+
+    study = _grid_study(tmp_path, space, objective)
+    boundary = [a.evidence["parameter"] for a in advise(study) if a.kind == "boundary"]
+    assert boundary == ["x"]
+    assert (
+        _kinds(
+            advise(
+                _grid_study(
+                    tmp_path,
+                    {"dropout": choice(0.0, 0.1, 0.2)},
+                    lambda c, t: -c["dropout"],
+                    name="d",
+                )
+            )
+        )
+        == []
+    )
 
 
 # -- failures -------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ Four rules, each silent unless its evidence is there:
   the distance measured as a fraction of the range in the dimension's own scale (log
   scale for log dimensions). It needs ``n >= 3``. Requiring all of them keeps it quiet
   on parameters that do not matter: there the best trials sit near a bound by chance
-  only, with probability about ``2 * margin**k`` (0.2% for k = 3, margin = 0.1).
+  only, with probability about ``2 * margin**k`` (0.2% for k = 3, margin = 0.1). It is
+  silent at a bound no value can cross (:data:`HARD_LIMITS`: a warmup of 0 epochs, a
+  momentum of 1), where there is nothing to widen.
 * ``failures``: at least ``failure_fraction`` of the trials FAILED; the reasons are
   grouped (numbers masked, so "nan at epoch 3" and "nan at epoch 5" are one group).
 * ``diverged_region``: a numeric parameter beyond some threshold has only diverged
@@ -36,6 +38,21 @@ from hptune.study import Study, TrialRecord
 
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 _REASON_CHARS = 60
+
+#: The values a parameter cannot go below or above, by the last part of its dotted name:
+#: a range that ends there has nothing beyond it to widen into. (A warmup or a weight
+#: decay below 0, a momentum or an Adam beta of 1 or more, a dropout or a label smoothing
+#: outside [0, 1] mean nothing; torch refuses most of them.)
+HARD_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "warmup_epochs": (0, None),
+    "warmup_steps": (0, None),
+    "weight_decay": (0, None),
+    "momentum": (0, 1),
+    "beta1": (0, 1),
+    "beta2": (0, 1),
+    "dropout": (0, 1),
+    "label_smoothing": (0, 1),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +159,18 @@ def _boundary(
         ("upper", dim.high, [u >= 1 - margin for u in where]),
         ("lower", dim.low, [u <= margin for u in where]),
     ):
-        if all(near):
+        if all(near) and not _at_hard_limit(name, side, bound):
             return _boundary_advice(name, dim, side, bound, best, margin)
     return None
+
+
+def _at_hard_limit(name: str, side: str, bound: float) -> bool:
+    """Whether ``bound`` (the ``"upper"`` or ``"lower"`` end of ``name``'s range) lies at or
+    past a value the parameter cannot cross (:data:`HARD_LIMITS`)."""
+    low, high = HARD_LIMITS.get(name.rsplit(".", 1)[-1], (None, None))
+    if side == "upper":
+        return high is not None and bound >= high
+    return low is not None and bound <= low
 
 
 def _ordinal_choices(data: ReportData) -> list[tuple[str, list[float]]]:
@@ -169,7 +195,9 @@ def _edge_choice(data: ReportData, name: str, values: list[float], top: float) -
     k = len(best)
     chosen = {t.params[name] for t in best}
     for side, edge, beyond in (("largest", values[-1], "above"), ("smallest", values[0], "below")):
-        if chosen == {edge}:
+        if chosen == {edge} and not _at_hard_limit(
+            name, "upper" if beyond == "above" else "lower", edge
+        ):
             message = (
                 f"extend {name}'s choices {beyond} {fmt(edge)}: the best {k} trials all chose "
                 f"its {side} value, so the optimum may lie beyond it."
