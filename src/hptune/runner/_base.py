@@ -4,6 +4,7 @@ that trains a spec's task."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from hptune._paths import file_name
@@ -39,10 +40,17 @@ def spec_from_dict(data: dict[str, Any]) -> StudySpec:
 
 def stored_spec(study: Study) -> StudySpec:
     """The spec a study was run from; an error for studies made in Python."""
-    data = study.optuna_study.user_attrs.get(SPEC_ATTR)
+    return spec_in(study.optuna_study.user_attrs, study.name)
+
+
+def spec_in(attrs: Mapping[str, Any], name: str) -> StudySpec:
+    """The spec stored in the user attributes ``attrs`` of study ``name`` (as
+    :func:`hptune.study._study.study_attrs` reads them); an error for studies made in
+    Python."""
+    data = attrs.get(SPEC_ATTR)
     if data is None:
         raise HptuneError(
-            f"study {study.name!r} was not run from a spec (created in Python?), so there is no "
+            f"study {name!r} was not run from a spec (created in Python?), so there is no "
             "task to run; use study.optimize(objective) from Python."
         )
     return spec_from_dict(data)

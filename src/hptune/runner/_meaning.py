@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
-from hptune.runner._base import stored_spec
+from hptune.runner._base import spec_in
 from hptune.space import space_changes
 from hptune.spec import StudySpec
 from hptune.training.options import TrainingOptions
@@ -28,10 +28,10 @@ def check_same_meaning(spec: StudySpec) -> None:
     """Raise HptuneError when the spec's study exists and was run from a spec that differs
     in what a trial means (:data:`MEANING`). Reads the study if it exists; creates nothing.
     """
-    from hptune.study import load_study
+    from hptune.study._study import study_attrs
 
     try:
-        stored = stored_spec(load_study(spec.name, spec.storage))
+        stored = spec_in(study_attrs(spec.name, spec.storage), spec.name)
     except HptuneError:
         return  # no such study or database (yet), or not run from a spec
     found = _meaning_changes(stored, spec)
@@ -56,14 +56,14 @@ def check_warm_start(spec: StudySpec) -> None:
     does not exist, was not run from a spec, or differs in what a trial means other than
     the space and the seed. Nothing is checked when the spec's own study exists (a warm
     start is read only when a study is created). Reads; creates nothing."""
-    from hptune.study import load_study
+    from hptune.study._study import study_attrs
 
     if spec.warm_start is None or _exists(spec):
         return
     name = spec.warm_start["study"]
-    source = load_study(name, spec.warm_start["storage"] or spec.storage)
+    source = study_attrs(name, spec.warm_start["storage"] or spec.storage)
     try:
-        old = stored_spec(source)
+        old = spec_in(source, name)
     except HptuneError:
         raise HptuneError(
             f"study {name!r} was not run from a spec, so hptune cannot check that its trials "
@@ -89,10 +89,10 @@ def _warm_startable(key: str) -> bool:
 
 
 def _exists(spec: StudySpec) -> bool:
-    from hptune.study import load_study
+    from hptune.study._study import study_attrs
 
     try:
-        load_study(spec.name, spec.storage)
+        study_attrs(spec.name, spec.storage)
     except HptuneError:
         return False
     return True

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from hptune.exceptions import HptuneError
-from hptune.runner._base import SPEC_ATTR, make_objective, spec_to_dict, stored_spec
+from hptune.runner._base import SPEC_ATTR, make_objective, spec_in, spec_to_dict
 from hptune.runner._check import check_spec
 from hptune.runner._lr_auto import (
     LR_AUTO_ATTR,
@@ -18,8 +18,9 @@ from hptune.runner._lr_auto import (
 )
 from hptune.runner._meaning import check_same_meaning, check_warm_start
 from hptune.spec import StudySpec, wants_lr_auto, with_lr
-from hptune.study import Confirm, StopReason, Study, create_study, load_study
+from hptune.study import Confirm, StopReason, Study, create_study
 from hptune.study._records import STEP_UNIT as STEP_UNIT_ATTR
+from hptune.study._study import study_attrs
 
 
 def open_study(spec: StudySpec) -> Study:
@@ -65,13 +66,14 @@ def open_study(spec: StudySpec) -> Study:
 
 def lr_test_due(spec: StudySpec) -> bool:
     """Whether opening the spec's study runs the LR range test (``lr: auto``, new study)."""
-    return wants_lr_auto(spec.space) and _existing(spec) is None
+    return wants_lr_auto(spec.space) and _existing_attrs(spec) is None
 
 
-def _existing(spec: StudySpec) -> Study | None:
-    """The spec's study, or None when there is no such study (or database) yet."""
+def _existing_attrs(spec: StudySpec) -> dict[str, Any] | None:
+    """The user attributes of the spec's study (read without its trials), or None when
+    there is no such study (or database) yet."""
     try:
-        return load_study(spec.name, spec.storage)
+        return study_attrs(spec.name, spec.storage)
     except HptuneError:
         return None
 
@@ -81,10 +83,10 @@ def _lr_auto_record(spec: StudySpec) -> dict[str, Any] | None:
     exists (the test runs once per study), else found now (see ``_lr_auto``)."""
     if not wants_lr_auto(spec.space):
         return None
-    existing = _existing(spec)
+    existing = _existing_attrs(spec)
     if existing is None:
         return run_range_tests(spec)
-    found = existing.optuna_study.user_attrs.get(LR_AUTO_ATTR)
+    found = existing.get(LR_AUTO_ATTR)
     if found is None:
         raise HptuneError(
             f"study {spec.name!r} exists without an LR range test, so lr: auto cannot say "
@@ -146,7 +148,7 @@ def prepare_resume(
     """Re-open the study ``name`` with the spec it was run from, ``workers``,
     ``trials_per_device``, ``retries`` and the budget's timeout (``timeout_s``) overridden
     when given (``retries`` None: the spec's, at least :data:`RESUME_RETRIES`)."""
-    spec = stored_spec(load_study(name, storage)).replace(storage=storage)
+    spec = spec_in(study_attrs(name, storage), name).replace(storage=storage)
     changes: dict[str, Any] = {"workers": workers, "trials_per_device": trials_per_device}
     if timeout_s is not None:
         changes["budget"] = dataclasses.replace(spec.budget, timeout_s=timeout_s)
