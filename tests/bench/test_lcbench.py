@@ -139,8 +139,8 @@ def test_evaluator_refuses_an_unknown_task_at_once():
 
 # -- methods end to end -----------------------------------------------------------------------
 
-FAST = ["hptune-default", "hptune-tpe-hyperband", "optuna-tpe", "optuna-tpe-hyperband", "optuna-random-asha",
-        "hyperopt-tpe", "dehb"]  # fmt: skip
+FAST = ["hptune-default", "hptune-tpe-hyperband", "optuna-tpe", "optuna-tpe-hyperband",
+        "optuna-random-asha", "hyperopt-tpe", "dehb"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", FAST)

@@ -35,10 +35,10 @@ It is hptune's default strategy (with ``pruner: asha``). On the LCBench surrogat
 development tasks x 10 seeds, 1040 epochs; ``python -m bench search --lcbench --methods
 hptune-default``) its median regret was 5.7 / 4.2 / 2.9 points at 25 / 50 / 100 % of the
 budget, against 14.4 / 7.1 / 5.3 for TPE + Hyperband and 9.6 / 7.7 / 6.7 for the best
-peer; without the first trial at the modes 7.5 / 5.5 / 3.5. Most of that is the field's priors: without them (``field_priors:
-False``) it was 14.0 / 10.2 / 7.0, level with TPE + Hyperband early and behind it later;
-with a deliberately wrong prior (lr 1e-4, momentum 0.1, weight decay 0.1, batch 512)
-14.5 / 10.4 / 5.7.
+peer; without the first trial at the modes 7.5 / 5.5 / 3.5. Most of that is the field's
+priors: without them (``field_priors: False``) it was 14.0 / 10.2 / 7.0, level with TPE +
+Hyperband early and behind it later; with a deliberately wrong prior (lr 1e-4, momentum
+0.1, weight decay 0.1, batch 512) 14.5 / 10.4 / 5.7.
 """
 
 from __future__ import annotations
