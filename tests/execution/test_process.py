@@ -492,6 +492,25 @@ def test_workers_end_when_the_driver_is_killed(tmp_path):
     assert _dead_or_zombie(worker)
 
 
+@pytest.mark.parametrize("objective", ["double", "reporting"])
+def test_a_worker_whose_driver_is_gone_ends_quietly_when_it_sends(objective):
+    # The driver (killed) closed its end after handing out a trial: the worker's next send,
+    # a report or the outcome, must end it with exit code 0, not a BrokenPipeError
+    # traceback on the user's terminal.
+    import multiprocessing
+    import pickle
+
+    from hptune.execution import _worker
+
+    driver, worker = multiprocessing.Pipe()
+    job = TrialJob(0, {"x": 1.0}, 0, f"tests.execution.objectives:{objective}")
+    driver.send((_worker.RUN, 0, pickle.dumps(job)))
+    driver.close()
+    with pytest.raises(SystemExit) as ended:
+        _worker._serve(worker, "w")
+    assert ended.value.code == 0
+
+
 def _dead_or_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

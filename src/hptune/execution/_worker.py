@@ -71,8 +71,18 @@ def worker_main(
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(threads)
     label = f"{label} (pid {os.getpid()})"
-    conn.send((READY, {"pid": os.getpid(), "threads": torch.get_num_threads(), "device": device}))
+    _send(conn, (READY, {"pid": os.getpid(), "threads": torch.get_num_threads(), "device": device}))
     _serve(conn, label)
+
+
+def _send(conn: Connection, msg: tuple) -> None:
+    """Send ``msg`` to the driver; end this worker quietly when the driver is gone (killed:
+    its end of the pipe is closed), as a receive does, not with a BrokenPipeError
+    traceback on the terminal the driver was run from."""
+    try:
+        conn.send(msg)
+    except (BrokenPipeError, ConnectionResetError, EOFError):
+        raise SystemExit(0) from None
 
 
 def _serve(conn: Connection, label: str) -> None:
@@ -102,7 +112,7 @@ def _run_payload(conn: Connection, number: int, payload: bytes, label: str) -> T
         )
 
     def reporter(step: int, value: float) -> bool:
-        conn.send((REPORT, number, step, value))
+        _send(conn, (REPORT, number, step, value))
         return _await_answer(conn)
 
     return run_job(job, reporter, worker=label)
@@ -122,10 +132,11 @@ def _await_answer(conn: Connection) -> bool:
 
 def _send_outcome(conn: Connection, outcome: TrialOutcome) -> None:
     try:
-        conn.send((DONE, outcome))
+        _send(conn, (DONE, outcome))
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         # Only ``attrs`` can hold arbitrary objects; nothing was written, so resend.
-        conn.send(
+        _send(
+            conn,
             (
                 DONE,
                 TrialOutcome(
@@ -137,7 +148,7 @@ def _send_outcome(conn: Connection, outcome: TrialOutcome) -> None:
                     last_step=outcome.last_step,
                     worker=outcome.worker,
                 ),
-            )
+            ),
         )
 
 
