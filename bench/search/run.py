@@ -60,6 +60,11 @@ LCBENCH_METHODS = (
 #: Methods added for LCBench; left out of the replay and live defaults, whose tables keep
 #: their method set and cost (run them there with ``--methods``).
 LCBENCH_ONLY = ("optuna-random-asha", "ray-asha-defaults", "dehb")
+#: Methods gone from :mod:`bench.search.methods`, whose saved records (replay, live and
+#: LCBench alike) the next run drops: ``hptune-multi-fidelity`` became ``hptune-default``
+#: on 2026-12-05. A method only unavailable here (a peer whose package is not installed)
+#: is not gone: its saved records stay.
+RETIRED = ("hptune-multi-fidelity",)
 
 
 def lcbench_tasks() -> list[str]:
@@ -161,6 +166,24 @@ def run_all(
     return records
 
 
+def merge_records(
+    saved: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]],
+    methods: Sequence[str], tasks: Sequence[str] = (),
+) -> list[dict[str, Any]]:  # fmt: skip
+    """``saved`` with the records of every (task, method) pair in ``new`` replaced by
+    ``new``'s and those of :data:`RETIRED` methods dropped; in the order of ``tasks``, then
+    of ``methods`` (a method or task in neither comes after, by name), then of seeds."""
+    ran = {(r["task"], r["method"]) for r in new}
+    kept = [r for r in saved if (r["task"], r["method"]) not in ran and r["method"] not in RETIRED]
+    task_at = {t: i for i, t in enumerate(tasks)}
+    method_at = {m: i for i, m in enumerate(methods)}
+    return sorted(
+        [*kept, *new],
+        key=lambda r: (task_at.get(r["task"], len(task_at)), r["task"],
+                       method_at.get(r["method"], len(method_at)), r["method"], r["seed"]),
+    )  # fmt: skip
+
+
 def _save_records(path: Path, command: str, records: list[dict[str, Any]]) -> None:
     save_json_gz(path, {"command": command, "records": records})
 
@@ -234,21 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = run_all(tasks, methods, seeds, replay, args.budget, args.workers, slow_seeds)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         commands = dict.fromkeys(records, command)
-        order = list(METHODS)
         for task, recs in records.items():
             path = RESULTS_DIR / f"{mode}-{task}.json.gz"
+            saved = {"records": []}
             if args.methods and path.exists():
                 # Re-measuring some methods: their new records replace their old ones, the
                 # other methods' saved records stay, and the command records both runs.
                 saved = load_json_gz(path)
-                # Records of methods since renamed or removed are dropped, not re-rendered.
-                recs[:0] = [
-                    r
-                    for r in saved["records"]
-                    if r["method"] not in methods and r["method"] in order
-                ]
                 commands[task] = f"{saved['command'].strip()}; then {command.strip()}"
-            recs.sort(key=lambda r: (order.index(r["method"]), r["seed"]))
+            records[task] = recs = merge_records(saved["records"], recs, list(METHODS))
             if not args.no_write:
                 _save_records(path, commands[task], recs)
     blocks: dict[str, str] = {}

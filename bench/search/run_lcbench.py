@@ -25,15 +25,13 @@ from bench.search.run import (
     RESULTS_DIR,
     lcbench_tasks,
     load_json_gz,
+    merge_records,
     run_all,
     save_json_gz,
 )
 
 PATH = RESULTS_DIR / "lcbench.json.gz"
 SEEDS = 10
-#: Methods gone from ``bench.search.methods``, whose saved records the next run drops:
-#: ``hptune-multi-fidelity`` became ``hptune-default`` on 2026-12-05.
-RETIRED = ("hptune-multi-fidelity",)
 
 
 def main_lcbench(args: argparse.Namespace, command: str) -> int:
@@ -77,22 +75,10 @@ def main_lcbench(args: argparse.Namespace, command: str) -> int:
 def merge(
     saved: Mapping[str, Any] | None, new: Sequence[dict[str, Any]], run: dict[str, Any]
 ) -> dict[str, Any]:
-    """``saved``'s records with those of every (task, method) pair in ``new`` replaced by
-    ``new``'s and those of :data:`RETIRED` methods dropped, in task, method and seed order;
-    ``run`` appended to the invocations."""
-    ran = {(r["task"], r["method"]) for r in new}
-    kept = [
-        r
-        for r in (saved or {}).get("records", [])
-        if (r["task"], r["method"]) not in ran and r["method"] not in RETIRED
-    ]
-    tasks = {t: i for i, t in enumerate(lcbench_tasks())}
-    methods = {m: i for i, m in enumerate(LCBENCH_METHODS)}
-    records = sorted(
-        [*kept, *new],
-        key=lambda r: (tasks.get(r["task"], 99), r["task"], methods.get(r["method"], 99),
-                       r["method"], r["seed"]),
-    )  # fmt: skip
+    """``saved``'s records merged with ``new`` (:func:`~bench.search.run.merge_records`), in
+    task, method and seed order; ``run`` appended to the invocations."""
+    records = merge_records((saved or {}).get("records", []), new, LCBENCH_METHODS,
+                            lcbench_tasks())  # fmt: skip
     return {"runs": [*(saved or {}).get("runs", []), run], "records": records}
 
 

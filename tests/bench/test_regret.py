@@ -105,7 +105,7 @@ def test_hptune_rows_are_no_peers_and_each_gets_the_bar():
 
 
 def test_merge_drops_the_records_of_retired_methods():
-    from bench.search.run_lcbench import RETIRED
+    from bench.search.run import RETIRED
 
     saved = {"runs": [], "records": [*RECORDS, rec(RETIRED[0], "1", 0, [(1, 0.9)])]}
     merged = merge(saved, [], {"command": "again"})

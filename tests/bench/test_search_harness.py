@@ -190,3 +190,30 @@ def test_optuna_random_asha_stops_trials_at_optunas_default_rungs(table: Table):
     # min_resource "auto" = 10 epochs // 100 -> 1, reduction factor 4: rungs at 1 and 4; the
     # first trial runs in full (no complete trial to estimate from before it)
     assert lengths[0] == EPOCHS and set(lengths) == {1, 4, EPOCHS}
+
+
+def test_a_replay_rerun_keeps_the_records_of_a_peer_not_installed_here(monkeypatch, tmp_path):
+    """Re-measuring one method keeps every other method's saved records, also those of a
+    peer whose package is missing on this machine; only a retired method's are dropped."""
+    from bench.search import methods, report, run
+
+    monkeypatch.setattr(run, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(report, "write_section", lambda blocks: None)
+    monkeypatch.delitem(methods.METHODS, "ray-asha-random", raising=False)  # not installed
+
+    def saved(method: str) -> dict:
+        return {"task": "digits-mlp", "method": method, "seed": 0, "budget": 20,
+                "test_accuracy": 0.9, "chosen": {}, "spent": 20,
+                "curve": [[1, 0.5], [20, 0.9]], "seconds": 1.0}  # fmt: skip
+
+    path = tmp_path / "replay-digits-mlp.json.gz"
+    old = [saved("seed-random"), saved("ray-asha-random"), saved(run.RETIRED[0])]
+    run.save_json_gz(path, {"command": "first", "records": old})
+    argv = ["--replay", "--tasks", "digits-mlp", "--methods", "seed-random", "--seeds", "1",
+            "--budget", "20", "--workers", "1"]  # fmt: skip
+    assert run.main(argv) == 0
+    kept = run.load_json_gz(path)
+    assert [r["method"] for r in kept["records"]] == ["seed-random", "ray-asha-random"]
+    assert kept["records"][0]["curve"] != old[0]["curve"]  # re-measured
+    assert kept["command"].startswith("first; then python -m bench search --replay")
