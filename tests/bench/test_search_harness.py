@@ -217,3 +217,30 @@ def test_a_replay_rerun_keeps_the_records_of_a_peer_not_installed_here(monkeypat
     assert [r["method"] for r in kept["records"]] == ["seed-random", "ray-asha-random"]
     assert kept["records"][0]["curve"] != old[0]["curve"]  # re-measured
     assert kept["command"].startswith("first; then python -m bench search --replay")
+
+
+def _runs(method: str, finals: list[float], budget: int = 20) -> list[dict]:
+    return [{"task": "hand-made", "method": method, "seed": s, "budget": budget,
+             "test_accuracy": v, "chosen": {}, "spent": budget,
+             "curve": [[1, v - 0.1], [budget, v]], "seconds": 1.0}
+            for s, v in enumerate(finals)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("default", "peer", "word"),
+    [
+        ([0.90, 0.91] * 10, [0.80, 0.81] * 10, "ahead of"),
+        ([0.80, 0.81] * 10, [0.90, 0.91] * 10, "behind"),
+        # medians 20 points apart, but each method's seeds split nearly half and half
+        # between the same two rows: one seed more or less on a row turns the gap round
+        ([0.70] * 9 + [0.90] * 11, [0.70] * 11 + [0.90] * 9, "level with"),
+        ([0.901] * 20, [0.900] * 20, "level with"),  # certain, but 0.1 points
+    ],
+)
+def test_a_verdict_needs_a_clear_gap_that_holds_across_resamples_of_the_seeds(default, peer, word):
+    from bench.search.report import task_section
+
+    text = task_section("hand-made", [*_runs("hptune-default", default), *_runs("peer", peer)],
+                        "replay", plots=False)  # fmt: skip
+    verdict = next(line for line in text.splitlines() if line.startswith("- vs peer:"))
+    assert verdict.startswith(f"- vs peer: **{word}**"), verdict
