@@ -13,6 +13,9 @@ from hptune.exceptions import ConfigError
 
 #: Metric name -> the direction that makes it better.
 METRICS: dict[str, str] = {"val_accuracy": "maximize", "val_loss": "minimize"}
+#: The trial attribute under which the recipe records the test accuracy of its
+#: best-validation epoch (read by the CLI and the report).
+TEST_ACCURACY = "test_accuracy"
 
 
 def direction_of(metric: str) -> str:

@@ -27,6 +27,7 @@ from hptune.cli._app import (
 )
 from hptune.cli._progress import RunProgress, fmt, leaderboard
 from hptune.exceptions import HptuneError
+from hptune.metrics import TEST_ACCURACY
 from hptune.runner._final import CONFIG, WEIGHTS, default_folder
 from hptune.spec import StudySpec, load_spec, parse_duration, wants_lr_auto
 from hptune.study import Study, TrialRecord, load_study
@@ -201,7 +202,7 @@ def _print_best(study: Study, label: str) -> None:
         err.print("no trial completed; see `hptune status` for the failure reasons.")
         raise Exit(1)
     out.print(leaderboard(study))
-    test = best["attrs"].get("test_accuracy")
+    test = best["attrs"].get(TEST_ACCURACY)
     tested = f", test_accuracy = {fmt(test)}" if test is not None else ""
     out.print()
     for line in _confirmation_lines(study):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hptune.metrics import TEST_ACCURACY
 from hptune.study import Study, TrialRecord
 from hptune.study._budget import NOT_COUNTED
 from hptune.study._warm import STAGE as WARM_START
@@ -151,7 +152,7 @@ def leaderboard(study: Study, top: int = 10) -> Table:
     done = [r for r in study.trials if r.state == "COMPLETE" and r.value is not None]
     done.sort(key=lambda r: r.value, reverse=study.direction == "maximize")
     done = done[:top]
-    has_test = any("test_accuracy" in r.attrs for r in done)
+    has_test = any(TEST_ACCURACY in r.attrs for r in done)
     table = Table(title=f"leaderboard: {study.name} (top {len(done)})", title_justify="left")
     # Strings here are printed as they are (see cli._app.SafeConsole): no markup.
     table.add_column("#", justify="right")
@@ -162,7 +163,7 @@ def leaderboard(study: Study, top: int = 10) -> Table:
     table.add_column("config", overflow="fold", ratio=1)
     copied = repeated = False
     for r in done:
-        test = [fmt(r.attrs.get("test_accuracy"))] if has_test else []
+        test = [fmt(r.attrs.get(TEST_ACCURACY))] if has_test else []
         number = str(r.number)
         if r.stage == WARM_START:
             number, copied = f"{number}*", True

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from hptune.exceptions import ConfigError
+from hptune.metrics import TEST_ACCURACY
 from hptune.report import _summary
 from hptune.report._advice import Advice, advice_for
 from hptune.report._css import CSS
@@ -42,8 +43,6 @@ SECTIONS = (
 )
 #: Parameters shown as leaderboard columns; more are listed in one column.
 _MAX_PARAM_COLUMNS = 6
-#: The trial attribute the recipe records its test accuracy under (the CLI reads it too).
-TEST_ATTR = "test_accuracy"
 
 
 def esc(value: Any) -> str:
@@ -240,7 +239,7 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
         return _note("No trial has a value yet.")
     names = [n for n, _ in data.dimensions if any(n in t.params for t in rows)]
     columns = names if len(names) <= _MAX_PARAM_COLUMNS else []
-    has_test = any(TEST_ATTR in t.attrs for t in rows)
+    has_test = any(TEST_ACCURACY in t.attrs for t in rows)
     head = ["#", "trial", "value", *(["test accuracy"] if has_test else []), "state"]
     head += map(esc, columns)
     head += [] if columns else ["parameters"]
@@ -254,7 +253,7 @@ def _leaderboard_html(data: ReportData, top_n: int) -> str:
             str(rank),
             number,
             esc(fmt(t.value)),
-            *([esc(fmt(t.attrs.get(TEST_ATTR, "—")))] if has_test else []),
+            *([esc(fmt(t.attrs.get(TEST_ACCURACY, "—")))] if has_test else []),
             f'<span class="chip {t.state.lower()}">{t.state.lower()}</span>',
         ]
         if columns:

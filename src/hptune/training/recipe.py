@@ -27,7 +27,7 @@ from torch import nn
 
 from hptune._checks import Int, check
 from hptune.exceptions import ConfigError
-from hptune.metrics import METRICS, direction_of
+from hptune.metrics import METRICS, TEST_ACCURACY, direction_of
 from hptune.training._batch_growth import batch_sizes, warmup_steps_over
 from hptune.training._lr_find import lr_find
 from hptune.training._recipe_config import (
@@ -113,7 +113,7 @@ class TrainResult:
     @property
     def test_accuracy(self) -> float:
         """Test accuracy of the best-validation epoch's model."""
-        return float(self.attrs["test_accuracy"])
+        return float(self.attrs[TEST_ACCURACY])
 
 
 def _options(options: TrainingOptions | None, overrides: dict[str, Any]) -> TrainingOptions:
@@ -196,7 +196,7 @@ def _record_test(
         return
     attrs.update(test_accuracy=figures[1], test_loss=figures[0])
     if trial is not None:
-        trial.set_attr("test_accuracy", figures[1])
+        trial.set_attr(TEST_ACCURACY, figures[1])
         trial.set_attr("test_loss", figures[0])
 
 
