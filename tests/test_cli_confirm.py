@@ -9,6 +9,7 @@ import statistics
 import pytest
 
 from hptune.cli import main
+from hptune.cli._progress import fmt
 from hptune.study import load_study
 
 SPEC = """\
@@ -62,6 +63,14 @@ def test_run_prints_the_confirmation_and_the_best_mean(confirmed, capsys):
     assert best["trial"] == chosen.trial and best["value"] == pytest.approx(mean)
     assert best["confirmed"]["seeds"] == 2 and best["confirmed"]["noise"] > 0
     assert best["confirmed"]["search_value"] == study.trials[chosen.trial].value
+    # The test accuracy beside the fresh seeds' validation mean is theirs too, not the
+    # search run's (as lucky as the reading that picked it).
+    fresh_test = statistics.fmean(study.trials[n].attrs["test_accuracy"] for n in chosen.values)
+    assert best["confirmed"]["test_accuracy"] == pytest.approx(fresh_test)
+    assert f"test_accuracy = {fmt(fresh_test)} (mean of 2 fresh seeds)" in printed
+    text = _out(capsys, ["best", "confirmed", "--storage", storage])
+    assert "seed noise ±" in text and f"  #{chosen.trial}: mean " in text
+    assert f"test_accuracy = {fmt(fresh_test)} (mean of 2 fresh seeds)" in text
 
     shown = _out(capsys, ["show", "confirmed", str(repeats[0].number), "--storage", storage])
     assert f"re-trains trial #{repeats[0].repeat_of}'s config with a fresh seed" in shown

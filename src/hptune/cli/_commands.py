@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+import statistics
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,8 +124,36 @@ def _best_json(study: Study) -> dict[str, Any] | None:
             "search_value": chosen.search_value,
             "noise": confirmation.noise,
             "readings": confirmation.n_readings,
+            "test_accuracy": _fresh_mean(study, chosen.values, TEST_ACCURACY),
         }
     return data
+
+
+def _fresh_mean(study: Study, numbers: Iterable[int], attr: str) -> float | None:
+    """The mean of ``attr`` over the trials ``numbers`` (a confirmed config's fresh seeds);
+    None unless each of them recorded it."""
+    attrs = {r.number: r.attrs for r in study.trials}
+    values = [attrs[n].get(attr) for n in numbers]
+    if not values or any(not isinstance(v, (int, float)) for v in values):
+        return None
+    return statistics.fmean(values)
+
+
+def _test_text(best: dict[str, Any]) -> str:
+    """``, test_accuracy = 0.652``: the best trial's, or after a confirmation the mean over
+    the fresh seeds whose validation mean chose it (the search run's test reading is as
+    lucky as its validation reading); empty when none was recorded."""
+    confirmed = best.get("confirmed")
+    if confirmed is not None and confirmed["test_accuracy"] is not None:
+        seeds = confirmed["seeds"]
+        return (
+            f", {TEST_ACCURACY} = {fmt(confirmed['test_accuracy'])} (mean of {seeds} fresh "
+            f"seed{'s' * (seeds > 1)})"
+        )
+    test = best["attrs"].get(TEST_ACCURACY)
+    if test is None:
+        return ""
+    return f", {TEST_ACCURACY} = {fmt(test)}" + (" (the search run's)" if confirmed else "")
 
 
 def _best_value_text(best: dict[str, Any]) -> str:
@@ -202,8 +231,7 @@ def _print_best(study: Study, label: str) -> None:
         err.print("no trial completed; see `hptune status` for the failure reasons.")
         raise Exit(1)
     out.print(leaderboard(study))
-    test = best["attrs"].get(TEST_ACCURACY)
-    tested = f", test_accuracy = {fmt(test)}" if test is not None else ""
+    tested = _test_text(best)
     out.print()
     for line in _confirmation_lines(study):
         out.print(line)
@@ -497,7 +525,11 @@ def best(
         return
     copied = _copied(study, data)
     value = _best_value_text(data)
-    out.print(f"best trial #{data['trial']}: {value} (seed {data['seed']}){copied}")
+    for line in _confirmation_lines(study):
+        out.print(line)
+    out.print(
+        f"best trial #{data['trial']}: {value}{_test_text(data)} (seed {data['seed']}){copied}"
+    )
     out.print(Syntax(yaml.safe_dump(data["config"], sort_keys=False), "yaml", theme="ansi_dark"))
     if export is not None:
         out.print(f"written to {export}")
