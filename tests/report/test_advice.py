@@ -11,6 +11,7 @@ import pytest
 
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.report import Advice, advise
+from hptune.report._data import fmt
 from hptune.space import choice, loguniform, uniform
 from hptune.study import TrialDiverged, create_study
 from hptune.trial import TrialPruned
@@ -262,6 +263,42 @@ def test_noise_between_repeats_of_one_config(tmp_path):
     groups = noise.evidence["groups"]
     assert [g["trials"] for g in groups] == [[0, 1, 2], [3, 4]]
     assert groups[0]["half_range"] == pytest.approx(0.02) and groups[1]["half_range"] == 0.0
+
+
+def test_after_a_confirmation_the_noise_is_the_fresh_seeds_pooled_sd(tmp_path):
+    # The confirmation's own figure: the search reading that picked each config is left
+    # out (it is the lucky one), so the advice and the Confirmation section agree.
+    from hptune.study import Confirm
+    from tests.study._execution_jobs import CONFIRM_BUDGET, lucky
+
+    study = create_study(
+        {"x": choice("a", "b", "c", "d", "e")}, name="c", storage=sqlite_url(tmp_path),
+        strategy="random", pruner="none", direction="maximize", seed=3,
+    )  # fmt: skip
+    study.optimize(lucky, max_total_trials=CONFIRM_BUDGET, confirm=Confirm(top=3, seeds=2))
+    confirmation = study.confirmation
+    (noise,) = [a for a in advise(study) if a.kind == "noise"]
+    assert noise.message == (
+        f"fresh-seed re-trainings of the top 3 configs vary by ±{fmt(confirmation.noise)} "
+        "(pooled sd of 6 readings): differences smaller than that are noise."
+    )
+    assert noise.evidence["pooled_sd"] == confirmation.noise
+    assert [g["trial"] for g in noise.evidence["groups"]] == [c.trial for c in confirmation.configs]
+
+
+def test_boundary_counts_a_config_trained_again_once(tmp_path):
+    # lr 0.1 (the upper bound) was trained three times, 0.01 and 0.001 once: three trials
+    # crowd the bound, but one config does, and two others sit inside.
+    study = create_study(
+        {"lr": choice(0.1, 0.01, 0.001, 0.0001)}, name="b", storage=sqlite_url(tmp_path),
+        strategy="random", seed=0, direction="maximize",
+    )  # fmt: skip
+    study.optuna_study.enqueue_trial({"lr": 0.1}, skip_if_exists=False)
+    for lr in (0.1, 0.1, 0.01, 0.001, 0.0001):
+        study.optuna_study.enqueue_trial({"lr": lr}, skip_if_exists=False)
+    scripted = {0: 0.95, 1: 0.94, 2: 0.93, 3: 0.90, 4: 0.80, 5: 0.70}
+    study.optimize(lambda c, t: scripted[t.number], n_trials=6)
+    assert [a for a in advise(study) if a.kind == "boundary"] == []
 
 
 def test_no_repeats_no_noise_advice(tmp_path):

@@ -4,8 +4,8 @@ Four rules, each silent unless its evidence is there:
 
 * ``boundary``: the best trials crowd a bound of a numeric range, so the optimum may lie
   beyond it. "The best trials" are the top ``k = max(3, ceil(top_fraction * n))`` of the
-  ``n`` COMPLETE trials that have the parameter (conditional parameters exist in only
-  some). The rule fires when all the top ``k`` lie within ``margin`` of the same bound,
+  ``n`` distinct configs among the COMPLETE trials that have the parameter (conditional
+  parameters exist in only some), each as its best trial. The rule fires when all the top ``k`` lie within ``margin`` of the same bound,
   the distance measured as a fraction of the range in the dimension's own scale (log
   scale for log dimensions). It needs ``n >= 3``. Requiring all of them keeps it quiet
   on parameters that do not matter: there the best trials sit near a bound by chance
@@ -18,8 +18,13 @@ Four rules, each silent unless its evidence is there:
   trials (NaN, inf, :class:`~hptune.trial.TrialDiverged`), at least ``min_region`` of them
   and at least two thirds of all diverged trials with that parameter. The parameter
   that explains the most divergences is reported.
-* ``noise``: COMPLETE trials that ran the same config (equal config hash) disagree; their
-  half-range is the size below which differences between configs are noise.
+* ``noise``: after a confirmation, the seed noise it measured (the pooled sd of the
+  fresh-seed readings); otherwise, COMPLETE trials that ran the same config (equal config
+  hash) disagree, and their half-range is the size below which differences between
+  configs are noise.
+
+The boundary rules count configs, not trials: a config trained more than once (a
+confirmation re-trains the best ones with fresh seeds) is one piece of evidence.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any
 from hptune.exceptions import ConfigError
 from hptune.report._data import ReportData, fmt, gather, is_categorical, position
 from hptune.space import FloatDimension, IntDimension
-from hptune.study import Study, TrialRecord
+from hptune.study import Confirmation, Study, TrialRecord
 
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?([eE][-+]?\d+)?")
 _REASON_CHARS = 60
@@ -140,9 +145,24 @@ def _check_fraction(key: str, value: Any, upper: float) -> None:
 # -- boundary -------------------------------------------------------------------------------
 
 
+def distinct_configs(data: ReportData) -> list[TrialRecord]:
+    """The COMPLETE trials best first, one per config: a config trained more than once (a
+    confirmation's fresh seeds, a repeat) is its best reading only, so that it counts as one
+    piece of evidence, not as several."""
+    seen: set[str] = set()
+    out = []
+    for t in data.ranked():
+        key = t.config_hash or f"#{t.number}"
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
 def _best_with(data: ReportData, name: str, top: float) -> list | None:
-    """The best ``max(3, top share)`` complete trials that set ``name``; None under 3."""
-    ranked = [t for t in data.ranked() if name in t.params]
+    """The best ``max(3, top share)`` distinct configs that set ``name``, as their best
+    trials (:func:`distinct_configs`); None under 3."""
+    ranked = [t for t in distinct_configs(data) if name in t.params]
     if len(ranked) < 3:
         return None
     return ranked[: min(len(ranked), max(3, math.ceil(top * len(ranked))))]
@@ -326,6 +346,9 @@ def _between(dim: FloatDimension | IntDimension, a: float, b: float) -> float:
 
 
 def _noise(data: ReportData) -> Advice | None:
+    confirmed = data.confirmation
+    if confirmed is not None and confirmed.noise is not None:
+        return _confirmed_noise(confirmed)
     groups: dict[str, list[Any]] = defaultdict(list)
     for t in data.complete:
         if t.config_hash:
@@ -347,5 +370,25 @@ def _noise(data: ReportData) -> Advice | None:
             for g, s in zip(repeats, spread)
         ],
         "half_range": half,
+    }
+    return Advice("noise", message, evidence)
+
+
+def _confirmed_noise(confirmation: Confirmation) -> Advice:
+    """The seed noise a confirmation measured: the pooled sd of its fresh-seed readings
+    (the search readings that picked the configs are left out: they are the lucky ones),
+    the figure the report's Confirmation section and ``hptune status`` give too."""
+    groups = [c for c in confirmation.configs if c.values]
+    message = (
+        f"fresh-seed re-trainings of the top {len(groups)} configs vary by "
+        f"±{fmt(confirmation.noise)} (pooled sd of {confirmation.n_readings} readings): "
+        "differences smaller than that are noise."
+    )
+    evidence = {
+        "groups": [
+            {"trial": c.trial, "trials": list(c.values), "values": list(c.values.values())}
+            for c in groups
+        ],
+        "pooled_sd": confirmation.noise,
     }
     return Advice("noise", message, evidence)
