@@ -246,10 +246,27 @@ def test_reports_of_degenerate_studies(tmp_path, shape):
     else:
         assert "No trial has completed yet" in _section(page, "best-config")
         assert "Nothing to show: no trial has a value yet." in _section(page, "history")
+    if shape == "empty":
+        assert "No advice: no trial has completed yet." in _section(page, "advice")
     if shape == "all_failed":
         assert "2 of 2 trials failed: 2 × &#x27;RuntimeError: broken&#x27;." in _section(
             page, "advice"
         )
+
+
+def test_no_advice_says_which_checks_could_not_run(tmp_path):
+    # Two complete configs: the ranges cannot be judged (3 needed), so the report must not
+    # claim the best trials sit inside them.
+    study = create_study(
+        {"x": uniform(0, 1, grid=[0.25, 0.5])}, name="two", storage=sqlite_url(tmp_path),
+        strategy="grid", pruner="none", seed=0, direction="maximize",
+    )  # fmt: skip
+    study.optimize(lambda config, trial: config["x"])
+    advice = _section(write_report(study, tmp_path / "r.html", dpi=30).read_text(), "advice")
+    assert (
+        "No advice: too few configs have completed to judge the ranges (2; the check needs "
+        "3); no trial failed; no config was trained twice, so the seed noise is unknown"
+    ) in advice
 
 
 def test_importance_ranks_the_parameter_that_matters(tmp_path):

@@ -20,7 +20,7 @@ import yaml
 from hptune.exceptions import ConfigError
 from hptune.metrics import TEST_ACCURACY
 from hptune.report import _summary
-from hptune.report._advice import Advice, advice_for
+from hptune.report._advice import Advice, advice_for, distinct_configs
 from hptune.report._css import CSS
 from hptune.report._data import Empty, ReportData, fmt, fmt_seconds, gather, require_matplotlib
 from hptune.report._plots import importance_figure, png, render
@@ -89,7 +89,7 @@ def write_report(study: Study, path: str | Path, *, top_n: int = 10, dpi: int = 
 def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], str]]:
     return {
         "summary": lambda: _summary_html(data),
-        "advice": lambda: _advice_html(advice_for(data)),
+        "advice": lambda: _advice_html(data, advice_for(data)),
         "leaderboard": lambda: _leaderboard_html(data, top_n),
         "confirmation": lambda: _confirmation_html(data),
         "history": lambda: _plot_html("history", data, dpi),
@@ -208,18 +208,33 @@ def _inline_config(params: dict[str, Any]) -> str:
 # -- advice -------------------------------------------------------------------------------------
 
 
-def _advice_html(advice: list[Advice]) -> str:
+def _advice_html(data: ReportData, advice: list[Advice]) -> str:
     if not advice:
-        return _note(
-            "No advice: the best trials sit inside the ranges, failures are rare, and no "
-            "repeated config shows noise."
-        )
+        return _note(_no_advice(data))
     items = "".join(
         f'<li class="advice {esc(a.kind)}"><span class="badge">{esc(a.kind.replace("_", " "))}</span> '
         f"{esc(a.message)}<details><summary>evidence</summary>{_evidence(a.evidence)}</details></li>"
         for a in advice
     )
     return f'<ul class="advice-list">{items}</ul>'
+
+
+def _no_advice(data: ReportData) -> str:
+    """Why there is no advice, saying which checks could run on these trials."""
+    n = len(distinct_configs(data))
+    if not n:
+        return "No advice: no trial has completed yet."
+    ranges = (
+        "the best trials crowd no bound of a range"
+        if n >= 3
+        else f"too few configs have completed to judge the ranges ({n}; the check needs 3)"
+    )
+    failed = any(t.state == "FAILED" for t in data.trials)
+    return (
+        f"No advice: {ranges}; {'failures are rare' if failed else 'no trial failed'}; no "
+        "config was trained twice, so the seed noise is unknown (a spec's confirm: measures "
+        "it)."
+    )
 
 
 def _evidence(evidence: dict[str, Any]) -> str:
