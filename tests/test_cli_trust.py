@@ -88,13 +88,17 @@ def test_a_run_says_why_it_stopped_and_counts_the_whole_study(tmp_path, monkeypa
     first = capsys.readouterr().out
     assert first.startswith("running study t ")
     assert "stopped: the trial budget was reached (3 of 3 trials count" in first
+    assert main(["status", "t", "--json"]) == 0
+    stopped = json.loads(capsys.readouterr().out)["stopped"]
     assert main(["run", str(spec)]) == 0
     again = capsys.readouterr().out
     assert again.startswith("continuing study t ")
-    assert "stopped: the trial budget was already spent (3 of 3 trials count" in again
-    assert "raise --trials or budget.trials to run more" in again
+    # The study's stop record stays the run's that ran the trials: when and why they
+    # stopped; the run that found nothing to do says so on its own line.
+    assert "stopped: the trial budget was reached (3 of 3 trials count" in again
+    assert "nothing run now: the trial budget was already spent; raise --trials or " in again
     assert main(["status", "t", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["stopped"]["reason"] == "budget_spent"
+    assert json.loads(capsys.readouterr().out)["stopped"] == stopped
     assert main(["run", str(spec), "--trials", "5"]) == 0
     more = capsys.readouterr().out
     assert "trial 3 complete" in more and "trial 0 complete" not in more  # only new trials

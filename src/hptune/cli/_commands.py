@@ -287,10 +287,12 @@ def _stop_line(study: Study, spec: StudySpec | None = None) -> str | None:
     words = STOP_WORDS.get(stop["reason"], stop["reason"])
     budget = spec.budget.trials if spec is not None else None
     counted = f"{stop['trials']} of {budget}" if budget else str(stop["trials"])
-    line = f"stopped: {words} ({counted} trials count, at {stop['at']})"
-    if stop["reason"] == "budget_spent":
-        line += "; raise --trials or budget.trials to run more"
-    return line
+    return f"stopped: {words} ({counted} trials count, at {stop['at']}){_more(stop['reason'])}"
+
+
+def _more(reason: str) -> str:
+    """What to do after a run that found its budget spent."""
+    return "; raise --trials or budget.trials to run more" if reason == "budget_spent" else ""
 
 
 def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
@@ -322,12 +324,18 @@ def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
     lr_line = _lr_auto_line(study)
     if lr_line is not None:
         out.print(lr_line)
+    before = len(study.optuna_study.get_trials(deepcopy=False))
     with RunProgress(out, study, spec.budget.trials) as progress:
-        runner.optimize(study, spec, progress)
+        reason = runner.optimize(study, spec, progress)
     _print_best(study, label)
     stop = _stop_line(study, spec)
     if stop is not None:
         out.print(stop)
+    if len(study.optuna_study.get_trials(deepcopy=False)) == before:
+        # The stop above is the run before's; this one started nothing.
+        out.print(
+            f"nothing run now: {STOP_WORDS.get(reason.value, reason.value)}{_more(reason.value)}"
+        )
     confirmation = study.confirmation
     if spec.confirm is not None and (confirmation is None or confirmation.best is None):
         n = spec.confirm["top"] * spec.confirm["seeds"]

@@ -53,7 +53,8 @@ logger = logging.getLogger("hptune.study")
 
 #: Study user attribute collecting the notes strategies return (boundary warnings...).
 NOTES_ATTR = "hptune.notes"
-#: Study user attribute recording why the last ``optimize`` run stopped (see _records.STOP).
+#: Study user attribute recording why the last ``optimize`` run that started a trial stopped
+#: (see _records.STOP).
 STOP_ATTR = _records.STOP
 
 
@@ -208,6 +209,11 @@ class Driver:
             raise
 
     def _record_stop(self, reason: StopReason) -> None:
+        """Record why this run stopped; a run that started no trial (its budget already
+        spent, a finished grid) leaves the record of the run before, which says when and
+        why the study's trials really stopped."""
+        if not self.n_started and STOP_ATTR in self.ostudy.user_attrs:
+            return
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         counted = sum(_budget.counts(t) for t in self.ostudy.get_trials(deepcopy=False))
         self.ostudy.set_user_attr(

@@ -116,8 +116,10 @@ class Study:
 
     @property
     def last_stop(self) -> dict[str, Any] | None:
-        """Why the last ``optimize`` run on this study stopped (any driver's):
-        ``{"reason", "at", "trials"}``, None before the first run ended."""
+        """Why the last ``optimize`` run on this study that started a trial stopped (any
+        driver's): ``{"reason", "at", "trials"}``, None before the first run ended. A run
+        that started none (its budget already spent) says so by its return value and
+        leaves this as it was, unless there was none."""
         return self.optuna_study.user_attrs.get(STOP_ATTR)
 
     @property
