@@ -119,3 +119,16 @@ def test_a_user_objectives_value_is_not_called_val_accuracy(tmp_path, monkeypatc
     assert main(["run", str(_spec(tmp_path))]) == 0
     printed = capsys.readouterr().out
     assert ": value = " in printed and "val_accuracy" not in printed
+
+
+def test_a_study_run_from_python_is_not_said_to_have_had_a_cli_flag(tmp_path, capsys):
+    from hptune.space import uniform
+    from hptune.study import create_study
+
+    url = f"sqlite:///{tmp_path / 'py.db'}"
+    study = create_study({"x": uniform(0, 1)}, name="py", storage=url, seed=0, direction="maximize")
+    study.optimize(lambda config, trial: config["x"], n_trials=2)
+    assert main(["status", "py", "--storage", url]) == 0
+    printed = capsys.readouterr().out
+    assert "stopped: the number of trials it was asked for had started (2 trials" in printed
+    assert "--trials" not in printed

@@ -270,7 +270,7 @@ def _value_label(spec: StudySpec) -> str:
 
 #: How each stop reads, for a run's last line and `hptune status`.
 STOP_WORDS = {
-    "trials": "its --trials were started",
+    "trials": "the number of trials it was asked for had started",
     "timeout": "its timeout passed",
     "budget": "the trial budget was reached",
     "budget_spent": "the trial budget was already spent",
