@@ -42,6 +42,21 @@ def test_plot_does_not_touch_pyplot_or_the_backend(curve_study, tmp_path):
     assert matplotlib.get_backend() == backend
 
 
+@pytest.mark.parametrize(
+    ("name", "magic"), [("h.svg", b"<?xml"), ("h.PDF", b"%PDF-"), ("h", b"\x89PNG")]
+)
+def test_the_file_suffix_picks_the_format(curve_study, tmp_path, name, magic):
+    data = plot(curve_study[0], "history", tmp_path / name, dpi=30).read_bytes()
+    assert data.startswith(magic) and b"matplotlib.org" not in data
+
+
+def test_a_suffix_no_format_has_is_refused_before_anything_is_written(curve_study, tmp_path):
+    message = "plot: cannot write a '.jpg' file (h.jpg); name it .png, .svg or .pdf."
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plot(curve_study[0], "history", tmp_path / "h.jpg")
+    assert not (tmp_path / "h.jpg").exists()
+
+
 def test_unknown_kind_lists_the_valid_ones(curve_study, tmp_path):
     message = (
         "unknown plot kind 'bogus'; valid kinds: curves, history, importance, lr, parallel, params."

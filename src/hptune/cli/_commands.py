@@ -758,12 +758,12 @@ def plot(
         str, typer.Option(help="history, curves, lr, params, parallel or importance.")
     ] = "history",
     storage: Storage = STORAGE_DEFAULT,
-    output: Annotated[Path, typer.Option("-o", "--output", help="The PNG file.")] = Path(
-        "plot.png"
-    ),
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The file: .png, .svg or .pdf.")
+    ] = Path("plot.png"),
     json_out: Json = False,
 ) -> None:
-    """A single plot of a study as PNG."""
+    """A single plot of a study as PNG, SVG or PDF."""
     from hptune.report import plot as draw
 
     study = load_study(name, storage)

@@ -55,7 +55,8 @@ def list_plots() -> list[str]:
 
 
 def plot(study: Study, kind: str, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write one plot of ``study`` as a PNG file.
+    """Write one plot of ``study`` as a PNG, SVG or PDF file (by ``path``'s suffix; PNG
+    without one).
 
     Args:
         study: The study to plot.
@@ -63,14 +64,14 @@ def plot(study: Study, kind: str, path: str | Path, *, dpi: int = 120) -> Path:
             ``curves`` (learning curves, pruned ones cut short), ``lr`` (the metric
             against the learning rate), ``params`` (against every parameter),
             ``parallel`` (parallel coordinates), ``importance`` (parameter importance).
-        path: Where to write the PNG.
-        dpi: Resolution.
+        path: Where to write it: ``.png``, ``.svg`` or ``.pdf``.
+        dpi: Resolution (of a PNG, and of what a PDF or SVG holds as pixels).
 
     Returns:
         The path written.
 
     Raises:
-        ConfigError: An unknown kind.
+        ConfigError: An unknown kind, or a file suffix none of those formats has.
         HptuneError: Nothing to plot yet (the message says why), or no matplotlib.
 
     Example:
@@ -79,29 +80,47 @@ def plot(study: Study, kind: str, path: str | Path, *, dpi: int = 120) -> Path:
     """
     if kind not in _PLOTS:
         raise ConfigError(f"unknown plot kind {kind!r}; valid kinds: {', '.join(list_plots())}.")
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".") or "png"
+    if fmt not in FORMATS:
+        *others, last = ("." + f for f in FORMATS)
+        raise ConfigError(
+            f"plot: cannot write a {path.suffix!r} file ({path.name}); name it "
+            f"{', '.join(others)} or {last}."
+        )
     data = gather(study)
     try:
-        png = render(kind, data, dpi)
+        figure_bytes = render(kind, data, dpi, fmt)
     except Empty as why:
         raise HptuneError(f"nothing to plot for {kind!r} in study {data.name!r}: {why}") from None
-    path = Path(path)
-    path.write_bytes(png)
+    path.write_bytes(figure_bytes)
     return path
 
 
-def render(kind: str, data: ReportData, dpi: int) -> bytes:
-    """The PNG bytes of plot ``kind``; raises :class:`Empty` when there is nothing to show."""
-    return png(lambda: _PLOTS[kind](data), dpi)
+def render(kind: str, data: ReportData, dpi: int, fmt: str = "png") -> bytes:
+    """The bytes of plot ``kind`` as a ``fmt`` file (:data:`FORMATS`); raises
+    :class:`Empty` when there is nothing to show."""
+    return png(lambda: _PLOTS[kind](data), dpi, fmt)
 
 
-def png(build: Callable[[], Any], dpi: int) -> bytes:
-    """Build a figure with ``build()`` in the report's style and return it as PNG bytes."""
+#: The file formats :func:`plot` writes, by file suffix, each with the metadata that keeps
+#: matplotlib's name and URL out of the file (the report must carry no URL, not even
+#: inside a PNG).
+FORMATS: dict[str, dict[str, None]] = {
+    "png": {"Software": None},
+    "svg": {"Creator": None},
+    "pdf": {"Creator": None, "Producer": None},
+}
+
+
+def png(build: Callable[[], Any], dpi: int, fmt: str = "png") -> bytes:
+    """Build a figure with ``build()`` in the report's style and return it as the bytes of
+    a file in ``fmt`` (one of :data:`FORMATS`; PNG by default)."""
     mpl = require_matplotlib()
     with mpl.rc_context(_STYLE):
         fig = build()
         buffer = io.BytesIO()
-        # No "Software" chunk: the report must not carry any URL, not even inside a PNG.
-        fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(buffer, format=fmt, dpi=dpi, bbox_inches="tight", metadata=FORMATS[fmt])
     return buffer.getvalue()
 
 
