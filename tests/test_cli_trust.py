@@ -112,6 +112,7 @@ def test_a_first_grid_run_is_running_not_continuing(tmp_path, monkeypatch, capsy
     printed = capsys.readouterr().out
     assert printed.startswith("running study t ")
     assert "stopped: nothing was left to run (2 of 10 trials count" in printed
+    assert "nothing run now" not in printed  # its points wait in the study before they run
 
 
 def test_a_user_objectives_value_is_not_called_val_accuracy(tmp_path, monkeypatch, capsys):

@@ -290,6 +290,12 @@ def _stop_line(study: Study, spec: StudySpec | None = None) -> str | None:
     return f"stopped: {words} ({counted} trials count, at {stop['at']}){_more(stop['reason'])}"
 
 
+def _n_finished(study: Study) -> int:
+    """The study's finished trials (a run's trials all finish, one way or another; a grid
+    enqueues its points as waiting ones before any runs)."""
+    return sum(t.state.is_finished() for t in study.optuna_study.get_trials(deepcopy=False))
+
+
 def _more(reason: str) -> str:
     """What to do after a run that found its budget spent."""
     return "; raise --trials or budget.trials to run more" if reason == "budget_spent" else ""
@@ -324,14 +330,14 @@ def _run(study: Study, spec: StudySpec, json_out: bool) -> None:
     lr_line = _lr_auto_line(study)
     if lr_line is not None:
         out.print(lr_line)
-    before = len(study.optuna_study.get_trials(deepcopy=False))
+    before = _n_finished(study)
     with RunProgress(out, study, spec.budget.trials) as progress:
         reason = runner.optimize(study, spec, progress)
     _print_best(study, label)
     stop = _stop_line(study, spec)
     if stop is not None:
         out.print(stop)
-    if len(study.optuna_study.get_trials(deepcopy=False)) == before:
+    if _n_finished(study) == before:
         # The stop above is the run before's; this one started nothing.
         out.print(
             f"nothing run now: {STOP_WORDS.get(reason.value, reason.value)}{_more(reason.value)}"
