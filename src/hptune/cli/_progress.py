@@ -50,8 +50,8 @@ class RunProgress:
             ),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            # Without a total (a grid's or a timeout's end) there is no time remaining.
+            *((TextColumn("eta"), TimeRemainingColumn()) if total else ()),
             console=console,
             transient=False,
         )
