@@ -133,3 +133,17 @@ def test_a_study_run_from_python_is_not_said_to_have_had_a_cli_flag(tmp_path, ca
     printed = capsys.readouterr().out
     assert "stopped: the number of trials it was asked for had started (2 trials" in printed
     assert "--trials" not in printed
+
+
+def test_show_leaves_out_what_was_not_recorded(tmp_path, monkeypatch, capsys):
+    from hptune.space import uniform
+    from hptune.study import create_study
+
+    monkeypatch.chdir(tmp_path)  # no git repository here: no commit to record
+    url = f"sqlite:///{tmp_path / 'py.db'}"
+    study = create_study({"x": uniform(0, 1)}, name="py", storage=url, seed=0, direction="maximize")
+    study.optimize(lambda config, trial: config["x"], n_trials=1)
+    assert study.trials[0].env["git_commit"] is None  # the test's premise
+    assert main(["show", "py", "0", "--storage", url]) == 0
+    printed = capsys.readouterr().out
+    assert "env: " in printed and "None" not in printed

@@ -603,7 +603,7 @@ def show(
         runtime = ", ".join(f"{k}={v}" for k, v in r.runtime.items())
         out.print(f"runtime: {runtime}")
     if r.env:
-        out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items()))
+        out.print("env: " + ", ".join(f"{k}={v}" for k, v in r.env.items() if v is not None))
 
 
 @app.command()
