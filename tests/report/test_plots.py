@@ -110,6 +110,25 @@ def test_best_so_far_follows_the_direction(tmp_path):
         assert xs == [0, 1, 2, 3, 4, 4] and ys == [*expected, expected[-1]]
 
 
+def test_one_trial_and_one_step_get_whole_number_axes(tmp_path):
+    from hptune.report._plots import _curves, _history
+
+    study = create_study({"x": uniform(0, 1)}, name="one", storage=sqlite_url(tmp_path),
+                         strategy="random", direction="maximize", seed=0)  # fmt: skip
+
+    def one_step(config, trial):
+        trial.report(1, config["x"])
+        return config["x"]
+
+    study.optimize(one_step, n_trials=1)
+    data = gather(study)
+    for build, only in ((_history, 0), (_curves, 1)):  # trial 0; step 1
+        (ax,) = build(data).axes
+        assert ax.get_xlim() == (only - 0.5, only + 0.5)
+        ticks = [t for t in ax.get_xticks() if only - 0.5 <= t <= only + 0.5]
+        assert ticks == [only]  # not -0.04, -0.02, ... around it
+
+
 def test_parallel_coordinates_normalize_log_dims_in_log_space(tmp_path):
     from hptune.report._parallel import _y
     from hptune.space import choice, loguniform

@@ -184,9 +184,22 @@ def _history(data: ReportData) -> Any:
             label="failed",
             clip_on=False,
         )
+    whole_numbers(ax, [t.number for t in data.trials])
     ax.set(xlabel="trial", ylabel=value_label(data), title="Optimization history")
-    ax.legend(loc="best")
+    # Beside the axes, not on them: any corner of a history may hold its points.
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
+
+
+def whole_numbers(ax: Any, xs: list[int]) -> None:
+    """Whole-number ticks on ``ax``'s x axis (trial numbers, steps), and half a number of
+    room either side when they span one or two values (matplotlib would spread +-0.04
+    around a single one, with fractional ticks)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if xs and max(xs) - min(xs) < 2:
+        ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
 
 
 def _best_so_far(data: ReportData) -> tuple[list[int], list[float]]:
@@ -220,9 +233,7 @@ def _curves(data: ReportData) -> Any:
     for t in sorted(reported, key=lambda t: (order.get(t.state, 0), t is best)):
         _curve(ax, t, best)
     _curve_limits(ax, [t for t in reported if t.state != "FAILED"] or reported)
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
+    whole_numbers(ax, [s for t in reported for s in t.intermediate_values])
     ax.set(xlabel=data.step_unit, ylabel="reported value", title="Learning curves")
     ax.legend(handles=_curve_legend(best, {t.state for t in reported}), loc="best")
     return fig
