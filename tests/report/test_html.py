@@ -72,6 +72,11 @@ def test_report_is_self_contained_and_has_every_section(curve_report):
     assert "confirm: {top: 3, seeds: 2}" in _section(page, "confirmation")
 
 
+def test_the_pruned_curves_are_explained_when_there_are_some(curve_report):
+    curves = _section(curve_report.read_text(), "curves")
+    assert "Pruned trials are dashed orange" in curves  # the fixture prunes some
+
+
 def test_user_strings_are_escaped(curve_report):
     page = curve_report.read_text(encoding="utf-8")
     # The parameter name "<script>alert(1)</script>" and the study name "curves <b>& co</b>".
@@ -243,6 +248,7 @@ def test_reports_of_degenerate_studies(tmp_path, shape):
         assert "0.25 <small>trial 0</small>" in _section(page, "summary")
         assert "needs at least 5 complete trials to mean anything; the study has 1." in page
         assert "needs at least 2 complete trials; the study has 1." in _section(page, "parallel")
+        assert "dashed orange" not in _section(page, "curves")  # no trial was pruned
     else:
         assert "No trial has completed yet" in _section(page, "best-config")
         assert "Nothing to show: no trial has a value yet." in _section(page, "history")

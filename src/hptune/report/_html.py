@@ -93,7 +93,7 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
         "leaderboard": lambda: _leaderboard_html(data, top_n),
         "confirmation": lambda: _confirmation_html(data),
         "history": lambda: _plot_html("history", data, dpi),
-        "curves": lambda: _plot_html("curves", data, dpi, _CURVES_NOTE),
+        "curves": lambda: _plot_html("curves", data, dpi, _curves_note(data)),
         "params": lambda: _plot_html("params", data, dpi, _params_note(data.step_unit)),
         "parallel": lambda: _plot_html("parallel", data, dpi),
         "importance": lambda: _importance_html(data, dpi),
@@ -103,7 +103,11 @@ def _bodies(data: ReportData, top_n: int, dpi: int) -> dict[str, Callable[[], st
     }
 
 
-_CURVES_NOTE = "Pruned trials are dashed orange and end at an x where the pruner cut them."
+def _curves_note(data: ReportData) -> str:
+    """How to read the pruned curves, when there are any."""
+    if not any(t.state == "PRUNED" for t in data.trials):
+        return ""
+    return "Pruned trials are dashed orange and end at an x where the pruner cut them."
 
 
 def _params_note(unit: str) -> str:
