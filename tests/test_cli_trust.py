@@ -147,3 +147,33 @@ def test_show_leaves_out_what_was_not_recorded(tmp_path, monkeypatch, capsys):
     assert main(["show", "py", "0", "--storage", url]) == 0
     printed = capsys.readouterr().out
     assert "env: " in printed and "None" not in printed
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "db", "-o", "{db}"],
+        ["best", "db", "--export", "{db}"],
+        ["plot", "db", "-o", "{other}"],  # another database, named like a plot
+    ],
+)
+def test_no_output_is_written_over_a_sqlite_database(tmp_path, capsys, argv):
+    """``hptune report NAME -o hptune.db`` once replaced the study's own storage with a
+    page of HTML. No command writes over a SQLite file, the storage or another."""
+    from hptune.space import uniform
+    from hptune.study import create_study, load_study
+
+    db, other = tmp_path / "hptune.db", tmp_path / "other.png"
+    url = f"sqlite:///{db}"
+    study = create_study({"x": uniform(0, 1)}, name="db", storage=url, seed=0, direction="maximize")
+    study.optimize(lambda config, trial: config["x"], n_trials=2)
+    create_study({"x": uniform(0, 1)}, name="o", storage=f"sqlite:///{other}", seed=0,
+                 direction="maximize")  # fmt: skip
+    target = other if "{other}" in argv else db
+    before = target.read_bytes()
+    args = [a.format(db=db, other=other) for a in argv]
+    assert main([*args, "--storage", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is a SQLite database" in err and err.count("\n") == 1
+    assert target.read_bytes() == before
+    assert len(load_study("db", url).trials) == 2

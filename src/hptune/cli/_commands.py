@@ -86,7 +86,14 @@ def _overridden(
 @contextlib.contextmanager
 def _writing(path: Path, what: str) -> Iterator[None]:
     """Create the folders an output file goes in (as ``mkdir -p``); a folder or file that
-    cannot be made is a one-line error naming it, not a traceback."""
+    cannot be made is a one-line error naming it, not a traceback. An existing SQLite
+    database is never written over: it may be the study's own storage (``hptune report
+    NAME -o hptune.db`` once replaced every trial with a page of HTML)."""
+    if _is_sqlite(path):
+        raise HptuneError(
+            f"{path} is a SQLite database (a study's storage?); hptune does not write the "
+            f"{what} over it: choose another path."
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield
@@ -95,6 +102,15 @@ def _writing(path: Path, what: str) -> Iterator[None]:
         raise HptuneError(
             f"cannot write the {what} to {path}: {exc.strerror or exc}{where}; choose another path."
         ) from None
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether ``path`` is an existing SQLite database file (by its 16-byte header)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _record_json(r: TrialRecord) -> dict[str, Any]:
