@@ -39,13 +39,28 @@ def test_a_password_is_masked_in_messages_and_in_the_stored_spec():
     assert "s3cr" not in printable_url("weird://me:s3cr@t@host")
     spec = parse_spec(f"name: n\ntask: digits-mlp\nstorage: {url}\nspace: {{lr: 0.1}}\n")
     assert "s3cr" not in json.dumps(spec_to_dict(spec))
+    # A password unencoded, with an @ of its own, and passwords in query parameters.
+    assert printable_url("postgresql://al:PW@c3@h/db") == "postgresql://al:***@h/db"
+    assert printable_url("postgresql://al@h/db?sslmode=require&password=PWd4&sslpassword=x") == (
+        "postgresql://al@h/db?sslmode=require&password=***&sslpassword=***"
+    )
+    query = "postgresql+psycopg://al@db:5432/h?password=QuerySecretPW7"
+    spec = parse_spec(f"name: n\ntask: digits-mlp\nstorage: '{query}'\nspace: {{lr: 0.1}}\n")
+    assert "QuerySecretPW7" not in json.dumps(spec_to_dict(spec))
 
 
-def test_a_storage_error_never_prints_the_password(capsys):
-    url = "postgresql+psycopg://me:hunter2@127.0.0.1:1/nothing"
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://me:hunter2@127.0.0.1:1/nothing",
+        "postgresql+psycopg://me@127.0.0.1:1/nothing?password=hunter2",
+    ],
+)
+def test_a_storage_error_never_prints_the_password(capsys, url):
     assert main(["ls", "--storage", url]) == 2
     err = capsys.readouterr().err
-    assert "hunter2" not in err and "me:***@127.0.0.1:1" in err and err.count("\n") == 1
+    assert "hunter2" not in err and "127.0.0.1:1" in err and "***" in err
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize("name", ["x[/]", "[bold]b[/bold]", "a\x1b[2Jb"])

@@ -14,6 +14,7 @@ import yaml
 from rich.syntax import Syntax
 
 from hptune import runner
+from hptune._secrets import scrub
 from hptune.cli._app import (
     STORAGE_DEFAULT,
     Exit,
@@ -456,7 +457,9 @@ def list_studies(storage: Storage = STORAGE_DEFAULT, json_out: Json = False) -> 
     try:
         summaries = optuna.get_all_study_summaries(opened, include_best_trial=True)
     except Exception as exc:
-        raise HptuneError(f"cannot open storage {printable_url(storage)!r}: {exc}") from exc
+        raise HptuneError(
+            f"cannot open storage {printable_url(storage)!r}: {scrub(str(exc), storage)}"
+        ) from exc
     rows = [
         {
             "name": s.study_name,

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from hptune._secrets import printable_url
 from hptune.exceptions import ConfigError
 from hptune.metrics import TEST_ACCURACY
 from hptune.report import _summary
@@ -416,20 +417,9 @@ def _spec_html(data: ReportData) -> str:
         return _note("This study was not run from a spec (it was made in Python): none to show.")
     spec = dict(data.spec)
     if isinstance(spec.get("storage"), str):
-        spec["storage"] = _without_password(spec["storage"])
+        spec["storage"] = printable_url(spec["storage"])
     text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     return (
         "<details><summary>The spec of its last run, command-line overrides applied "
         f"(YAML)</summary><pre><code>{esc(text)}</code></pre></details>"
     )
-
-
-def _without_password(url: str) -> str:
-    """A storage URL fit to share: ``postgresql://u:secret@h/db`` -> ``postgresql://u:***@h/db``."""
-    from sqlalchemy.engine import make_url  # Optuna's RDB storage is built on SQLAlchemy
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):
-        return url

@@ -15,28 +15,14 @@ problem, never a database library's traceback.
 from __future__ import annotations
 
 import random
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from hptune._secrets import printable_url, scrub
 from hptune.exceptions import ConfigError, HptuneError
-
-
-def printable_url(url: Any) -> str:
-    """``url`` with any password replaced by ``***``: how every message and every stored
-    record shows a storage URL (``postgresql+psycopg://me:***@db/hptune``). Anything that is
-    not a URL string (an Optuna storage object, None) is shown by its type."""
-    if not isinstance(url, str):
-        return "in-memory storage" if url is None else type(url).__name__
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy can read: hide anything between : and @
-        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -113,7 +99,7 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
         except Exception as exc:  # SQLAlchemy, a missing driver, an incompatible schema
             if not _schema_race(exc) or attempt == _SCHEMA_ATTEMPTS - 1:
                 raise HptuneError(
-                    f"cannot open storage {printable_url(url)!r}: {_first_line(exc)}"
+                    f"cannot open storage {printable_url(url)!r}: {scrub(_first_line(exc), url)}"
                 ) from exc
             time.sleep(0.1 * (attempt + 1) * (1 + random.random()))
     raise AssertionError("unreachable")

@@ -37,6 +37,7 @@ from typing import Any
 
 from hptune._checks import Pattern, optional
 from hptune._extras import require_extra
+from hptune._secrets import printable_url, scrub
 from hptune.exceptions import HptuneError, one_line
 from hptune.tracking._base import Tracker, flat_params, numeric_attrs, study_params
 
@@ -93,7 +94,8 @@ class MlflowTracker(Tracker):
             self._held = self._trials_in_store()
         except Exception as exc:  # MlflowException and the store's own errors
             raise HptuneError(
-                f"MLflow tracking at {self.tracking_uri!r} failed: {one_line(exc)}; check "
+                f"MLflow tracking at {printable_url(self.tracking_uri)!r} failed: "
+                f"{scrub(one_line(exc), self.tracking_uri)}; check "
                 "tracking.mlflow.tracking_uri (e.g. sqlite:///mlflow.db)."
             ) from exc
         self._maximize = study.direction == "maximize"
