@@ -324,3 +324,12 @@ def test_a_trials_override_must_leave_room_for_the_confirmation():
     assert spec.replace(budget=Budget(trials=5)).budget.trials == 5
     with pytest.raises(SpecError, match="--trials 4: confirm takes its 4 trials"):
         spec.replace(budget=Budget(trials=4))
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///", "sqlite:///:memory:"])
+def test_an_in_memory_storage_is_refused_as_it_keeps_nothing(url):
+    with pytest.raises(SpecError, match="storage: an in-memory database keeps nothing"):
+        parse_spec(f"name: n\ntask: digits-mlp\nstorage: '{url}'\nspace: {{lr: 0.1}}\n")
+    spec = parse_spec("name: n\ntask: digits-mlp\nspace: {lr: 0.1}\n")
+    with pytest.raises(SpecError, match=f"--storage {url}: an in-memory database"):
+        spec.replace(storage=url)

@@ -430,6 +430,8 @@ def parse_spec(
         checker.typed(data, "storage", str, "a storage URL like sqlite:///hptune.db")
         or DEFAULT_STORAGE
     )
+    if in_memory(storage):
+        checker.error(("storage",), IN_MEMORY)
     metric = checker.typed(data, "metric", str, "a metric name") or "val_accuracy"
     if metric not in METRICS:
         checker.error(("metric",), f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
@@ -490,6 +492,22 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(read_text(path), str(path), default_name=path.stem)
 
 
+IN_MEMORY = (
+    "an in-memory database keeps nothing once the run ends; give a file "
+    "(sqlite:///hptune.db) or a database server"
+)
+
+
+def in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``sqlite:///``,
+    ``sqlite:///:memory:``, a ``mode=memory`` URI): fine for a study in Python, useless
+    for a run from a spec, whose results must outlive it."""
+    if not url.startswith("sqlite:"):
+        return False
+    rest = url[len("sqlite:") :].lstrip("/")
+    return rest in ("", ":memory:") or "mode=memory" in url
+
+
 def _check_overrides(spec: StudySpec) -> None:
     errors = []
     if spec.workers < 1:
@@ -504,5 +522,7 @@ def _check_overrides(spec: StudySpec) -> None:
         errors.append(f"--trials {spec.budget.trials}: confirm {problem}")
     if not spec.name:
         errors.append("--name must not be empty")
+    if in_memory(spec.storage):
+        errors.append(f"--storage {spec.storage}: {IN_MEMORY}")
     if errors:
         raise SpecError(errors)
