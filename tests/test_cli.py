@@ -418,3 +418,21 @@ def test_run_refuses_a_spec_whose_trials_would_all_fail_before_creating_a_study(
         "options: depth, dropout, width. Fix or remove the key.\n"
     )
     assert not (tmp_path / "studies.db").exists()
+
+
+@pytest.mark.parametrize("argv", [["ls"], ["status", "s"], ["run", "spec.yaml"]])
+def test_another_programs_sqlite_database_is_refused_and_left_unchanged(
+    spec_file, tmp_path, monkeypatch, capsys, argv
+):
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    app = tmp_path / "app.db"
+    with sqlite3.connect(app) as db:
+        db.execute("CREATE TABLE customers (id INTEGER)")
+    db.close()
+    before = app.read_bytes()
+    assert main([*argv, "--storage", f"sqlite:///{app}"]) == 2
+    err = capsys.readouterr().err
+    assert "is another program's SQLite database (tables customers)" in err
+    assert err.count("\n") == 1 and app.read_bytes() == before

@@ -14,6 +14,7 @@ problem, never a database library's traceback.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from pathlib import Path
@@ -138,6 +139,30 @@ def check_sqlite_file(url: str, *, create: bool) -> None:
             "path (a relative sqlite:///name.db is relative to the working directory) or "
             "run a study there first with `hptune run`."
         )
+    others = _foreign_tables(path)
+    if others:
+        raise HptuneError(
+            f"cannot open storage {printable_url(url)!r}: {path} is another program's SQLite "
+            f"database (tables {', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), "
+            "and opening it would add Optuna's tables to it; give studies a file of their own."
+        )
+
+
+def _foreign_tables(path: Path) -> list[str]:
+    """The tables of an existing SQLite file at ``path`` when it holds tables but not
+    Optuna's (an application's database); [] for a new, empty or Optuna database, or a
+    file SQLite cannot read (opening it says why)."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.Error:
+        return []
+    tables = sorted(name for (name,) in rows if not name.startswith("sqlite_"))
+    return [] if not tables or "studies" in tables else tables
 
 
 def _first_line(exc: BaseException) -> str:
