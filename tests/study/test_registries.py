@@ -60,6 +60,26 @@ def test_every_strategy_runs_a_conditional_space(name):
     assert len({t.config_hash for t in trials}) == 12  # no repeats
 
 
+@pytest.mark.parametrize(
+    ("name", "options", "message"),
+    [
+        # Optuna's Hyperband takes these, then every trial fails (a division by zero).
+        ("hyperband", {"reduction_factor": 1}, "reduction_factor must be an int >= 2, got 1."),
+        ("hyperband", {"reduction_factor": 1.5}, "reduction_factor must be an int >= 2, got 1.5."),
+        (
+            "asha",
+            {"reduction_factor": "three"},
+            "reduction_factor must be an int >= 2, got 'three'.",
+        ),
+        ("median", {"n_warmup_steps": "x"}, "n_warmup_steps must be an int >= 0, got 'x'."),
+        ("hyperband", {"min_resource": 0}, "min_resource must be an int >= 1 or 'auto', got 0."),
+    ],
+)
+def test_a_bad_pruner_option_is_refused_when_the_pruner_is_made(name, options, message):
+    with pytest.raises(ConfigError, match=re.escape(f"pruner {name!r}: {message}")):
+        create_pruner(name, epochs=20, **options)
+
+
 def test_unknown_names_and_options():
     with pytest.raises(
         ConfigError,
@@ -94,7 +114,7 @@ def test_unknown_names_and_options():
     ):
         create_pruner("median", epochs=0)
     with pytest.raises(
-        ConfigError, match=re.escape("pruner 'asha' with options {'reduction_factor': 1}")
+        ConfigError, match=re.escape("pruner 'asha': reduction_factor must be an int >= 2, got 1.")
     ):
         create_pruner("asha", reduction_factor=1)
     with pytest.raises(

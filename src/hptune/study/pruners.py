@@ -53,7 +53,7 @@ from typing import Any
 
 import optuna
 
-from hptune._checks import Int, check, optional
+from hptune._checks import Int, Rule, check, optional
 from hptune.exceptions import ConfigError
 from hptune.study import _optuna
 from hptune.study._view import StudyView
@@ -101,6 +101,32 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
+class _IntOrAuto(Rule):
+    """An int >= 1, or ``"auto"`` (Optuna derives it)."""
+
+    def accepts(self, value: Any) -> bool:
+        return value == "auto" or Int(low=1).accepts(value)
+
+    def __str__(self) -> str:
+        return "an int >= 1 or 'auto'"
+
+
+#: What each pruner option must be, whichever pruner takes it. Optuna checks some only at
+#: the first trial, or never: a Hyperband with ``reduction_factor`` 1 divides by zero in
+#: every trial, and a string compared with an int is a bare TypeError.
+OPTION_RULES: dict[str, Rule] = {
+    "reduction_factor": Int(low=2),
+    "min_resource": _IntOrAuto(),
+    "max_resource": _IntOrAuto(),
+    "bootstrap_count": Int(low=0),
+    "min_early_stopping_rate": Int(low=0),
+    "n_startup_trials": Int(low=0),
+    "n_warmup_steps": Int(low=0),
+    "interval_steps": Int(low=1),
+    "n_min_trials": Int(low=1),
+}
+
+
 def create_pruner(
     name: str, *, epochs: int | None = None, **options: Any
 ) -> optuna.pruners.BasePruner:
@@ -121,6 +147,9 @@ def create_pruner(
     if unknown:
         valid = ", ".join(entry.options) or "none"
         raise ConfigError(f"pruner {name!r} got unknown option {unknown[0]!r}; valid: {valid}.")
+    for key, value in options.items():
+        if key in OPTION_RULES:  # a pruner registered elsewhere may take options of its own
+            check(f"pruner {name!r}: {key}", value, OPTION_RULES[key])
     try:
         return entry.factory(epochs, **options)
     except (ValueError, TypeError) as exc:
