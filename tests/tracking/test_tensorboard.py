@@ -69,3 +69,20 @@ def test_the_next_run_logs_only_the_trials_the_folder_lacks(make_study, tmp_path
     assert [p.name for p in folders] == [f"trial-0000{n}" for n in range(4)]
     # Logged once each: one event file for the curve and one for the hyperparameters.
     assert [len(list(p.iterdir())) for p in folders] == [2, 2, 2, 2]
+
+
+@pytest.mark.parametrize("where", ["/proc/hptune-runs", "{tmp}/a-file/runs"])
+def test_a_log_dir_that_cannot_be_written_is_refused_by_the_spec(tmp_path, where):
+    """It passed validate before, and the run then died with a traceback at its first
+    trial, leaving an empty study behind."""
+    from hptune.spec import SpecError, parse_spec
+
+    (tmp_path / "a-file").write_text("not a folder")
+    log_dir = where.format(tmp=tmp_path)
+    text = f"name: t\ntask: digits-mlp\ntracking: {{tensorboard: {{log_dir: {log_dir}}}}}\n"
+    with pytest.raises(SpecError, match="log_dir must be a folder such as runs, that this user"):
+        parse_spec(text + "space: {lr: 0.1}\n")
+    assert not (tmp_path / "a-file").is_dir()
+    ok = text.replace(log_dir, str(tmp_path / "new" / "runs"))
+    parse_spec(ok + "space: {lr: 0.1}\n")  # a folder still to be made is fine
+    assert not (tmp_path / "new").exists()  # and checking it makes nothing

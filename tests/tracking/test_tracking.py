@@ -123,7 +123,7 @@ def test_a_missing_package_is_one_line_naming_the_pip_install(
         (
             "{tensorboard: {log_dir: ''}}",
             "s.yaml:4: tracking.tensorboard.log_dir: tracker 'tensorboard': log_dir must be a "
-            "folder such as runs, got ''.",
+            "folder such as runs, that this user can write, got ''.",
         ),
         ("{mlflow: 3}", "s.yaml:4: tracking.mlflow: expected a mapping of options, got 3"),
         ("[mlflow]", "s.yaml:4: tracking: expected {mlflow: {...}, tensorboard: {...}}, got"),

@@ -18,16 +18,38 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from hptune._checks import Pattern
 from hptune._extras import require_extra
 from hptune._paths import file_name
+from hptune.exceptions import HptuneError
 from hptune.tracking._base import Tracker, flat_params, numeric_attrs
 
 #: A trial's folder name (``trial-00007``); :meth:`TensorBoardTracker.logged_trials` reads it.
 TRIAL_DIR = "trial-{:05d}"
+
+
+class _Writable(Pattern):
+    """A folder hptune can make or write in: the nearest part of the path that exists is a
+    folder this process may write to (checked when the spec is, so a run never starts
+    only to fail at its first logged trial)."""
+
+    def accepts(self, value: Any) -> bool:
+        if not super().accepts(value):
+            return False
+        path = Path(value).absolute()
+        while not path.exists():
+            path = path.parent
+        if not path.is_dir():
+            return False
+        try:  # a file made and gone at once: permissions alone miss /proc, a read-only mount
+            with tempfile.TemporaryFile(dir=path):
+                return True
+        except OSError:
+            return False
 
 
 class TensorBoardTracker(Tracker):
@@ -43,7 +65,9 @@ class TensorBoardTracker(Tracker):
     """
 
     name = "tensorboard"
-    option_rules = {"log_dir": Pattern(r"\S(.*\S)?", "a folder such as runs")}
+    option_rules = {
+        "log_dir": _Writable(r"\S(.*\S)?", "a folder such as runs, that this user can write")
+    }
 
     def __init__(self, log_dir: str | os.PathLike[str] = "runs") -> None:
         if isinstance(log_dir, os.PathLike):
@@ -58,7 +82,13 @@ class TensorBoardTracker(Tracker):
 
     def start(self, study: Any) -> None:
         self.root = Path(self.log_dir) / file_name(study.name)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # made unwritable since the spec was checked
+            raise HptuneError(
+                f"TensorBoard tracking: cannot make the folder {self.root}: "
+                f"{exc.strerror or exc}; choose another tracking.tensorboard.log_dir."
+            ) from None
 
     def logged_trials(self) -> set[int]:
         assert self.root is not None, "start() runs first"
