@@ -418,3 +418,19 @@ def test_a_new_study_needs_a_direction_and_a_reopened_one_keeps_its_own(tmp_path
     create_study(SPACE, name="d", storage=url, direction="minimize", seed=0)
     again = create_study(SPACE, name="d", storage=url, seed=0, load_if_exists=True)
     assert again.direction == "minimize"
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        (5, "optimize: objective must be a callable or a 'package.module:function' string, got 5."),
+        ("nosuchmod", "optimize: objective must be a callable or a 'package.module:function'"),
+        ("nosuchmod:f", "cannot import module 'nosuchmod' of objective 'nosuchmod:f'"),
+    ],
+)
+def test_an_objective_that_names_no_function_is_refused_before_any_trial(objective, message):
+    """It used to fail every trial of the budget, one by one."""
+    study = create_study({"x": uniform(0, 1)}, storage=None, seed=0, direction="maximize")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        study.optimize(objective, n_trials=2)
+    assert study.trials == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib
+import re
 import secrets
 import time
 import warnings
@@ -21,6 +22,7 @@ from hptune._checks import Int, Number, OneOf, Pattern, check, optional
 from hptune._defaults import DEFAULT_PRUNER, DEFAULT_STORAGE, DEFAULT_STRATEGY
 from hptune.exceptions import ConfigError, HptuneError
 from hptune.execution import Executor, create_executor
+from hptune.execution._run import resolve_objective
 from hptune.space import Space, space_changes
 from hptune.study import _budget, _confirm, _records, _warm
 from hptune.study._confirm import Confirm, Confirmation, ConfirmedConfig
@@ -240,6 +242,13 @@ class Study:
             heartbeat_interval=float(heartbeat_interval),
             grace_period=float(grace_period),
         )
+        if not callable(objective):
+            # A reference that cannot name a function fails every trial: refuse it first,
+            # and import it here when hptune's local executors run the trials (a Ray
+            # worker, or an executor of your own, may have packages this driver lacks).
+            _check_objective_ref(objective)
+            if executor in (None, "inline", "process"):
+                resolve_objective(objective)
         trackers = check_trackers(trackers)
         runner = create_executor(executor, n_workers, executor_options, trial_timeout)
         reseed = self.first_new_trial if self.awaits_first_new_trial else None
@@ -383,6 +392,18 @@ def _best_value(best: _records.TrialRecord, chosen: ConfirmedConfig | None) -> f
         return chosen.mean
     assert best.value is not None
     return best.value
+
+
+def _check_objective_ref(objective: Any) -> None:
+    """Raise ConfigError unless ``objective`` has the shape of ``"package.module:function"``."""
+    if not (
+        isinstance(objective, str)
+        and re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", objective) is not None
+    ):
+        raise ConfigError(
+            "optimize: objective must be a callable or a 'package.module:function' string, "
+            f"got {objective!r}."
+        )
 
 
 def _check_confirm(confirm: Any, max_total_trials: int | None) -> None:
