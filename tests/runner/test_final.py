@@ -95,9 +95,27 @@ def test_the_cli_trains_and_saves_where_it_is_told(storage, tmp_path, capsys):
     assert "training trial #" in printed and f"saved {out / 'model.pt'}" in printed
     assert yaml.safe_load((out / "config.yaml").read_text())["train_on"] == "train+val"
     assert main([*argv[:-1], "train+test"]) == 2
-    assert capsys.readouterr().err == (
+    captured = capsys.readouterr()
+    assert captured.err == (
         "error: train_best: train_on must be one of 'train', 'train+val', got 'train+test'.\n"
     )
+    assert "training trial #" not in captured.out  # refused before it says it trains
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_training(
+    storage, tmp_path, capsys, monkeypatch
+):
+    from hptune import runner
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained for a model that could not be saved")
+
+    monkeypatch.setattr(runner, "train_best", must_not_train)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["train-best", "final", "--storage", storage, "-o", str(blocker / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot write the model to {blocker / 'm' / 'model.pt'}: ")
 
 
 def test_a_study_without_a_model_is_refused_in_one_line(tmp_path):

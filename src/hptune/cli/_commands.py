@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import statistics
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -86,10 +87,20 @@ def _overridden(
 
 @contextlib.contextmanager
 def _writing(path: Path, what: str) -> Iterator[None]:
-    """Create the folders an output file goes in (as ``mkdir -p``); a folder or file that
-    cannot be made is a one-line error naming it, not a traceback. An existing SQLite
-    database is never written over: it may be the study's own storage (``hptune report
-    NAME -o hptune.db`` once replaced every trial with a page of HTML)."""
+    """Check ``path`` can be written (:func:`_writable`), then run the body that writes it;
+    a write that fails is a one-line error naming the path, not a traceback."""
+    _writable(path, what)
+    try:
+        yield
+    except OSError as exc:
+        raise _cannot_write(path, what, exc) from None
+
+
+def _writable(path: Path, what: str) -> None:
+    """Make the folders ``path`` goes in (as ``mkdir -p``) and check a file can be made
+    there, before any work whose result it holds (a model trained for an unwritable path
+    was lost). An existing SQLite database is never written over: it may be the study's
+    own storage (``hptune report NAME -o hptune.db`` once replaced every trial with HTML)."""
     if _is_sqlite(path):
         raise HptuneError(
             f"{path} is a SQLite database (a study's storage?); hptune does not write the "
@@ -97,12 +108,17 @@ def _writing(path: Path, what: str) -> Iterator[None]:
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        yield
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
-        raise HptuneError(
-            f"cannot write the {what} to {path}: {exc.strerror or exc}{where}; choose another path."
-        ) from None
+        raise _cannot_write(path, what, exc) from None
+
+
+def _cannot_write(path: Path, what: str, exc: OSError) -> HptuneError:
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return HptuneError(
+        f"cannot write the {what} to {path}: {exc.strerror or exc}{where}; choose another path."
+    )
 
 
 def _is_sqlite(path: Path) -> bool:
@@ -683,9 +699,10 @@ def train_best(
     study = load_study(name, storage)
     best = study.best_trial
     folder = output if output is not None else default_folder(study)
-    if not json_out:
-        out.print(f"training trial #{best.number}'s config of {name} on {on} ...")
+    runner.check_train_best(epochs, on, seed)
     with _writing(folder / WEIGHTS, "model"):
+        if not json_out:
+            out.print(f"training trial #{best.number}'s config of {name} on {on} ...")
         saved = runner.train_best(study, folder, epochs=epochs, train_on=on, seed=seed)
     if json_out:
         _emit_json({"folder": str(saved.folder), **saved.info})
@@ -716,6 +733,7 @@ def lr_find_command(
     if not json_out:
         shown = {k: v for k, v in config.items() if k != "lr"}
         out.print(f"LR range test on {spec.task} with {shown} ...")
+    _writable(plot, "plot")  # before the test, not after it
     result = lr_find(get_task(spec.task), config, seed=spec.seed or 0, n_steps=n_steps)
     with _writing(plot, "plot"):
         result.plot(plot)

@@ -18,7 +18,7 @@ from hptune.runner._base import (
     stored_spec,
 )
 from hptune.runner._check import check_spec
-from hptune.runner._final import TrainedModel, load_trained, train_best
+from hptune.runner._final import TrainedModel, check_train_best, load_trained, train_best
 from hptune.runner._lr_auto import LR_AUTO_ATTR, lr_priors
 from hptune.runner._meaning import MEANING, check_same_meaning
 from hptune.runner._objective import TaskObjective
@@ -48,6 +48,7 @@ __all__ = [
     "check_rerun",
     "check_same_meaning",
     "check_spec",
+    "check_train_best",
     "load_trained",
     "lr_priors",
     "lr_test_due",

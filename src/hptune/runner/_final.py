@@ -72,6 +72,14 @@ def default_folder(study: Study) -> Path:
     return Path(OUTPUT_DIR) / file_name(study.name) / "best-model"
 
 
+def check_train_best(epochs: int | None, train_on: str, seed: int | None) -> None:
+    """Raise ConfigError for a bad :func:`train_best` argument (the CLI asks before it says
+    it trains)."""
+    check("train_best: epochs", epochs, optional(Int(low=1)))
+    check("train_best: train_on", train_on, OneOf(TRAIN_ON))
+    check("train_best: seed", seed, optional(Int(low=0)))
+
+
 def train_best(
     study: Study,
     folder: str | Path | None = None,
@@ -101,9 +109,7 @@ def train_best(
     """
     from hptune.tasks import Task, resolve_task
 
-    check("train_best: epochs", epochs, optional(Int(low=1)))
-    check("train_best: train_on", train_on, OneOf(TRAIN_ON))
-    check("train_best: seed", seed, optional(Int(low=0)))
+    check_train_best(epochs, train_on, seed)
     try:
         spec = stored_spec(study)
     except HptuneError:
