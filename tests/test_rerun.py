@@ -64,3 +64,30 @@ def test_a_user_objective_that_ignores_its_seed_reruns_identical(tmp_path, monke
     results = _rerun_all(USER, "rerun-user", tmp_path, monkeypatch, capsys)
     assert [r["identical"] for r in results] == [True] * 3
     assert len({r["new"] for r in results}) == 3
+
+
+def test_a_task_this_process_cannot_import_is_an_error_not_a_difference(
+    tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    made = tmp_path / "made"
+    made.mkdir()
+    (made / "rerun_objmod.py").write_text("def echo(config, trial):\n    return config['x']\n")
+    (made / "s.yaml").write_text(
+        "name: gone\ntask: rerun_objmod:echo\nseed: 0\nstrategy: random\nbudget: {trials: 1}\n"
+        "space:\n  x: uniform(0, 1)\n"
+    )
+    storage = f"sqlite:///{tmp_path / 'r.db'}"
+    monkeypatch.chdir(made)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert main(["run", "s.yaml", "--storage", storage]) == 0
+    # Rerun from another folder, where the module is not importable.
+    monkeypatch.chdir(tmp_path)
+    sys.modules.pop("rerun_objmod", None)
+    sys.path[:] = [p for p in sys.path if p not in (str(made), "")]
+    capsys.readouterr()
+    assert main(["rerun", "gone", "0", "--storage", storage]) == 2
+    captured = capsys.readouterr()
+    assert "rerun_objmod" in captured.err and captured.err.count("\n") == 1
+    assert "different" not in captured.out

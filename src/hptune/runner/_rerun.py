@@ -102,9 +102,13 @@ def rerun(study: Study, number: int) -> RerunResult:
     """
     from hptune.execution._run import run_job
     from hptune.execution.base import TrialJob
+    from hptune.tasks import resolve_task
 
     record = check_rerun(study, number)
     spec = stored_spec(study)
+    # A task this process cannot import (run from another folder, a missing package) is
+    # an error in the rerun's setting, not a difference in the trial: say so up front.
+    resolve_task(spec.task)
     pruned_at = max(record.intermediate_values) if record.state == "PRUNED" else None
     reported: dict[int, float] = {}
 
