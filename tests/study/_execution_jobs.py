@@ -59,6 +59,18 @@ CONFIRM_BUDGET, CONFIRM_SEARCH = 20, 14
 _QUALITY = {"a": 0.50, "b": 0.60, "c": 0.70, "d": 0.40, "e": 0.30}
 
 
+def dies_once_when_confirming(config, trial):
+    """:func:`lucky`, except that the first fresh-seed trial kills its worker (once: a
+    marker file, named by ``HPTUNE_TEST_MARKER``, remembers it)."""
+    import os
+
+    marker = Path(os.environ["HPTUNE_TEST_MARKER"])
+    if trial.number >= CONFIRM_SEARCH and not marker.exists():
+        marker.write_text("died")
+        os._exit(1)
+    return lucky(config, trial)
+
+
 def lucky(config, trial):
     """``d`` is the worst config but read lucky in the search (its trials numbered below
     CONFIRM_SEARCH); a seed moves a value by less than 0.01. Reports a rising curve of 5

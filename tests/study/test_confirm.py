@@ -151,6 +151,24 @@ def test_two_workers_confirm_after_their_search_trials_finished(tmp_path):
     assert study.best_trial.config["x"] == "c"
 
 
+def test_a_retried_confirmation_trial_never_runs_past_the_budget(tmp_path, monkeypatch):
+    """A fresh-seed trial whose worker died counts, and its retry would be one trial more
+    than the budget: it waits (for a run with room) instead of running."""
+    monkeypatch.setenv("HPTUNE_TEST_MARKER", str(tmp_path / "died"))
+    study = _study(tmp_path)
+    study.optimize(
+        "tests.study._execution_jobs:dies_once_when_confirming",
+        n_workers=2,
+        max_total_trials=BUDGET,
+        confirm=CONFIRM,
+        max_retries=1,
+    )
+    assert (tmp_path / "died").exists()  # the test's premise: a confirmation worker died
+    assert study.n_counted_trials == BUDGET
+    assert study.last_stop["reason"] == "budget"
+    assert sum(r.state == "COMPLETE" for r in study.trials if r.repeat_of is not None) == 5
+
+
 def test_a_grid_that_runs_out_is_confirmed_too(tmp_path):
     study = create_study(
         SPACE,

@@ -384,7 +384,15 @@ class Driver:
             trial_id = _budget.pop_waiting(self.ostudy, only=_confirm.is_repeat)
             if trial_id is None:
                 return None
-            return self._start(_optuna.live_trial(self.ostudy, trial_id), stage, False)
+            otrial = _optuna.live_trial(self.ostudy, trial_id)
+            # The whole budget holds here: a retry of a slot whose worker died (that
+            # counts), or slots planned by an earlier run with another budget or confirm,
+            # wait for a run with room rather than run past it.
+            if not _budget.within(self.ostudy, otrial.number, self.limits.max_total_trials):
+                _budget.put_back(self.ostudy, trial_id)
+                self.stop = self._budget_reason()
+                return None
+            return self._start(otrial, stage, False)
         only = _confirm.is_search if self.confirm is not None else None
         trial_id = _budget.pop_waiting(self.ostudy, unique=self.queue_only, only=only)
         while trial_id is None and self.queue_only and self.strategy.refill(self.ostudy):
