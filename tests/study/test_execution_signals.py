@@ -115,3 +115,29 @@ def test_signals_deferred_holds_ctrl_c_until_the_block_ends():
     assert reached_end_of_block
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     signal.signal(signal.SIGINT, previous)
+
+
+def test_a_second_ctrl_c_while_stopping_still_records_why_the_run_stopped(tmp_path, monkeypatch):
+    from hptune.space import uniform
+    from hptune.study import create_study
+    from hptune.study._driver import Driver
+
+    abort = Driver._abort
+
+    def abort_and_ctrl_c_again(self):
+        abort(self)
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, while the first is handled
+
+    monkeypatch.setattr(Driver, "_abort", abort_and_ctrl_c_again)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = create_study({"x": uniform(0, 1)}, name="s", storage=url, seed=0,
+                         direction="maximize")  # fmt: skip
+
+    def objective(config, trial):
+        if trial.number == 2:
+            raise KeyboardInterrupt  # the first Ctrl-C
+        return config["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=5)
+    assert load_study("s", url).last_stop["reason"] == "interrupted"

@@ -200,12 +200,12 @@ class Driver:
                 self._tell(outcome)
         except BaseException as exc:
             self.stop = StopReason.STORAGE if is_storage_error(exc) else StopReason.INTERRUPTED
-            # A second Ctrl-C must not cut the recording of the running trials short:
-            # it is held back until they are recorded, then raised.
+            # A second Ctrl-C must not cut the recording of the running trials, or of why
+            # the run stopped, short: it is held back until both are recorded, then raised.
             with signals_deferred():
                 self._abort()
-            with contextlib.suppress(Exception):  # the storage may be what failed
-                self._record_stop(self.stop)
+                with contextlib.suppress(Exception):  # the storage may be what failed
+                    self._record_stop(self.stop)
             raise
 
     def _record_stop(self, reason: StopReason) -> None:
