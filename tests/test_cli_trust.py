@@ -192,3 +192,22 @@ def test_no_output_is_written_over_a_sqlite_database(tmp_path, capsys, argv):
     assert err.startswith("error: ") and "is a SQLite database" in err and err.count("\n") == 1
     assert target.read_bytes() == before
     assert len(load_study("db", url).trials) == 2
+
+
+def test_a_trial_past_the_specs_trial_timeout_fails_and_the_run_ends(tmp_path, monkeypatch, capsys):
+    """Without budget.trial_timeout a hung trial held the run forever (budget.timeout only
+    stops new trials)."""
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, trials=2)
+    spec.write_text(
+        spec.read_text()
+        .replace("tests.execution.objectives:double", "tests.execution.objectives:sleep")
+        .replace("budget: {trials: 2}", "budget: {trials: 2, trial_timeout: 1s}")
+        .replace("x: uniform(0, 1)", "seconds: 600.0")
+    )
+    assert main(["run", str(spec)]) == 1  # no trial completed: both timed out
+    capsys.readouterr()
+    assert main(["status", "t", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["states"] == {"FAILED": 2}
+    assert any("timed out after 1.0 s" in reason for reason in status["failures"])

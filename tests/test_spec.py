@@ -333,3 +333,11 @@ def test_an_in_memory_storage_is_refused_as_it_keeps_nothing(url):
     spec = parse_spec("name: n\ntask: digits-mlp\nspace: {lr: 0.1}\n")
     with pytest.raises(SpecError, match=f"--storage {url}: an in-memory database"):
         spec.replace(storage=url)
+
+
+def test_budget_takes_a_trial_timeout_and_refuses_absurd_counts():
+    spec = parse_spec("name: n\ntask: digits-mlp\nbudget: {trial_timeout: 90s}\nspace: {lr: 0.1}\n")
+    assert spec.budget.trial_timeout_s == 90.0
+    with pytest.raises(SpecError, match=r"budget\.epochs: must be at most 10000000, got 1"):
+        parse_spec("name: n\ntask: digits-mlp\nbudget: {epochs: 100000000000000000000}\n"
+                   "space: {lr: 0.1}\n")  # fmt: skip

@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = json.loads((Path(__file__).parent / "data" / "spec_snapshots.json").read_text())
 
 
+#: The budget's fields when the snapshot was written.
+_FIRST = ("trials", "epochs", "timeout_s")
+
+
 def _as_recorded(spec: StudySpec, source: str) -> dict:
     """The spec as the snapshot records it: JSON values, key paths dotted, the source
     relative to the repository, and only the training options that differ from the default
@@ -30,6 +34,8 @@ def _as_recorded(spec: StudySpec, source: str) -> dict:
     data = dataclasses.asdict(dataclasses.replace(spec, source=source))
     default = dataclasses.asdict(TrainingOptions())
     data["training"] = {k: v for k, v in data["training"].items() if default[k] != v}
+    # A budget field added later (trial_timeout_s) is recorded only when it is set.
+    data["budget"] = {k: v for k, v in data["budget"].items() if v is not None or k in _FIRST}
     data["lines"] = {".".join(path): line for path, line in spec.lines.items()}
     return json.loads(json.dumps(data))
 

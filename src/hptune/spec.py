@@ -10,7 +10,7 @@ The contract (DESIGN.md)::
     seed: 0                         # an int >= 0
     strategy: multi-fidelity        # default; or {name: tpe, n_startup_trials: 10}
     pruner: asha                    # default; or {name: median, n_startup_trials: 3}
-    budget: {trials: 40, epochs: 20, timeout: 15m}
+    budget: {trials: 40, epochs: 20, timeout: 15m, trial_timeout: 5m}  # trial_timeout: optional
     confirm: {top: 3, seeds: 2}     # optional: re-train the top 3 with 2 fresh seeds each
     workers: 2
     retries: 1                      # attempts after the first for an interrupted trial
@@ -48,7 +48,7 @@ _TOP_KEYS = (
     "budget", "workers", "trials_per_device", "retries", "training", "space", "warm_start",
     "tracking", "confirm",
 )  # fmt: skip
-_BUDGET_KEYS = ("trials", "epochs", "timeout")
+_BUDGET_KEYS = ("trials", "epochs", "timeout", "trial_timeout")
 #: ``confirm: {}`` re-trains the top 3 configs with 2 fresh seeds each.
 CONFIRM_DEFAULTS = {"top": 3, "seeds": 2}
 #: ``lr: auto`` in a space: its range comes from the LR range test when the study is created
@@ -73,6 +73,9 @@ class Budget:
     trials: int | None = None
     epochs: int | None = None
     timeout_s: float | None = None
+    #: The longest one trial may run; past it the trial's worker is stopped and the trial
+    #: FAILED (``timeout``), so a hung trial cannot hold the run forever.
+    trial_timeout_s: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -246,14 +249,24 @@ def _check_budget(checker: _Checker, raw: Any) -> Budget:
         if value is not None and value < 1:
             checker.error(("budget", key), f"must be >= 1, got {value}")
             value = None
+        elif value is not None and value > _MOST:
+            checker.error(("budget", key), f"must be at most {_MOST}, got {value}")
+            value = None
         counts[key] = value
-    timeout = None
-    if raw.get("timeout") is not None:
-        try:
-            timeout = parse_duration(raw["timeout"])
-        except ValueError as exc:
-            checker.error(("budget", "timeout"), str(exc))
-    return Budget(counts["trials"], counts["epochs"], timeout)
+    durations: dict[str, float | None] = {}
+    for key in ("timeout", "trial_timeout"):
+        durations[key] = None
+        if raw.get(key) is not None:
+            try:
+                durations[key] = parse_duration(raw[key])
+            except ValueError as exc:
+                checker.error(("budget", key), str(exc))
+    return Budget(counts["trials"], counts["epochs"], durations["timeout"],
+                  durations["trial_timeout"])  # fmt: skip
+
+
+#: The most trials or epochs a budget may hold (an epoch count past it overflows torch).
+_MOST = 10**7
 
 
 def _check_training(checker: _Checker, raw: Any) -> TrainingOptions:

@@ -210,6 +210,7 @@ def optimize(study: Study, spec: StudySpec, listener: Any = None) -> StopReason:
     return study.optimize(
         make_objective(spec),
         timeout=spec.budget.timeout_s,
+        trial_timeout=spec.budget.trial_timeout_s,
         n_workers=spec.workers,
         max_total_trials=spec.budget.trials,
         max_retries=spec.retries,
