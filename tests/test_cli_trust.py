@@ -211,3 +211,23 @@ def test_a_trial_past_the_specs_trial_timeout_fails_and_the_run_ends(tmp_path, m
     status = json.loads(capsys.readouterr().out)
     assert status["states"] == {"FAILED": 2}
     assert any("timed out after 1.0 s" in reason for reason in status["failures"])
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line_and_130(monkeypatch, capsys):
+    """The hptune script imports hptune.cli, then main() loads the commands (torch: a
+    second or two); a Ctrl-C then printed a 40-line KeyboardInterrupt traceback."""
+    import sys
+
+    import hptune.cli
+
+    class CtrlC:
+        def find_spec(self, name, path=None, target=None):
+            if name == "hptune.cli._commands":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "hptune.cli._commands")
+    monkeypatch.delattr(hptune.cli, "_commands")
+    monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
+    assert hptune.cli.main(["--version"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from hptune.cli import INTERRUPTED
 from hptune.exceptions import HptuneError
 from hptune.spec import DEFAULT_STORAGE, SpecError
 
@@ -129,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         err.print("interrupted: completed trials are kept; continue with `hptune resume`.")
         return INTERRUPTED
     return code if isinstance(code, int) else 0
-
-
-INTERRUPTED = 130
 
 
 def _usage_error(exc: Exception) -> int | None:
