@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-#: The exit code of a run stopped by Ctrl-C (128 + SIGINT), as :mod:`hptune.cli._app`'s.
-INTERRUPTED = 130
+from hptune.cli._codes import INTERRUPTED
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from hptune.cli import INTERRUPTED
+from hptune.cli._codes import INTERRUPTED
 from hptune.exceptions import HptuneError
 from hptune.spec import DEFAULT_STORAGE, SpecError
 
