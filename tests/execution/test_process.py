@@ -342,6 +342,17 @@ def test_busy_submit_wait_timeout_and_sigint_ignored(pool):
     assert pids(pool) == before
 
 
+def test_a_keyboard_interrupt_raised_by_the_objective_is_its_trials_error(pool, capfd):
+    """Workers ignore SIGINT, so the objective's own code raised it: an ordinary error of
+    that trial (a resume would retry a dead worker's), and no worker traceback."""
+    before = remember(pool)
+    out = run_all(pool, [job(70, obj.keyboard_interrupt), job(71, obj.double, x=2)])
+    assert out[70].state == OutcomeState.FAILED and out[70].kind == FailureKind.ERROR
+    assert out[70].reason.startswith("KeyboardInterrupt raised by the objective")
+    assert out[71].value == 4.0 and remember(pool) == before  # the worker lives on
+    assert "Traceback" not in capfd.readouterr().err
+
+
 @pytest.mark.slow
 def test_crashes_and_timeouts_fail_only_their_trial_and_workers_are_replaced(pool):
     before = remember(pool)

@@ -115,7 +115,19 @@ def _run_payload(conn: Connection, number: int, payload: bytes, label: str) -> T
         _send(conn, (REPORT, number, step, value))
         return _await_answer(conn)
 
-    return run_job(job, reporter, worker=label)
+    try:
+        return run_job(job, reporter, worker=label)
+    except KeyboardInterrupt:
+        # A worker ignores SIGINT, so this was raised by the objective's own code: its
+        # trial's error, not a Ctrl-C (run_job lets it through for the inline executor,
+        # where it is one). Not a dead worker either, which a resume would retry.
+        return TrialOutcome(
+            number=number,
+            state=OutcomeState.FAILED,
+            reason="KeyboardInterrupt raised by the objective (not a Ctrl-C: workers ignore it)",
+            kind=FailureKind.ERROR,
+            worker=label,
+        )
 
 
 def _await_answer(conn: Connection) -> bool:
