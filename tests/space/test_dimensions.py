@@ -235,6 +235,13 @@ def test_bad_dimensions_are_refused(make, message):
         ("uniform(0, 1, step=2)", "unexpected keyword argument 'step'"),
         ("choice(**x)", "malformed choice(...) form"),
         ("choice()", "choice(): needs at least one value"),
+        # A distribution hptune lacks, given numbers: it used to become the constant string.
+        (
+            "lognormal(1e-3, 1e-1)",
+            "'lognormal(1e-3, 1e-1)': 'lognormal' is a distribution of another library, not "
+            "one of hptune's forms (choice, loguniform, randint, uniform); for this text as a "
+            "constant, write choice('lognormal(1e-3, 1e-1)').",
+        ),
     ],
 )
 def test_bad_string_forms_are_refused(text, message):

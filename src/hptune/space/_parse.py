@@ -35,6 +35,13 @@ _EXAMPLES = {
     "uniform": "uniform(0.85, 0.95)",
 }
 _WORDS = {"true": True, "True": True, "false": False, "False": False, "null": None, "None": None}
+#: Distributions of Hyperopt, Ray Tune and Optuna that hptune has no form for: a string
+#: calling one is a search dimension gone wrong, not text (it once became a constant).
+_OTHER_FORMS = frozenset({
+    "normal", "lognormal", "qnormal", "qlognormal", "quniform", "qloguniform", "qrandint",
+    "lograndint", "qlograndint", "randn", "qrandn", "uniformint", "grid_search",
+    "sample_from", "suggest_float", "suggest_int", "suggest_categorical", "pchoice",
+})  # fmt: skip
 _CALL = re.compile(r"\s*([A-Za-z_]\w*)\s*\(")
 _MAX_NESTING = 50  # of literal arguments: [[1]] nests 2; a deeper one is not a value
 
@@ -57,8 +64,14 @@ def parse_form(text: str) -> Dimension | None:
     name = match.group(1)
     if name not in FORMS:
         close = difflib.get_close_matches(name.lower(), FORMS, n=1, cutoff=0.75)
-        if not close:
+        if not close and name.lower() not in _OTHER_FORMS:
             return None  # "f(x)"-like text that is not trying to be a form
+        if not close:  # lognormal(1e-3, 1e-1): a distribution hptune lacks, not text
+            raise ConfigError(
+                f"{text!r}: {name!r} is a distribution of another library, not one of "
+                f"hptune's forms ({', '.join(sorted(FORMS))}); for this text as a "
+                f"constant, write choice({text!r})."
+            )
         raise ConfigError(
             f"{text!r}: unknown form {name!r}; did you mean {close[0]}(...)? "
             f"Known forms: {', '.join(sorted(FORMS))}."
