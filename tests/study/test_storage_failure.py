@@ -37,3 +37,26 @@ def test_the_cli_says_so_in_one_line_and_exits_2(tmp_path, monkeypatch, capsys):
     assert main(["run", str(spec), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {MESSAGE}") and err.count("\n") == 1
+
+
+def test_a_database_file_deleted_during_the_run_stops_it_with_one_line(tmp_path):
+    """SQLite wrote on into the deleted file, and the run ended saying its budget was
+    reached: every result gone, no word of it."""
+    import os
+
+    from hptune.space import uniform
+    from hptune.study import create_study
+
+    db = tmp_path / "gone.db"
+    study = create_study({"x": uniform(0, 1)}, name="g", storage=f"sqlite:///{db}", seed=0,
+                         direction="maximize")  # fmt: skip
+
+    def objective(config, trial):
+        if trial.number == 2:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(f"{db}{suffix}"):
+                    os.remove(f"{db}{suffix}")
+        return config["x"]
+
+    with pytest.raises(HptuneError, match=re.escape(f"the study's database file {db} was")):
+        study.optimize(objective, n_trials=5)

@@ -34,6 +34,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -153,6 +154,7 @@ class Driver:
         )
         # A grid must never fall back to a fresh (random) trial when its queue is empty.
         self.queue_only = strategy.queue_only
+        self.db_file = _database_file(self.ostudy)
 
     def run(self) -> StopReason:
         """Run trials until a limit is reached; returns why it stopped (also recorded in
@@ -471,6 +473,13 @@ class Driver:
         otrial = self.running.pop(outcome.number, None)
         if otrial is None:
             return
+        if self.db_file is not None and not self.db_file.exists():
+            # SQLite writes on into a deleted file, which is gone once the run ends: the
+            # results would be lost with every message saying they were kept.
+            raise HptuneError(
+                f"the study's database file {self.db_file} was deleted or moved during the "
+                "run; what it held since is lost. Restore it from a backup, or run again."
+            )
         job = self.jobs.pop(outcome.number)
         self.liveness.release(_optuna.trial_id(otrial))
         try:
@@ -587,3 +596,15 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return value
+
+
+def _database_file(ostudy: optuna.Study) -> Path | None:
+    """The SQLite file a study lives in (resolved: a later chdir changes nothing); None for
+    other storages."""
+    url = _optuna.database_url(ostudy)
+    if url is None or url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).resolve()

@@ -29,6 +29,19 @@ def storage(study: optuna.Study) -> BaseStorage:
     return study._storage
 
 
+def database_url(study: optuna.Study) -> Any:
+    """The SQLAlchemy URL of the database a study lives in; None for other storages.
+
+    Why: the driver checks that a SQLite file still exists while it writes to it. Optuna
+    wraps its RDB storage in a cache (``_CachedStorage._backend``), and only the storage
+    inside has the ``engine``.
+    """
+    inner = storage(study)
+    inner = getattr(inner, "_backend", inner)
+    engine = getattr(inner, "engine", None)
+    return None if engine is None else engine.url
+
+
 def new_trial(
     study: optuna.Study,
     user_attrs: dict[str, Any] | None = None,
