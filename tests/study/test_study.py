@@ -434,3 +434,13 @@ def test_an_objective_that_names_no_function_is_refused_before_any_trial(objecti
     with pytest.raises(ConfigError, match=re.escape(message)):
         study.optimize(objective, n_trials=2)
     assert study.trials == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "bad"),
+    [({"strategy_options": [1]}, "strategy_options"), ({"pruner_options": "x"}, "pruner_options")],
+)
+def test_options_that_are_not_a_mapping_are_refused_in_one_line(kwargs, bad):
+    """They used to surface as a bare TypeError or ValueError from dict()."""
+    with pytest.raises(ConfigError, match=f"create_study: {bad} must be a mapping of option"):
+        create_study({"x": uniform(0, 1)}, storage=None, direction="maximize", **kwargs)

@@ -483,6 +483,17 @@ def create_study(
     check("create_study: metric", metric, optional(_METRIC_NAME), fix="e.g. 'val_loss'")
     if warm_start_from is not None and not isinstance(warm_start_from, Study):
         _warm.source_of(warm_start_from)  # a bad form is refused even when it goes unused
+    for what, options in (
+        ("strategy_options", strategy_options),
+        ("pruner_options", pruner_options),
+    ):
+        if options is not None and not (
+            isinstance(options, Mapping) and all(isinstance(k, str) for k in options)
+        ):
+            raise ConfigError(
+                f"create_study: {what} must be a mapping of option name to value "
+                f"({{'reduction_factor': 3}}) or None, got {options!r}."
+            )
     strat = create_strategy(strategy, **dict(strategy_options or {}))
     pr = create_pruner(pruner, epochs=epochs, **dict(pruner_options or {}))
     name = name or _default_name()
