@@ -60,3 +60,20 @@ def test_outcome_carries_attrs_whatever_the_state():
     ex.submit(TrialJob(0, {}, 0, _with_attrs))
     (out,) = ex.wait()
     assert out.state is OutcomeState.FAILED and out.attrs == {"test_accuracy": 0.5}
+
+
+def test_a_bool_or_a_string_is_no_value_though_float_takes_it():
+    import numpy as np
+    import pytest
+
+    ex = InlineExecutor()
+    ex.start(lambda *a: False)
+    for number, value in enumerate([True, "0.5", np.float32(0.25)]):
+        ex.submit(TrialJob(number, {}, 0, lambda config, trial, v=value: v))
+    outcomes = {}
+    while len(outcomes) < 3:
+        for o in ex.wait():
+            outcomes[o.number] = o
+    assert outcomes[0].reason == "objective returned bool True, expected a float"
+    assert outcomes[1].reason == "objective returned str '0.5', expected a float"
+    assert outcomes[2].state is OutcomeState.COMPLETE and outcomes[2].value == pytest.approx(0.25)

@@ -92,6 +92,8 @@ def run_job(job: TrialJob, reporter: Reporter, worker: str | None = None) -> Tri
             kind=failure_kind(exc),
         )
     try:
+        if isinstance(value, (bool, str, bytes)):  # float() takes them; a value they are not
+            raise TypeError
         value = float(value)
     except (TypeError, ValueError):
         return outcome(
