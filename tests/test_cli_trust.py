@@ -231,3 +231,26 @@ def test_ctrl_c_while_the_commands_load_is_one_line_and_130(monkeypatch, capsys)
     monkeypatch.setattr(sys, "meta_path", [CtrlC(), *sys.meta_path])
     assert hptune.cli.main(["--version"]) == 130
     assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_status_says_which_running_trials_lost_their_driver(tmp_path, capsys):
+    """After a kill -9 of the driver its trials stay RUNNING until a driver reaps them;
+    status showed 'running 2' as if they ran."""
+    import socket
+    import subprocess
+    import sys
+
+    from hptune.space import uniform
+    from hptune.study import _optuna, create_study
+    from hptune.study._liveness import LIVE
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    study = create_study({"x": uniform(0, 1)}, name="o", storage=url, seed=0, direction="maximize")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    dead = {LIVE: {"driver": f"{socket.gethostname()}:{gone}:x", "beat": 0.0}}
+    _optuna.new_trial(study.optuna_study, {}, dead)
+    assert main(["status", "o", "--storage", url]) == 0
+    printed = capsys.readouterr().out
+    assert "running 1" in printed
+    assert "1 of the running trials lost their driver (its process is gone)" in printed

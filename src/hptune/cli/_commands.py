@@ -34,6 +34,7 @@ from hptune.metrics import TEST_ACCURACY
 from hptune.runner._final import CONFIG, WEIGHTS, default_folder
 from hptune.spec import StudySpec, load_spec, parse_duration, wants_lr_auto
 from hptune.study import Study, TrialRecord, load_study
+from hptune.study._liveness import orphaned
 from hptune.study._storage import open_storage, printable_url
 from hptune.study._warm import STAGE as WARM_START
 
@@ -540,6 +541,12 @@ def status(name: Name, storage: Storage = STORAGE_DEFAULT, json_out: Json = Fals
         out.print(f"best: trial #{best['trial']} = {_best_value_text(best)}")
     for line in _confirmation_lines(study):
         out.print(line)
+    orphans = sum(map(orphaned, study.optuna_study.get_trials(deepcopy=False)))
+    if orphans:
+        out.print(
+            f"  {orphans} of the running trials lost their driver (its process is gone); "
+            "`hptune resume` runs them again"
+        )
     out.print(f"time spent in trials: {compute_s:.1f} s")
     for reason, group in groups:
         alike = len({r.failure_reason for r in group}) > 1

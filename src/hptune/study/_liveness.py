@@ -263,6 +263,12 @@ def _gone_from_this_host(driver: str | None) -> bool:
     return False
 
 
+def orphaned(trial: FrozenTrial) -> bool:
+    """Whether a RUNNING ``trial``'s driver ran on this host and is gone (killed): the trial
+    runs no more, though it stays RUNNING until a driver reaps it."""
+    return trial.state == TrialState.RUNNING and _gone_from_this_host(driver_of(trial))
+
+
 def driver_of(trial: FrozenTrial) -> str | None:
     """The id of the driver that runs (or ran) ``trial``, if it recorded one."""
     live = trial.system_attrs.get(LIVE)
