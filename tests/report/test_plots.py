@@ -286,3 +286,12 @@ def test_pruned_earlier_is_drawn_lighter(tmp_path):
     by_x = dict(zip(pruned.get_offsets()[:, 0], pruned.get_edgecolors()))
     # Lighter is closer to white: the step-1 trial's edge has the larger RGB sum.
     assert by_x[0.01][:3].sum() > by_x[0.1][:3].sum() == pytest.approx(by_x[1.0][:3].sum())
+
+
+def test_a_choice_of_numbers_reads_low_to_high_on_an_axis():
+    from hptune.report._data import choices
+    from hptune.space import choice
+
+    assert choices(choice(0.1, 0.01, 0.001)) == [0.001, 0.01, 0.1]  # a grid's order, reversed
+    assert choices(choice("relu", "gelu")) == ["relu", "gelu"]  # names keep theirs
+    assert choices(choice(True, False)) == [True, False]

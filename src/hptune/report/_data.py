@@ -144,8 +144,14 @@ def is_categorical(dim: Dimension) -> bool:
 
 
 def choices(dim: Choice | Conditional) -> list[Any]:
-    """The values of a ``choice``, or the branch names of a conditional one."""
-    return list(dim.values) if isinstance(dim, Choice) else list(dim.names)
+    """The values of a ``choice`` as a plot's axis shows them: numbers low to high (a
+    grid's ``lr: [0.1, 0.01, 0.001]`` read backwards on an axis), others as given; or the
+    branch names of a conditional one."""
+    if not isinstance(dim, Choice):
+        return list(dim.names)
+    values = list(dim.values)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    return sorted(values) if numbers else values
 
 
 def position(dim: FloatDimension | IntDimension, x: float) -> float:
