@@ -571,7 +571,12 @@ def test_a_study_run_from_a_spec_shows_the_spec_escaped_and_collapsed(tmp_path, 
     shown = yaml.safe_load(code)
     assert shown["name"] == "spec-shown" and shown["task"] == "digits-mlp"
     assert shown["space"] == {"lr": "loguniform(1e-4, 1e-1)", "<i>odd</i>": "choice(1, 2)"}
-    assert shown["budget"] == {"trials": 3, "epochs": 2, "timeout_s": 240.0}
+    assert shown["budget"] == {
+        "trials": 3,
+        "epochs": 2,
+        "timeout_s": 240.0,
+        "trial_timeout_s": None,
+    }
     assert "<i>" not in spec and "&lt;i&gt;odd&lt;/i&gt;" in spec
     # A study made in Python has none, and says so.
     assert "not run from a spec (it was made in Python)" in _section(
