@@ -436,3 +436,24 @@ def test_another_programs_sqlite_database_is_refused_and_left_unchanged(
     err = capsys.readouterr().err
     assert "is another program's SQLite database (tables customers)" in err
     assert err.count("\n") == 1 and app.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("storage", "says"),
+    [
+        ("not a url", "not a database URL"),
+        ("redis://localhost/0", "no database kind 'redis' here"),
+        ("sqlite:///{tmp}/notes.txt", "notes.txt is not a SQLite database"),
+        ("sqlite:////proc/hptune.db", "cannot make /proc/hptune.db"),
+    ],
+)
+def test_validate_refuses_the_storages_run_refuses(spec_file, tmp_path, capsys, storage, says):
+    """validate said ok to each of these; run then refused it (or failed in it)."""
+    (tmp_path / "notes.txt").write_text("my notes\n")
+    url = storage.format(tmp=tmp_path)
+    spec_file.write_text(SPEC + f"storage: '{url}'\n")
+    assert main(["validate", str(spec_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {spec_file}:15: storage: ") and says in err
+    assert err.count("\n") == 1
+    assert (tmp_path / "notes.txt").read_text() == "my notes\n"

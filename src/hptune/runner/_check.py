@@ -68,7 +68,7 @@ def _run_problems(spec: StudySpec, space: Any) -> list[Problem]:
     from hptune.execution._plan import available_cpus
     from hptune.runner._meaning import check_same_meaning, check_warm_start
     from hptune.study import create_pruner, create_strategy
-    from hptune.study._storage import check_sqlite_file
+    from hptune.study._storage import check_storage_url
 
     problems: list[Problem] = []
     for key, build in (
@@ -80,7 +80,7 @@ def _run_problems(spec: StudySpec, space: Any) -> list[Problem]:
             "pruner",
             lambda: create_pruner(spec.pruner, epochs=spec.budget.epochs, **spec.pruner_options),
         ),
-        ("storage", lambda: check_sqlite_file(spec.storage, create=True)),
+        ("storage", lambda: check_storage_url(spec.storage)),
         ("training", lambda: _check_device(spec.training.device)),
         ("name", lambda: check_same_meaning(spec)),
         ("warm_start", lambda: check_warm_start(spec)),

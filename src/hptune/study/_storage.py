@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,50 @@ def _schema_race(exc: BaseException) -> bool:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         return "already exists" in text or "database is locked" in text
     return False
+
+
+def check_storage_url(url: str) -> None:
+    """Raise HptuneError unless ``url`` reads as a database URL whose database kind this
+    Python can open (SQLAlchemy has a dialect for it); then the SQLite checks of
+    :func:`check_sqlite_file`, for a study about to be made there. What ``validate``
+    checks of a spec's storage, so that it passes what ``run`` opens."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise HptuneError(
+            f"cannot open storage {printable_url(url)!r}: not a database URL "
+            f"({scrub(_first_line(exc), url)}); write sqlite:///hptune.db or "
+            "postgresql+psycopg://user@host/db."
+        ) from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise HptuneError(
+            f"cannot open storage {printable_url(url)!r}: no database kind "
+            f"{parsed.drivername!r} here; hptune keeps studies in SQLite or PostgreSQL "
+            "(sqlite:///hptune.db, postgresql+psycopg://...)."
+        ) from None
+    check_sqlite_file(url, create=True)
+    path = sqlite_file(url)
+    if path is not None and path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            if f.read(16) != b"SQLite format 3\x00":
+                raise HptuneError(
+                    f"cannot open storage {printable_url(url)!r}: {path} is not a SQLite "
+                    "database; give studies a file of their own."
+                )
+    elif path is not None and not path.exists():
+        try:  # a file made and gone at once: the folder takes the new database
+            with tempfile.TemporaryFile(dir=path.resolve().parent):
+                pass
+        except OSError as exc:
+            raise HptuneError(
+                f"cannot open storage {printable_url(url)!r}: cannot make {path} "
+                f"({exc.strerror or exc}); choose a folder you can write."
+            ) from None
 
 
 def check_sqlite_file(url: str, *, create: bool) -> None:
