@@ -59,6 +59,18 @@ CONFIRM_BUDGET, CONFIRM_SEARCH = 20, 14
 _QUALITY = {"a": 0.50, "b": 0.60, "c": 0.70, "d": 0.40, "e": 0.30}
 
 
+def dies_once(config, trial):
+    """Kills its worker the first time it runs (a marker file, named by
+    ``HPTUNE_TEST_MARKER``, remembers it); else returns ``config["x"]``."""
+    import os
+
+    marker = Path(os.environ["HPTUNE_TEST_MARKER"])
+    if not marker.exists():
+        marker.write_text("died")
+        os._exit(1)
+    return config["x"]
+
+
 def dies_once_when_confirming(config, trial):
     """:func:`lucky`, except that the first fresh-seed trial kills its worker (once: a
     marker file, named by ``HPTUNE_TEST_MARKER``, remembers it)."""

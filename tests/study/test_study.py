@@ -444,3 +444,19 @@ def test_options_that_are_not_a_mapping_are_refused_in_one_line(kwargs, bad):
     """They used to surface as a bare TypeError or ValueError from dict()."""
     with pytest.raises(ConfigError, match=f"create_study: {bad} must be a mapping of option"):
         create_study({"x": uniform(0, 1)}, storage=None, direction="maximize", **kwargs)
+
+
+def test_a_run_with_its_budget_spent_queues_no_retries_it_cannot_run(tmp_path, monkeypatch):
+    """A resume of a finished study queued retries of its dead-worker trials and ran none
+    of them: they waited in the study for ever ('waiting 1' in status)."""
+    monkeypatch.setenv("HPTUNE_TEST_MARKER", str(tmp_path / "died"))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    study = create_study({"x": uniform(0, 1)}, name="r", storage=url, seed=0,
+                         direction="maximize")  # fmt: skip
+    objective = "tests.study._execution_jobs:dies_once"
+    study.optimize(objective, n_workers=2, max_total_trials=3)
+    assert [t.failure_kind for t in study.trials].count("worker_died") == 1  # the premise
+    assert study.optimize(objective, n_workers=2, max_total_trials=3, max_retries=1).value == (
+        "budget_spent"
+    )
+    assert [t.state for t in load_study("r", url).trials].count("WAITING") == 0

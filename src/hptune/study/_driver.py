@@ -170,7 +170,11 @@ class Driver:
             self.env_id = _records.store_env(self.ostudy, self.env)
             self.strategy.begin(self.ostudy, self.space, self.limits.n_trials)
             self.liveness.reap()
-            self.liveness.requeue()
+            total = self.limits.max_total_trials
+            if total is None or _budget.n_used(self.ostudy) < total:
+                # What an earlier run owes; a spent budget runs none of it, and its queued
+                # retries would only wait in the study ("waiting 3" in status).
+                self.liveness.requeue()
             self.liveness.start()
             try:
                 # No workers are started for a run with nothing to do (stop set); one that
