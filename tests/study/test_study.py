@@ -460,3 +460,27 @@ def test_a_run_with_its_budget_spent_queues_no_retries_it_cannot_run(tmp_path, m
         "budget_spent"
     )
     assert [t.state for t in load_study("r", url).trials].count("WAITING") == 0
+
+
+def test_a_ctrl_c_while_a_study_is_made_waits_until_it_is_whole(tmp_path, monkeypatch):
+    """Interrupted between its creation and its last attribute, a study was left half
+    made: every later driver waited a minute for it, then refused it."""
+    import os
+    import signal
+
+    real = optuna.Study.set_user_attr
+
+    def set_then_ctrl_c(self, key, value):
+        real(self, key, value)
+        if key == "hptune.space_fingerprint":  # the first of hptune's attributes
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(optuna.Study, "set_user_attr", set_then_ctrl_c)
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        create_study({"x": uniform(0, 1)}, name="w", storage=url, seed=0,
+                     direction="maximize", user_attrs={"mine": 1})  # fmt: skip
+    monkeypatch.undo()
+    attrs = optuna.load_study(study_name="w", storage=url).user_attrs
+    assert "hptune.space" in attrs and attrs["mine"] == 1
+    assert load_study("w", url).seed == 0

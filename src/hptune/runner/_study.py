@@ -56,9 +56,10 @@ def open_study(spec: StudySpec) -> Study:
         pruner_options=spec.pruner_options,
         metric=metric_name(spec),
         warm_start_from=None if warm is None else (warm["study"], warm["storage"] or spec.storage),
+        # Written with a new study's own attributes: one interrupted while it is made is
+        # never left without its spec (then `resume` would not know how it was run).
+        user_attrs={SPEC_ATTR: spec_to_dict(spec), STEP_UNIT_ATTR: _step_unit(spec)},
     )
-    study.optuna_study.set_user_attr(SPEC_ATTR, spec_to_dict(spec))
-    study.optuna_study.set_user_attr(STEP_UNIT_ATTR, _step_unit(spec))
     if lr_auto is not None and LR_AUTO_ATTR not in study.optuna_study.user_attrs:
         study.optuna_study.set_user_attr(LR_AUTO_ATTR, lr_auto)
     return study

@@ -27,7 +27,7 @@ from hptune.space import Space, space_changes
 from hptune.study import _budget, _confirm, _records, _warm
 from hptune.study._confirm import Confirm, Confirmation, ConfirmedConfig
 from hptune.study._driver import NOTES_ATTR, STOP_ATTR, Driver, RunLimits, StopReason
-from hptune.study._execution import sigterm_as_interrupt
+from hptune.study._execution import signals_deferred, sigterm_as_interrupt
 from hptune.study._listeners import Listeners, check_trackers, opened
 from hptune.study._storage import open_storage, printable_url
 from hptune.study._view import PenalizingSampler
@@ -435,6 +435,7 @@ def create_study(
     pruner_options: Mapping[str, Any] | None = None,
     metric: str | None = None,
     warm_start_from: Study | str | tuple[str, Any] | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
 ) -> Study:
     """Create a study (or re-open one of the same space with ``load_if_exists=True``).
 
@@ -463,6 +464,10 @@ def create_study(
         metric: What the objective's value is (``"val_loss"``), recorded as Optuna's metric
             name (``optuna_study.metric_names``): optuna-dashboard then labels the value
             with it instead of "Objective 0". None records none (or keeps the recorded one).
+        user_attrs: Study attributes of the caller's (JSON-able), written with a new
+            study's own, before it counts as made (a ``hptune run`` records its spec so:
+            a study interrupted while it was made never lacks it); on a re-opened study
+            they are written again.
         warm_start_from: An older study whose results the new one starts from: a
             :class:`Study`, its name in ``storage``, or a ``(name, storage)`` pair. Used
             only when the study is created (not when it is re-opened): its COMPLETE and
@@ -517,30 +522,41 @@ def create_study(
         "pruner": pr,
         "direction": direction,
     }
-    try:
-        ostudy = optuna.create_study(**kwargs)
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
+    strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
+    pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
+    # A Ctrl-C while the study is made and its attributes written is held until they are:
+    # a study left half made waits every later driver out (INIT_WAIT_S), then refuses.
+    with signals_deferred():
+        try:
+            ostudy = optuna.create_study(**kwargs)
+        except optuna.exceptions.DuplicatedStudyError:
+            ostudy = None
+        else:
+            study = _initialize(
+                ostudy, space, strat, seed, direction, strategy_attr, pruner_attr, source,
+                user_attrs,
+            )  # fmt: skip
+    if ostudy is None:
         if not load_if_exists:
             raise HptuneError(
                 f"a study named {name!r} already exists in {printable_url(storage)!r}; open it "
                 f"with hptune.load_study({name!r}, storage), pass load_if_exists=True, or "
                 "choose another name."
-            ) from None
+            )
         ostudy = optuna.load_study(study_name=name, storage=backend, sampler=kwargs["sampler"])
         ostudy.pruner = pr
-        created = False
-    strategy_attr = {"name": strategy, "options": dict(strategy_options or {})}
-    pruner_attr = {"name": pruner, "epochs": epochs, "options": dict(pruner_options or {})}
-    if created or not _await_creator(ostudy):
-        study = _initialize(
-            ostudy, space, strat, seed, direction, strategy_attr, pruner_attr, source
-        )
-    else:
-        seed = _check_reopened(ostudy, space, direction, seed)
-        ostudy.set_user_attr(_STRATEGY, strategy_attr)
-        ostudy.set_user_attr(_PRUNER, pruner_attr)
-        study = Study(ostudy, space, strat, seed)
+        if not _await_creator(ostudy):
+            study = _initialize(
+                ostudy, space, strat, seed, direction, strategy_attr, pruner_attr, source,
+                user_attrs,
+            )  # fmt: skip
+        else:
+            seed = _check_reopened(ostudy, space, direction, seed)
+            ostudy.set_user_attr(_STRATEGY, strategy_attr)
+            ostudy.set_user_attr(_PRUNER, pruner_attr)
+            for key, value in (user_attrs or {}).items():
+                ostudy.set_user_attr(key, value)
+            study = Study(ostudy, space, strat, seed)
     if metric is not None and study.metric_name != metric:
         set_metric_name(ostudy, metric)
     return study
@@ -564,6 +580,7 @@ def _initialize(
     strategy_attr: dict[str, Any],
     pruner_attr: dict[str, Any],
     source: tuple[optuna.Study, str] | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
 ) -> Study:
     """Record a new study's attributes, copy the trials of a warm start's ``source`` study
     (with its printable storage), and prepare it (a grid enqueues its points).
@@ -578,6 +595,8 @@ def _initialize(
     ostudy.set_user_attr(_DIRECTION, direction)
     ostudy.set_user_attr(_STRATEGY, strategy_attr)
     ostudy.set_user_attr(_PRUNER, pruner_attr)
+    for key, value in (user_attrs or {}).items():
+        ostudy.set_user_attr(key, value)
     if source is not None:
         _warm.warm_start(ostudy, space, *source)
     study = Study(ostudy, space, strategy, seed)
