@@ -77,3 +77,14 @@ def test_a_bool_or_a_string_is_no_value_though_float_takes_it():
     assert outcomes[0].reason == "objective returned bool True, expected a float"
     assert outcomes[1].reason == "objective returned str '0.5', expected a float"
     assert outcomes[2].state is OutcomeState.COMPLETE and outcomes[2].value == pytest.approx(0.25)
+
+
+def test_an_objective_that_calls_sys_exit_fails_its_trial_not_the_run():
+    import sys
+
+    ex = InlineExecutor()
+    ex.start(lambda *a: False)
+    ex.submit(TrialJob(0, {}, 0, lambda config, trial: sys.exit(3)))
+    (failed,) = ex.wait()
+    assert failed.state is OutcomeState.FAILED
+    assert failed.reason == "the objective called sys.exit(3)"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import collections
 
 from hptune.execution._run import run_job
-from hptune.execution.base import Executor, TrialJob, TrialOutcome
+from hptune.execution.base import (
+    Executor,
+    FailureKind,
+    OutcomeState,
+    TrialJob,
+    TrialOutcome,
+)
 
 
 class InlineExecutor(Executor):
@@ -37,7 +43,21 @@ class InlineExecutor(Executor):
         def reporter(step: int, value: float) -> bool:
             return self._on_report(job.number, step, value)
 
-        return [run_job(job, reporter, worker="inline")]
+        try:
+            return [run_job(job, reporter, worker="inline")]
+        except SystemExit as exc:
+            # The objective's own sys.exit (a script's argparse, say): in a worker process
+            # it ends that worker and fails the trial; here it would end the whole run,
+            # silently, with its code. It fails the trial here too.
+            return [
+                TrialOutcome(
+                    number=job.number,
+                    state=OutcomeState.FAILED,
+                    reason=f"the objective called sys.exit({exc.code!r})",
+                    kind=FailureKind.ERROR,
+                    worker="inline",
+                )
+            ]
 
     def shutdown(self) -> list[TrialOutcome]:
         self._queue.clear()
