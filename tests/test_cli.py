@@ -174,10 +174,11 @@ def test_the_installed_script_reports_exit_codes(tmp_path):
         ["run", "x.yaml", "--trials", "abc"],
     ],
 )
-def test_usage_errors_exit_2_with_clicks_message_and_no_traceback(argv, capsys):
+def test_usage_errors_exit_2_with_one_line_and_no_traceback(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "Error:" in err and "Traceback" not in err, err
+    assert err.startswith("error: hptune") and err.count("\n") == 1, err  # not click's four
+    assert "-h` for help)" in err and "Traceback" not in err
 
 
 def test_ctrl_c_exits_130_and_says_what_is_kept(monkeypatch, capsys):

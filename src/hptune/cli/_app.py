@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _usage_error(exc: Exception) -> int | None:
-    """Show a command-line usage error (bad option, missing argument, ...) as click does and
+    """Show a command-line usage error (bad option, missing argument, ...) in one line and
     return its exit code; None for any other exception.
 
     Typer up to 0.2x raised click's exceptions, later releases raise those of the copy of
@@ -146,7 +146,12 @@ def _usage_error(exc: Exception) -> int | None:
         except (ImportError, AttributeError):
             continue
     if bases and isinstance(exc, tuple(bases)):
-        exc.show()  # type: ignore[attr-defined]
+        # One line, as every other error: click's own block (usage, "Try ...", a blank
+        # line, the error) is four.
+        ctx = getattr(exc, "ctx", None)
+        where = getattr(ctx, "command_path", None) or "hptune"
+        message = exc.format_message().strip().splitlines()  # type: ignore[attr-defined]
+        err.print(f"error: {where}: {' '.join(message)} (`{where} -h` for help)")
         return int(exc.exit_code)  # type: ignore[attr-defined]
     if isinstance(exc, typer.Exit):
         return int(exc.exit_code)
