@@ -341,3 +341,11 @@ def test_budget_takes_a_trial_timeout_and_refuses_absurd_counts():
     with pytest.raises(SpecError, match=r"budget\.epochs: must be at most 10000000, got 1"):
         parse_spec("name: n\ntask: digits-mlp\nbudget: {epochs: 100000000000000000000}\n"
                    "space: {lr: 0.1}\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ['""', '"   "', '" padded "', '"two\\nlines"'])
+def test_a_name_that_is_empty_or_padded_is_refused_not_replaced(name):
+    """An empty name silently became the spec file's name."""
+    with pytest.raises(SpecError, match="name: must be a study name without blanks"):
+        parse_spec(f"name: {name}\ntask: digits-mlp\nspace: {{lr: 0.1}}\n", default_name="f")
+    assert parse_spec("task: digits-mlp\nspace: {lr: 0.1}\n", default_name="f").name == "f"

@@ -431,7 +431,13 @@ def parse_spec(
         )
     checker.unknown_keys(data, _TOP_KEYS, ())
 
-    name = checker.typed(data, "name", str, "a study name") or default_name
+    name = checker.typed(data, "name", str, "a study name")
+    if name is not None and (not name.strip() or name != name.strip() or "\n" in name):
+        # An empty name used to become the file's name without a word.
+        checker.error(("name",), f"must be a study name without blanks at its ends or line "
+                                 f"breaks (or left out: the file's name), got {name!r}")  # fmt: skip
+        name = None
+    name = name or default_name
     if not name:
         checker.error(("name",), "missing: give the study a name")
     task = checker.typed(data, "task", str, "a built-in task or 'package.module:function'")
