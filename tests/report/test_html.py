@@ -484,7 +484,8 @@ def _stopped(reason: str, trials: int, spec: dict | None):
         (
             "exhausted",
             24,
-            "the space had no untried point left (a grid run to its end) with 24 of 100 trials run",
+            "nothing was left to run (a grid run to its end, or a confirmation that re-trained "
+            "every config there was) with 24 of 100 trials run",
         ),
         (
             "interrupted",

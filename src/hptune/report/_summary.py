@@ -214,7 +214,8 @@ def stop_sentence(data: ReportData) -> str | None:
         else f"its timeout passed{with_run}",
         "budget": f"{limit} was used up{in_brackets}",
         "budget_spent": f"{limit} was already spent when it started{in_brackets}",
-        "exhausted": f"the space had no untried point left (a grid run to its end){with_run}",
+        "exhausted": f"nothing was left to run (a grid run to its end, or a confirmation "
+        f"that re-trained every config there was){with_run}",
         "interrupted": f"it was interrupted (Ctrl-C or SIGTERM){with_run}; the trials then "
         "running are recorded as failed (interrupted) and a resume runs them again",
         "trials": f"it ran the number of trials it was asked for{with_run}",

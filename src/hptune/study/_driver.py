@@ -346,7 +346,7 @@ class Driver:
         elif not self.running and not _confirm.search_runs(self.ostudy):
             self.confirming = True
             if not _confirm.plan(self.ostudy, self.confirm):  # every slot ran or runs
-                self.stop = self._budget_reason()
+                self.stop = self._confirmed_reason()
 
     def _budget_reason(self) -> StopReason:
         """The budget is spent: by this run's trials, or before it could start one."""
@@ -360,8 +360,16 @@ class Driver:
             self._after_search()
             return self.confirming
         if self.stop is None:
-            self.stop = self._budget_reason() if self.confirming else StopReason.EXHAUSTED
+            self.stop = self._confirmed_reason() if self.confirming else StopReason.EXHAUSTED
         return False
+
+    def _confirmed_reason(self) -> StopReason:
+        """The confirmation has nothing left to run: the budget is spent, or (fewer complete
+        configs than ``top``) it re-trained every config there was, with trials left."""
+        total = self.limits.max_total_trials
+        if total is not None and _budget.n_used(self.ostudy) < total:
+            return StopReason.EXHAUSTED
+        return self._budget_reason()
 
     def _fill(self) -> None:
         while len(self.running) < self.executor.capacity and self._may_start():
