@@ -9,7 +9,10 @@ from bench.confirm import judge, run_study, table
 @pytest.mark.slow
 def test_a_confirmed_run_is_judged_on_fresh_seeds(tmp_path):
     run = run_study(0, "confirm", tmp_path, quick=True)
-    assert run["confirm"] and run["task"] == "digits-mlp" and run["stop"] == "budget"
+    assert run["confirm"] and run["task"] == "digits-mlp"
+    # exhausted: the quick search completed fewer configs than confirm's top, and the
+    # confirmation re-trained every one there was, with trials of the budget left.
+    assert run["stop"] in ("budget", "exhausted")
     # The reported value of a confirmed run is the mean of its 2 fresh seeds.
     assert run["fresh_in_run"] == 2
     judge([run], n_fresh=1)
