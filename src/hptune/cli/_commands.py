@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import statistics
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ import yaml
 from rich.syntax import Syntax
 
 from hptune import runner
+from hptune._paths import is_sqlite_file, make_a_file_in
 from hptune._secrets import scrub
 from hptune.cli._app import (
     STORAGE_DEFAULT,
@@ -102,15 +102,14 @@ def _writable(path: Path, what: str) -> None:
     there, before any work whose result it holds (a model trained for an unwritable path
     was lost). An existing SQLite database is never written over: it may be the study's
     own storage (``hptune report NAME -o hptune.db`` once replaced every trial with HTML)."""
-    if _is_sqlite(path):
+    if is_sqlite_file(path):
         raise HptuneError(
             f"{path} is a SQLite database (a study's storage?); hptune does not write the "
             f"{what} over it: choose another path."
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path.parent):
-            pass
+        make_a_file_in(path.parent)
     except OSError as exc:
         raise _cannot_write(path, what, exc) from None
 
@@ -120,15 +119,6 @@ def _cannot_write(path: Path, what: str, exc: OSError) -> HptuneError:
     return HptuneError(
         f"cannot write the {what} to {path}: {exc.strerror or exc}{where}; choose another path."
     )
-
-
-def _is_sqlite(path: Path) -> bool:
-    """Whether ``path`` is an existing SQLite database file (by its 16-byte header)."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return False
 
 
 def _record_json(r: TrialRecord) -> dict[str, Any]:

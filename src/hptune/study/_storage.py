@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from hptune._paths import is_sqlite_file, make_a_file_in
 from hptune._secrets import printable_url, scrub
 from hptune.exceptions import ConfigError, HptuneError
 
@@ -147,16 +147,14 @@ def check_storage_url(url: str) -> None:
     check_sqlite_file(url, create=True)
     path = sqlite_file(url)
     if path is not None and path.is_file() and path.stat().st_size:
-        with open(path, "rb") as f:
-            if f.read(16) != b"SQLite format 3\x00":
-                raise HptuneError(
-                    f"cannot open storage {printable_url(url)!r}: {path} is not a SQLite "
-                    "database; give studies a file of their own."
-                )
+        if not is_sqlite_file(path):
+            raise HptuneError(
+                f"cannot open storage {printable_url(url)!r}: {path} is not a SQLite "
+                "database; give studies a file of their own."
+            )
     elif path is not None and not path.exists():
-        try:  # a file made and gone at once: the folder takes the new database
-            with tempfile.TemporaryFile(dir=path.resolve().parent):
-                pass
+        try:  # the folder must take the new database
+            make_a_file_in(path.resolve().parent)
         except OSError as exc:
             raise HptuneError(
                 f"cannot open storage {printable_url(url)!r}: cannot make {path} "

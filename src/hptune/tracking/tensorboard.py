@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hptune._checks import Pattern
 from hptune._extras import require_extra
-from hptune._paths import file_name
+from hptune._paths import file_name, make_a_file_in
 from hptune.exceptions import HptuneError
 from hptune.tracking._base import Tracker, flat_params, numeric_attrs
 
@@ -45,11 +44,11 @@ class _Writable(Pattern):
             path = path.parent
         if not path.is_dir():
             return False
-        try:  # a file made and gone at once: permissions alone miss /proc, a read-only mount
-            with tempfile.TemporaryFile(dir=path):
-                return True
+        try:
+            make_a_file_in(path)
         except OSError:
             return False
+        return True
 
 
 class TensorBoardTracker(Tracker):
