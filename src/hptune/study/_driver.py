@@ -47,7 +47,7 @@ from hptune.study import _budget, _confirm, _optuna, _records
 from hptune.study._batch import BatchPruner
 from hptune.study._execution import signals_deferred
 from hptune.study._liveness import Liveness, new_driver_id
-from hptune.study._storage import is_storage_error, storage_error_line
+from hptune.study._storage import is_storage_error, sqlite_file, storage_error_line
 from hptune.study.strategies import Strategy
 
 logger = logging.getLogger("hptune.study")
@@ -614,9 +614,5 @@ def _database_file(ostudy: optuna.Study) -> Path | None:
     """The SQLite file a study lives in (resolved: a later chdir changes nothing); None for
     other storages."""
     url = _optuna.database_url(ostudy)
-    if url is None or url.get_backend_name() != "sqlite":
-        return None
-    database = url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return Path(database).resolve()
+    path = None if url is None else sqlite_file(url.render_as_string(hide_password=False))
+    return None if path is None else path.resolve()
