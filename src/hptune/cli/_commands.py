@@ -126,7 +126,8 @@ def _record_json(r: TrialRecord) -> dict[str, Any]:
 
 
 def _best_json(study: Study) -> dict[str, Any] | None:
-    done = [r for r in study.trials if r.state == "COMPLETE"]
+    trials = study.trials
+    done = [r for r in trials if r.state == "COMPLETE"]
     if not done:
         return None
     best = study.best_trial
@@ -148,15 +149,15 @@ def _best_json(study: Study) -> dict[str, Any] | None:
             "search_value": chosen.search_value,
             "noise": confirmation.noise,
             "readings": confirmation.n_readings,
-            "test_accuracy": _fresh_mean(study, chosen.values, TEST_ACCURACY),
+            "test_accuracy": _fresh_mean(trials, chosen.values, TEST_ACCURACY),
         }
     return data
 
 
-def _fresh_mean(study: Study, numbers: Iterable[int], attr: str) -> float | None:
-    """The mean of ``attr`` over the trials ``numbers`` (a confirmed config's fresh seeds);
-    None unless each of them recorded it."""
-    attrs = {r.number: r.attrs for r in study.trials}
+def _fresh_mean(trials: Iterable[TrialRecord], numbers: Iterable[int], attr: str) -> float | None:
+    """The mean of ``attr`` over the trials ``numbers`` of ``trials`` (a confirmed config's
+    fresh seeds); None unless each of them recorded it."""
+    attrs = {r.number: r.attrs for r in trials}
     values = [attrs[n].get(attr) for n in numbers]
     if not values or any(not isinstance(v, (int, float)) for v in values):
         return None
