@@ -434,8 +434,11 @@ def parse_spec(
     name = checker.typed(data, "name", str, "a study name")
     if name is not None and (not name.strip() or name != name.strip() or "\n" in name):
         # An empty name used to become the file's name without a word.
-        checker.error(("name",), f"must be a study name without blanks at its ends or line "
-                                 f"breaks (or left out: the file's name), got {name!r}")  # fmt: skip
+        checker.error(
+            ("name",),
+            "must be a study name without blanks at its ends or line breaks (or left out: "
+            f"the file's name), got {name!r}",
+        )
         name = None
     name = name or default_name
     if not name:

@@ -5,9 +5,10 @@ Four rules, each silent unless its evidence is there:
 * ``boundary``: the best trials crowd a bound of a numeric range, so the optimum may lie
   beyond it. "The best trials" are the top ``k = max(3, ceil(top_fraction * n))`` of the
   ``n`` distinct configs among the COMPLETE trials that have the parameter (conditional
-  parameters exist in only some), each as its best trial. The rule fires when all the top ``k`` lie within ``margin`` of the same bound,
-  the distance measured as a fraction of the range in the dimension's own scale (log
-  scale for log dimensions). It needs ``n >= 3``. Requiring all of them keeps it quiet
+  parameters exist in only some), each as its best trial. The rule fires when all the top
+  ``k`` lie within ``margin`` of the same bound, the distance measured as a fraction of
+  the range in the dimension's own scale (log scale for log dimensions). It needs
+  ``n >= 3``. Requiring all of them keeps it quiet
   on parameters that do not matter: there the best trials sit near a bound by chance
   only, with probability about ``2 * margin**k`` (0.2% for k = 3, margin = 0.1). It is
   silent at a bound no value can cross (:data:`HARD_LIMITS`: a warmup of 0 epochs, a
